@@ -1,0 +1,44 @@
+"""Build script: compiles wsp._core with Cython unless WSP_NO_EXTENSIONS is set.
+
+Environment:
+  WSP_NO_EXTENSIONS=1  build and install the pure-Python core only
+  WSP_DEBUG_BUILD=1    compile with bounds checks, asserts and -O0 -g
+"""
+import os
+
+from setuptools import Extension, setup
+
+NO_EXTENSIONS = bool(os.environ.get("WSP_NO_EXTENSIONS"))
+DEBUG_BUILD = bool(os.environ.get("WSP_DEBUG_BUILD"))
+
+
+def extensions():
+    if NO_EXTENSIONS:
+        return []
+    from Cython.Build import cythonize
+
+    compile_args = ["-O0", "-g", "-UNDEBUG"] if DEBUG_BUILD else ["-O2"]
+    if os.name == "nt":
+        compile_args = ["/Od", "/Zi"] if DEBUG_BUILD else ["/O2"]
+    core = Extension(
+        "wsp._core",
+        ["src/wsp/_core.pyx"],
+        include_dirs=["src/wsp"],
+        extra_compile_args=compile_args,
+    )
+    return cythonize(
+        [core],
+        compiler_directives={
+            "language_level": 3,
+            "embedsignature": True,
+            "freethreading_compatible": True,
+            "boundscheck": DEBUG_BUILD,
+            "wraparound": DEBUG_BUILD,
+            "initializedcheck": DEBUG_BUILD,
+            "cdivision": True,
+        },
+        annotate=False,
+    )
+
+
+setup(ext_modules=extensions())

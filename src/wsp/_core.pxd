@@ -1,0 +1,152 @@
+# Declarations for wsp._core: the C layouts of the handle table, the thread
+# registry and the completion queue, and the C functions the .pxi pieces share.
+#
+# Only integers live in these structures.  Python objects (socket contexts,
+# APC callables) are stored as owned PyObject* next to them and are only ever
+# INCREF'd while a wsp_lock_t is held; DECREFs happen after it is released,
+# because a DECREF can run arbitrary Python code (a __del__) that might call
+# back into the same structure.
+
+from libc.stdint cimport uint32_t, uint64_t, int64_t, uintptr_t
+from cpython.object cimport PyObject
+
+
+cdef extern from "includes/wsp_sync.h" nogil:
+    ctypedef int wsp_lock_t
+    void wsp_lock_acquire(wsp_lock_t *l) noexcept
+    void wsp_lock_release(wsp_lock_t *l) noexcept
+    int64_t wsp_monotonic_us() noexcept
+
+
+cdef extern from "pythread.h" nogil:
+    ctypedef void *PyThread_type_lock
+    ctypedef enum PyLockStatus:
+        PY_LOCK_FAILURE
+        PY_LOCK_ACQUIRED
+        PY_LOCK_INTR
+    PyThread_type_lock PyThread_allocate_lock() noexcept
+    void PyThread_free_lock(PyThread_type_lock) noexcept
+    int PyThread_acquire_lock(PyThread_type_lock, int waitflag) noexcept
+    PyLockStatus PyThread_acquire_lock_timed(PyThread_type_lock, long long microseconds,
+                                             int intr_flag) noexcept
+    void PyThread_release_lock(PyThread_type_lock) noexcept
+    unsigned long PyThread_get_thread_ident() noexcept
+    long long PY_TIMEOUT_MAX
+
+
+# ---------------------------------------------------------------- slot table
+# Handle values: ((generation << SLOT_INDEX_BITS) | index) << 2.
+#  - multiples of 4 like Windows SOCKET values, never 0 (generation >= 1),
+#    always below 2**63 and so never INVALID_SOCKET;
+#  - a slot's generation goes up by one each time the slot is reused, so a
+#    closed handle's value can only come back after 2**29 - 1 reuses of that
+#    very slot, i.e. after far more than the 2**20 creations SPEC §5 asks for.
+cdef enum:
+    SLOT_INDEX_BITS = 32
+    SLOT_GEN_BITS = 29
+
+cdef enum SlotStatus:
+    SLOT_OK = 0
+    SLOT_FULL = 1
+    SLOT_NOMEM = 2
+
+cdef struct SlotTable:
+    uint64_t *state        # per slot: generation << 1 | live bit
+    uint64_t *payload      # per slot: an integer (or an owned PyObject*)
+    uint32_t *free_stack   # indices of free slots, reused last-in first-out
+    size_t nfree
+    size_t used            # slots [0, used) have been handed out at least once
+    size_t capacity        # allocated length of the three arrays
+    size_t live            # slots currently holding a handle
+    size_t max_live        # the table's limit (max_handles)
+
+
+# ------------------------------------------------------------ parked waiters
+# A thread that must block pushes a Waiter (on its own C stack) onto the
+# waiter list of the structure it waits on, releases the structure's spinlock,
+# then sleeps on its parking lock without the GIL.  Whoever satisfies it sets
+# `state` (and, for completion ports, hands it `packet` directly) under the
+# spinlock, unlinks it, releases the spinlock and only then releases `sem`.
+cdef enum WaiterState:
+    WAITER_WAITING = 0
+    WAITER_WOKEN = 1       # thread registry: an APC was queued
+    WAITER_DELIVERED = 2   # completion queue: `packet` holds a packet for it
+    WAITER_CLOSED = 3      # completion queue: the queue was closed
+
+cdef enum ParkResult:
+    PARK_WOKEN = 0
+    PARK_TIMEOUT = 1
+    PARK_INTERRUPTED = 2
+
+cdef struct Packet:
+    uint64_t status
+    uint64_t nbytes
+    uint64_t key
+    uint64_t overlapped_id
+
+cdef struct Waiter:
+    Waiter *next
+    PyThread_type_lock sem   # held while idle; released once to wake the waiter
+    int state
+    Packet packet
+
+
+# ----------------------------------------------------------- thread registry
+cdef struct ApcNode:
+    ApcNode *next
+    PyObject *func           # owned reference
+    PyObject *context        # owned reference
+
+cdef struct ThreadRecord:    # one per OS thread ident that is in use
+    ThreadRecord *hash_next
+    uint64_t ident
+    size_t open_handles      # thread handles open on this ident
+    size_t pending           # APCs queued and not yet run
+    ApcNode *apc_head
+    ApcNode *apc_tail
+    Waiter *waiters
+
+
+cdef class HandleTable:
+    cdef wsp_lock_t _lock
+    cdef SlotTable _slots
+
+    cdef int _create_batch(self, Py_ssize_t count, uintptr_t payload,
+                           uint64_t *out) noexcept nogil
+    cdef Py_ssize_t _close_batch(self, Py_ssize_t n, uint64_t *values,
+                                 PyObject **contexts) noexcept nogil
+
+
+cdef class ThreadRegistry:
+    cdef wsp_lock_t _lock
+    cdef SlotTable _slots            # payload: ThreadRecord*
+    cdef ThreadRecord **_buckets
+    cdef size_t _bucket_mask
+    cdef size_t _nrecords
+    cdef ApcNode *_node_pool
+    cdef size_t _node_pool_len
+
+    cdef ThreadRecord *_find(self, uint64_t ident) noexcept nogil
+    cdef ThreadRecord *_find_or_add(self, uint64_t ident) noexcept nogil
+    cdef void _rehash(self) noexcept nogil
+    cdef void _release_if_idle(self, ThreadRecord *rec) noexcept nogil
+    cdef ThreadRecord *_record_of(self, object handle) noexcept
+    cdef void _mark_woken(self, Waiter *w) noexcept nogil
+    cdef int _wait_once(self, uint64_t tid, int64_t deadline, Waiter *w) noexcept nogil
+
+
+cdef class CompletionQueue:
+    cdef wsp_lock_t _lock
+    cdef Packet *_ring
+    cdef size_t _head
+    cdef size_t _count
+    cdef size_t _mask                # capacity - 1; capacity is a power of two
+    cdef Waiter *_waiters
+    cdef bint _closed
+
+    cdef int _reserve(self, size_t needed) noexcept nogil
+    cdef Py_ssize_t _take(self, Packet *out, Py_ssize_t limit) noexcept nogil
+    cdef int _deliver(self, Packet *packets, Py_ssize_t n) noexcept nogil
+    cdef int _raise_post_error(self, int rc) except -1
+    cdef bint _wait_first(self, int64_t deadline, Packet *out) except -1
+    cdef int _wait_once(self, int64_t deadline, Waiter *w, Packet *out) noexcept nogil

@@ -1,0 +1,56 @@
+# cython: language_level=3
+"""wsp._core -- the compiled core of wsp (SPEC §5).
+
+Three thread-safe structures that the SPI layer builds on:
+
+* ``HandleTable``     -- socket handles (generation-tagged, never reused soon);
+* ``ThreadRegistry``  -- thread handles (WSATHREADID) and per-thread APC queues;
+* ``CompletionQueue`` -- the packet queue of an I/O completion port.
+
+Plain integers cross the C boundary; Python objects (contexts, APCs) sit in
+owned pointers beside the integer structures.  Locks are C spinlocks taken
+without the GIL; threads that must block park on an OS lock with the GIL
+released.  ``wsp._core_py`` is the pure-Python twin with the same behaviour,
+and the test-suite holds this module to it.
+"""
+
+cimport cython
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_INCREF, Py_DECREF, Py_XDECREF
+from cpython.mem cimport PyMem_RawMalloc, PyMem_RawCalloc, PyMem_RawRealloc, PyMem_RawFree
+from cpython.list cimport PyList_New, PyList_SET_ITEM
+from cpython.sequence cimport PySequence_Fast, PySequence_Fast_GET_SIZE, PySequence_Fast_ITEMS
+from cpython.exc cimport PyErr_CheckSignals
+from cpython.number cimport PyNumber_Index
+from libc.stdint cimport uint32_t, uint64_t, int64_t, uintptr_t
+
+from wsp.errors import WinsockError as _WinsockError
+
+# The few WSA codes the core raises, as C constants (values: wsa-errors.tsv).
+cdef enum:
+    WSA_INVALID_HANDLE = 6
+    WSAEINVAL = 10022
+    WSAENOTSOCK = 10038
+    WSAENOBUFS = 10055
+
+
+cdef object _error(int code):
+    return _WinsockError(code)
+
+
+include "_core_parts/common.pxi"
+include "_core_parts/handles.pxi"
+include "_core_parts/threads.pxi"
+include "_core_parts/completion.pxi"
+
+
+@cython.final
+cdef class _CallFloor:
+    """A method that does nothing: the cost floor of calling into this
+    extension, measured by the benchmarks next to the real operations."""
+
+    def call(self, x):
+        return x
+
+
+__all__ = ["HandleTable", "ThreadRegistry", "CompletionQueue", "debug_counters"]

@@ -1,0 +1,332 @@
+# Shared helpers of wsp._core: the generation-tagged slot table, argument
+# conversion with SPEC §3 errors, timeouts and thread parking.
+#
+# Everything named slots_* runs with the owning structure's spinlock held and
+# without the GIL: it touches only integers.
+
+# ------------------------------------------------------------ debug counters
+# Lifetime counters of the native resources the core allocates.  They are
+# bumped only on slow paths (allocation, growth, teardown), never per
+# operation, so they cost nothing on the hot path; tests read them through
+# debug_counters() to prove that teardown frees what was allocated.
+cdef wsp_lock_t _counters_lock = 0
+cdef Py_ssize_t _live_tables = 0
+cdef Py_ssize_t _live_registries = 0
+cdef Py_ssize_t _live_queues = 0
+cdef Py_ssize_t _parking_locks = 0      # allocated and not yet freed
+cdef Py_ssize_t _apc_nodes = 0          # allocated and not yet freed
+cdef Py_ssize_t _thread_records = 0     # allocated and not yet freed
+
+cdef inline void _count(Py_ssize_t *counter, Py_ssize_t delta) noexcept nogil:
+    wsp_lock_acquire(&_counters_lock)
+    counter[0] += delta
+    wsp_lock_release(&_counters_lock)
+
+
+def debug_counters():
+    """Native resources alive right now, by kind (for leak tests).
+
+    ``tables``, ``registries`` and ``queues`` count live core objects;
+    ``parking_locks`` counts the OS locks kept for parked threads (a small
+    pool survives on purpose); ``apc_nodes`` and ``thread_records`` count the
+    C records of the thread registries, including their free pools.
+    """
+    wsp_lock_acquire(&_counters_lock)
+    result = (_live_tables, _live_registries, _live_queues, _parking_locks,
+              _apc_nodes, _thread_records)
+    wsp_lock_release(&_counters_lock)
+    return dict(zip(("tables", "registries", "queues", "parking_locks",
+                     "apc_nodes", "thread_records"), result))
+
+
+# ---------------------------------------------------------------- slot table
+cdef enum:
+    SLOT_INDEX_MASK = 0xFFFFFFFF
+    SLOT_GEN_MAX = (1 << SLOT_GEN_BITS) - 1
+    SLOT_INITIAL_CAPACITY = 64
+
+# The largest number of slots a table can address.
+cdef size_t SLOT_INDEX_LIMIT = (<size_t>1) << SLOT_INDEX_BITS
+
+
+cdef int slots_init(SlotTable *t, size_t max_live) noexcept nogil:
+    t.state = NULL
+    t.payload = NULL
+    t.free_stack = NULL
+    t.nfree = 0
+    t.used = 0
+    t.capacity = 0
+    t.live = 0
+    t.max_live = max_live if max_live < SLOT_INDEX_LIMIT else SLOT_INDEX_LIMIT
+    return 0
+
+
+cdef void slots_free(SlotTable *t) noexcept nogil:
+    PyMem_RawFree(t.state)
+    PyMem_RawFree(t.payload)
+    PyMem_RawFree(t.free_stack)
+    t.state = NULL
+    t.payload = NULL
+    t.free_stack = NULL
+    t.capacity = 0
+
+
+cdef int slots_reserve(SlotTable *t, size_t needed) noexcept nogil:
+    """Make room for `needed` slots in total; SLOT_OK, SLOT_FULL or SLOT_NOMEM.
+
+    The three arrays are grown together and, if one allocation fails, the ones
+    that succeeded are kept (they are only larger) so the table stays valid.
+    """
+    cdef size_t cap = t.capacity
+    cdef void *p
+    if needed <= cap:
+        return SLOT_OK
+    if needed > SLOT_INDEX_LIMIT:
+        return SLOT_FULL
+    if cap == 0:
+        cap = SLOT_INITIAL_CAPACITY
+    while cap < needed:
+        cap *= 2
+    if cap > SLOT_INDEX_LIMIT:
+        cap = SLOT_INDEX_LIMIT
+    p = PyMem_RawRealloc(t.state, cap * sizeof(uint64_t))
+    if p == NULL:
+        return SLOT_NOMEM
+    t.state = <uint64_t *>p
+    p = PyMem_RawRealloc(t.payload, cap * sizeof(uint64_t))
+    if p == NULL:
+        return SLOT_NOMEM
+    t.payload = <uint64_t *>p
+    p = PyMem_RawRealloc(t.free_stack, cap * sizeof(uint32_t))
+    if p == NULL:
+        return SLOT_NOMEM
+    t.free_stack = <uint32_t *>p
+    t.capacity = cap
+    return SLOT_OK
+
+
+cdef inline int slots_acquire(SlotTable *t, uint64_t payload, uint64_t *handle) noexcept nogil:
+    """Take a free slot for `payload`; store the new handle value in *handle."""
+    cdef size_t i
+    cdef uint64_t gen
+    cdef int rc
+    if t.live >= t.max_live:
+        return SLOT_FULL
+    if t.nfree:
+        t.nfree -= 1
+        i = t.free_stack[t.nfree]
+    else:
+        if t.used == t.capacity:
+            rc = slots_reserve(t, t.used + 1)
+            if rc != SLOT_OK:
+                return rc
+        i = t.used
+        t.used += 1
+        t.state[i] = 0
+    gen = (t.state[i] >> 1) + 1
+    if gen > SLOT_GEN_MAX:
+        gen = 1
+    t.state[i] = (gen << 1) | 1
+    t.payload[i] = payload
+    t.live += 1
+    handle[0] = ((gen << SLOT_INDEX_BITS) | i) << 2
+    return SLOT_OK
+
+
+cdef inline Py_ssize_t slots_find(SlotTable *t, uint64_t handle) noexcept nogil:
+    """Index of the live slot that `handle` names, or -1 (unknown/stale/closed)."""
+    cdef uint64_t i, gen
+    if (handle & 3) or (handle >> 63):
+        return -1
+    i = (handle >> 2) & SLOT_INDEX_MASK
+    gen = handle >> (SLOT_INDEX_BITS + 2)
+    if gen == 0 or i >= t.used:
+        return -1
+    if t.state[i] != ((gen << 1) | 1):
+        return -1
+    return <Py_ssize_t>i
+
+
+cdef inline void slots_release(SlotTable *t, Py_ssize_t i) noexcept nogil:
+    t.state[i] &= ~(<uint64_t>1)
+    t.free_stack[t.nfree] = <uint32_t>i
+    t.nfree += 1
+    t.live -= 1
+
+
+cdef inline uint64_t slots_handle_of(SlotTable *t, size_t i) noexcept nogil:
+    return ((t.state[i] >> 1) << SLOT_INDEX_BITS | i) << 2
+
+
+# --------------------------------------------------------- argument parsing
+cdef inline bint handle_value(object obj, uint64_t *out):
+    """Convert a handle argument; False for anything that is not an int
+    naming a possible handle (so that callers raise their 'unknown handle'
+    error -- WSAENOTSOCK or WSAEINVAL -- rather than TypeError)."""
+    if not isinstance(obj, int):
+        return False
+    try:
+        out[0] = <uint64_t>obj
+    except OverflowError:
+        return False
+    return True
+
+
+cdef inline uint64_t u64_arg(object obj) except? 0xFFFFFFFFFFFFFFFF:
+    """An unsigned 64-bit integer argument: TypeError if it is not an
+    integer (floats included: no silent truncation), WinsockError(WSAEINVAL)
+    if it is out of range.  Integer-like objects (``__index__``) are accepted."""
+    if not isinstance(obj, int):
+        obj = PyNumber_Index(obj)
+    try:
+        return <uint64_t>obj
+    except OverflowError:
+        raise _error(WSAEINVAL) from None
+
+
+cdef inline Py_ssize_t count_arg(object obj) except -1:
+    """A non-negative count argument (TypeError / WSAEINVAL)."""
+    cdef Py_ssize_t n
+    if not isinstance(obj, int):
+        obj = PyNumber_Index(obj)
+    try:
+        n = obj
+    except OverflowError:
+        raise _error(WSAEINVAL) from None
+    if n < 0:
+        raise _error(WSAEINVAL)
+    return n
+
+
+cdef int64_t deadline_from_timeout(object timeout) except? -2:
+    """Absolute monotonic deadline in microseconds for a timeout in seconds;
+    -1 means wait forever (timeout None).  TypeError for a non-number,
+    WSAEINVAL for a negative or NaN timeout."""
+    cdef double seconds
+    if timeout is None:
+        return -1
+    if isinstance(timeout, (str, bytes, bytearray)) or not (
+            isinstance(timeout, (int, float)) or hasattr(type(timeout), "__float__")):
+        raise TypeError(f"timeout must be a number of seconds or None, "
+                        f"not {type(timeout).__name__}")
+    seconds = float(timeout)
+    if not (seconds >= 0.0):          # also catches NaN
+        raise _error(WSAEINVAL)
+    if seconds > 1e12:                # longer than any process will live
+        return -1
+    return wsp_monotonic_us() + <int64_t>(seconds * 1e6)
+
+
+# ------------------------------------------------------------------ parking
+# A small pool of OS locks used to park threads.  A pooled lock is always in
+# the *held* state, so that acquiring it blocks until a waker releases it.
+cdef enum:
+    PARKING_POOL_MAX = 64
+
+cdef wsp_lock_t _parking_pool_lock = 0
+cdef PyThread_type_lock _parking_pool[PARKING_POOL_MAX]
+cdef size_t _parking_pool_len = 0
+
+
+cdef PyThread_type_lock parking_take() noexcept nogil:
+    """A held parking lock, or NULL when the OS refuses one."""
+    cdef PyThread_type_lock sem = NULL
+    global _parking_pool_len
+    wsp_lock_acquire(&_parking_pool_lock)
+    if _parking_pool_len:
+        _parking_pool_len -= 1
+        sem = _parking_pool[_parking_pool_len]
+    wsp_lock_release(&_parking_pool_lock)
+    if sem != NULL:
+        return sem
+    sem = PyThread_allocate_lock()
+    if sem == NULL:
+        return NULL
+    PyThread_acquire_lock(sem, 1)
+    _count(&_parking_locks, 1)
+    return sem
+
+
+cdef void parking_give(PyThread_type_lock sem) noexcept nogil:
+    """Return a held parking lock to the pool (or free it when the pool is full)."""
+    global _parking_pool_len
+    wsp_lock_acquire(&_parking_pool_lock)
+    if _parking_pool_len < PARKING_POOL_MAX:
+        _parking_pool[_parking_pool_len] = sem
+        _parking_pool_len += 1
+        sem = NULL
+    wsp_lock_release(&_parking_pool_lock)
+    if sem != NULL:
+        PyThread_release_lock(sem)
+        PyThread_free_lock(sem)
+        _count(&_parking_locks, -1)
+
+
+cdef inline void waiters_push(Waiter **head, Waiter *w) noexcept nogil:
+    w.next = head[0]
+    head[0] = w
+
+
+cdef inline bint waiters_remove(Waiter **head, Waiter *w) noexcept nogil:
+    cdef Waiter **link = head
+    while link[0] != NULL:
+        if link[0] == w:
+            link[0] = w.next
+            w.next = NULL
+            return True
+        link = &link[0].next
+    return False
+
+
+cdef int park(Waiter *w, wsp_lock_t *lock, Waiter **head, int64_t deadline) noexcept nogil:
+    """Sleep until `w` is woken, the deadline passes, or a signal arrives.
+
+    Called without the GIL and without `lock`, after `w` was pushed on
+    `*head` under `lock`.  On PARK_TIMEOUT and PARK_INTERRUPTED `w` has been
+    taken off the list again; on PARK_WOKEN the waker did that and `w.state`
+    says why.  Either way `w.sem` is held again when this returns, ready for
+    the next wait.
+    """
+    cdef PyLockStatus r
+    cdef int64_t remaining
+    while True:
+        if deadline < 0:
+            r = PyThread_acquire_lock_timed(w.sem, -1, 1)
+        else:
+            remaining = deadline - wsp_monotonic_us()
+            if remaining <= 0:
+                r = PY_LOCK_FAILURE
+            else:
+                if remaining > PY_TIMEOUT_MAX:
+                    remaining = PY_TIMEOUT_MAX
+                r = PyThread_acquire_lock_timed(w.sem, remaining, 1)
+                if r == PY_LOCK_FAILURE and wsp_monotonic_us() < deadline:
+                    continue          # a capped slice of a longer wait ended
+        if r == PY_LOCK_ACQUIRED:
+            return PARK_WOKEN
+        wsp_lock_acquire(lock)
+        if w.state == WAITER_WAITING:
+            waiters_remove(head, w)
+            wsp_lock_release(lock)
+            return PARK_TIMEOUT if r == PY_LOCK_FAILURE else PARK_INTERRUPTED
+        wsp_lock_release(lock)
+        # A waker claimed us just as we gave up: it releases `sem` right
+        # after dropping the spinlock, so this acquire is short.  Taking it
+        # keeps the lock in the held state for the pool.
+        PyThread_acquire_lock(w.sem, 1)
+        return PARK_WOKEN
+
+
+cdef inline void wake_list(Waiter *w) noexcept nogil:
+    """Release the parking locks of an unlinked list of claimed waiters.
+
+    Read `next` and `sem` before releasing: the woken thread returns (and
+    its Waiter, on its stack, disappears) as soon as its lock is released.
+    """
+    cdef Waiter *nxt
+    cdef PyThread_type_lock sem
+    while w != NULL:
+        nxt = w.next
+        sem = w.sem
+        PyThread_release_lock(sem)
+        w = nxt

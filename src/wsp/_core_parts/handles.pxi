@@ -1,0 +1,246 @@
+# HandleTable: the process's socket handle table (SPEC §5).
+#
+# Handles are generation-tagged slot indices (see _core.pxd); the context of
+# each live handle is an owned PyObject* kept in the slot's payload word.
+
+# Batches at least this long run their loop without the GIL; shorter ones
+# are cheaper done while holding it (releasing and re-taking the GIL costs
+# ~46 ns, and re-taking it can stall behind another thread).
+cdef enum:
+    NOGIL_BATCH = 256
+
+
+cdef inline object _steal(PyObject *p):
+    """Turn an owned reference into a Python object without an extra INCREF."""
+    cdef object obj = <object>p
+    Py_DECREF(obj)
+    return obj
+
+
+@cython.final
+cdef class HandleTable:
+    """Thread-safe table of socket handles, each carrying a Python context.
+
+    ``HandleTable(max_handles=None)``: ``create`` raises
+    ``WinsockError(WSAENOBUFS)`` once ``max_handles`` handles are live.
+    Handles are non-zero multiples of 4 below ``2**63``; a closed handle's
+    value is not issued again for at least 2**20 later creations.
+    """
+
+    def __cinit__(self, max_handles=None):
+        cdef size_t limit
+        if max_handles is None:
+            limit = SLOT_INDEX_LIMIT
+        else:
+            limit = <size_t>count_arg(max_handles)
+            if limit == 0:
+                raise _error(WSAEINVAL)
+        self._lock = 0
+        slots_init(&self._slots, limit)
+        _count(&_live_tables, 1)
+
+    def __dealloc__(self):
+        cdef size_t i
+        for i in range(self._slots.used):
+            if self._slots.state[i] & 1:
+                Py_XDECREF(<PyObject *>self._slots.payload[i])
+        slots_free(&self._slots)
+        _count(&_live_tables, -1)
+
+    @property
+    def max_handles(self):
+        """The limit on live handles."""
+        return self._slots.max_live
+
+    def create(self, context=None):
+        """Store `context` under a new handle and return the handle.
+
+        Raises WinsockError(WSAENOBUFS) when the table is full.
+        """
+        cdef uint64_t handle = 0
+        cdef int rc
+        Py_INCREF(context)
+        wsp_lock_acquire(&self._lock)
+        rc = slots_acquire(&self._slots, <uintptr_t><PyObject *>context, &handle)
+        wsp_lock_release(&self._lock)
+        if rc != SLOT_OK:
+            Py_DECREF(context)
+            if rc == SLOT_NOMEM:
+                raise MemoryError()
+            raise _error(WSAENOBUFS)
+        return handle
+
+    def query(self, handle):
+        """The context stored under `handle`; WSAENOTSOCK if it is not live."""
+        cdef uint64_t h
+        cdef Py_ssize_t i = -1
+        cdef PyObject *context = NULL
+        if handle_value(handle, &h):
+            wsp_lock_acquire(&self._lock)
+            i = slots_find(&self._slots, h)
+            if i >= 0:
+                context = <PyObject *>self._slots.payload[i]
+                Py_INCREF(<object>context)
+            wsp_lock_release(&self._lock)
+        if i < 0:
+            raise _error(WSAENOTSOCK)
+        return _steal(context)
+
+    def close(self, handle):
+        """Release `handle` and return its context; WSAENOTSOCK if not live."""
+        cdef uint64_t h
+        cdef Py_ssize_t i = -1
+        cdef PyObject *context = NULL
+        if handle_value(handle, &h):
+            wsp_lock_acquire(&self._lock)
+            i = slots_find(&self._slots, h)
+            if i >= 0:
+                context = <PyObject *>self._slots.payload[i]
+                slots_release(&self._slots, i)
+            wsp_lock_release(&self._lock)
+        if i < 0:
+            raise _error(WSAENOTSOCK)
+        return _steal(context)
+
+    def __contains__(self, handle):
+        cdef uint64_t h
+        cdef Py_ssize_t i = -1
+        if handle_value(handle, &h):
+            wsp_lock_acquire(&self._lock)
+            i = slots_find(&self._slots, h)
+            wsp_lock_release(&self._lock)
+        return i >= 0
+
+    def __len__(self):
+        cdef size_t n
+        wsp_lock_acquire(&self._lock)
+        n = self._slots.live
+        wsp_lock_release(&self._lock)
+        return n
+
+    def handles(self):
+        """A snapshot list of the live handles, in slot order."""
+        cdef uint64_t *buf = NULL
+        cdef size_t i, n = 0, cap
+        while True:
+            wsp_lock_acquire(&self._lock)
+            cap = self._slots.live
+            wsp_lock_release(&self._lock)
+            PyMem_RawFree(buf)
+            buf = <uint64_t *>PyMem_RawMalloc((cap + 1) * sizeof(uint64_t))
+            if buf == NULL:
+                raise MemoryError()
+            wsp_lock_acquire(&self._lock)
+            if self._slots.live <= cap:
+                for i in range(self._slots.used):
+                    if self._slots.state[i] & 1:
+                        buf[n] = slots_handle_of(&self._slots, i)
+                        n += 1
+                wsp_lock_release(&self._lock)
+                break
+            wsp_lock_release(&self._lock)   # grew meanwhile: size again
+        try:
+            return [buf[i] for i in range(n)]
+        finally:
+            PyMem_RawFree(buf)
+
+    def create_many(self, n, context=None):
+        """Create `n` handles sharing `context`, all or none; return them in
+        creation order.  One lock for the whole batch; long batches run
+        without the GIL.  WSAENOBUFS if they do not all fit."""
+        cdef Py_ssize_t count = count_arg(n)
+        cdef Py_ssize_t i
+        cdef uint64_t *buf
+        cdef int rc
+        cdef list result
+        cdef object value
+        if count == 0:
+            return []
+        buf = <uint64_t *>PyMem_RawMalloc(count * sizeof(uint64_t))
+        if buf == NULL:
+            raise MemoryError()
+        for i in range(count):
+            Py_INCREF(context)
+        if count >= NOGIL_BATCH:
+            with nogil:
+                rc = self._create_batch(count, <uintptr_t><PyObject *>context, buf)
+        else:
+            rc = self._create_batch(count, <uintptr_t><PyObject *>context, buf)
+        if rc != SLOT_OK:
+            for i in range(count):
+                Py_DECREF(context)
+            PyMem_RawFree(buf)
+            if rc == SLOT_NOMEM:
+                raise MemoryError()
+            raise _error(WSAENOBUFS)
+        try:
+            result = PyList_New(count)
+            for i in range(count):
+                value = buf[i]
+                Py_INCREF(value)             # PyList_SET_ITEM steals one reference
+                PyList_SET_ITEM(result, i, value)
+        finally:
+            PyMem_RawFree(buf)
+        return result
+
+    cdef int _create_batch(self, Py_ssize_t count, uintptr_t payload,
+                           uint64_t *out) noexcept nogil:
+        cdef Py_ssize_t i
+        cdef size_t fresh
+        cdef int rc = SLOT_OK
+        wsp_lock_acquire(&self._lock)
+        if <size_t>count > self._slots.max_live - self._slots.live:
+            rc = SLOT_FULL
+        else:
+            # Reserve once so the loop below cannot fail half-way.
+            fresh = <size_t>count - self._slots.nfree if <size_t>count > self._slots.nfree else 0
+            rc = slots_reserve(&self._slots, self._slots.used + fresh)
+            if rc == SLOT_OK:
+                for i in range(count):
+                    slots_acquire(&self._slots, payload, &out[i])
+        wsp_lock_release(&self._lock)
+        return rc
+
+    def close_many(self, handles):
+        """Close every live handle in `handles` (an iterable); unknown,
+        stale and duplicate ones are skipped.  Return how many were closed."""
+        cdef object seq = PySequence_Fast(handles, "close_many() needs an iterable of handles")
+        cdef Py_ssize_t n = PySequence_Fast_GET_SIZE(seq)
+        cdef Py_ssize_t i, closed = 0
+        cdef uint64_t *values
+        cdef PyObject **items = PySequence_Fast_ITEMS(seq)
+        cdef PyObject **contexts
+        if n == 0:
+            return 0
+        values = <uint64_t *>PyMem_RawMalloc(n * (sizeof(uint64_t) + sizeof(PyObject *)))
+        if values == NULL:
+            raise MemoryError()
+        contexts = <PyObject **>(values + n)
+        for i in range(n):
+            if not handle_value(<object>items[i], &values[i]):
+                values[i] = 0            # never a valid handle: skipped
+        if n >= NOGIL_BATCH:
+            with nogil:
+                closed = self._close_batch(n, values, contexts)
+        else:
+            closed = self._close_batch(n, values, contexts)
+        for i in range(closed):
+            Py_DECREF(<object>contexts[i])   # drops the reference the slot owned
+        PyMem_RawFree(values)
+        return closed
+
+    cdef Py_ssize_t _close_batch(self, Py_ssize_t n, uint64_t *values,
+                                 PyObject **contexts) noexcept nogil:
+        cdef Py_ssize_t i, slot, closed = 0
+        wsp_lock_acquire(&self._lock)
+        for i in range(n):
+            slot = slots_find(&self._slots, values[i])
+            if slot >= 0:
+                contexts[closed] = <PyObject *>self._slots.payload[slot]
+                closed += 1
+                slots_release(&self._slots, slot)
+        wsp_lock_release(&self._lock)
+        return closed
+
+    def __repr__(self):
+        return f"<wsp._core.HandleTable live={len(self)} max_handles={self.max_handles}>"
