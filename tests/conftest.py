@@ -1,0 +1,34 @@
+"""One test-suite, both cores: every test that takes the `core` fixture runs
+against the compiled core (id ``cython``) and its pure-Python twin (id
+``python``).
+
+The compiled core is only skipped when the build was asked to leave it out
+(``WSP_NO_EXTENSIONS`` set); on a normal install a missing extension is a
+failure, not a skip.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+
+import pytest
+
+NO_EXTENSIONS = bool(os.environ.get("WSP_NO_EXTENSIONS"))
+
+
+def _load(name: str):
+    if name == "cython" and NO_EXTENSIONS:
+        pytest.skip("WSP_NO_EXTENSIONS is set: the compiled core is not in use")
+    return importlib.import_module("wsp._core" if name == "cython" else "wsp._core_py")
+
+
+@pytest.fixture(params=["cython", "python"])
+def core(request):
+    """The core module under test: wsp._core or wsp._core_py."""
+    return _load(request.param)
+
+
+@pytest.fixture
+def both_cores():
+    """(compiled, pure) for tests that compare the two directly."""
+    return _load("cython"), _load("python")
