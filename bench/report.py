@@ -1,0 +1,188 @@
+"""Turn a pytest-benchmark JSON file into Markdown tables and target checks.
+
+Usage::
+
+    python bench/report.py bench-results.json [--stat median|mean|min] [--strict]
+
+Each benchmark of bench/test_bench_core.py stores in ``extra_info`` how many
+operations one timed call performs (``ops``) and what one operation is
+(``unit``: call, cycle, handle, packet).  Every time shown here is the
+chosen statistic of the per-round times (median by default: on a shared
+2-core machine it is far less sensitive than the mean to the rounds another
+process interrupted) divided by ``ops``, in nanoseconds per unit.
+
+Ratios are relative to the group's reference entry (``role == "reference"``)
+and compare times: a ratio of 2.0 takes twice as long as the reference.
+Only ratios inside one run mean anything; absolute times drift between runs.
+
+``--strict`` exits with status 1 when a target is not met (or not measured).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from typing import Callable
+
+GROUP_ORDER = ["call-floor+create", "call-floor+query", "call-floor+close",
+               "cycle", "batch-handles", "queue-one", "queue-batch64", "diag-int-alloc"]
+ROLE_ORDER = {"reference": 0, "subject": 1, "peer": 2, "diagnostic": 3}
+
+
+@dataclass
+class Entry:
+    group: str
+    impl: str
+    role: str
+    unit: str
+    note: str
+    ops: int
+    ns: float          # chosen statistic, per operation
+    min_ns: float      # fastest round, per operation
+    iqr_pct: float     # interquartile range of the rounds, % of the median
+    rounds: int
+
+
+def load(path: str, stat: str) -> dict[str, list[Entry]]:
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    groups: dict[str, list[Entry]] = {}
+    for b in data["benchmarks"]:
+        extra = b.get("extra_info") or {}
+        if "ops" not in extra:
+            sys.exit(f"{b['fullname']}: extra_info has no 'ops'; cannot normalise it")
+        ops = int(extra["ops"])
+        s = b["stats"]
+        groups.setdefault(b["group"] or "(no group)", []).append(Entry(
+            group=b["group"], impl=extra.get("impl", b["name"]),
+            role=extra.get("role", "peer"), unit=extra.get("unit", "op"),
+            note=extra.get("note", ""), ops=ops,
+            ns=s[stat] / ops * 1e9, min_ns=s["min"] / ops * 1e9,
+            iqr_pct=100.0 * s["iqr"] / s["median"] if s["median"] else 0.0,
+            rounds=s["rounds"]))
+    return groups
+
+
+def machine_line(path: str) -> str:
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    m = data.get("machine_info", {})
+    cpu = m.get("cpu", {}) or {}
+    parts = [f"{m.get('python_implementation', '?')} {m.get('python_version', '?')}",
+             f"{cpu.get('brand_raw', m.get('processor', '?'))}",
+             f"{cpu.get('count', '?')} logical CPUs",
+             f"run {data.get('datetime', '?')}"]
+    commit = data.get("commit_info", {}) or {}
+    if commit.get("id"):
+        dirty = " (dirty tree)" if commit.get("dirty") else ""
+        parts.append(f"commit {commit['id'][:10]}{dirty}")
+    return "; ".join(parts)
+
+
+def reference(entries: list[Entry]) -> Entry | None:
+    refs = [e for e in entries if e.role == "reference"]
+    return refs[0] if refs else None
+
+
+def table(group: str, entries: list[Entry], stat: str) -> str:
+    ref = reference(entries)
+    unit = entries[0].unit
+    rows = sorted(entries, key=lambda e: (ROLE_ORDER.get(e.role, 9), e.ns))
+    out = [f"### {group}", ""]
+    if ref is not None:
+        out.append(f"Reference: **{ref.impl}**. Times are the {stat} per {unit}, in ns.")
+    out.append("")
+    out.append(f"| entry | role | timed | {stat} ns/{unit} | min ns/{unit} | ratio to ref "
+               "| IQR % | rounds |")
+    out.append("|---|---|---|---:|---:|---:|---:|---:|")
+    for e in rows:
+        ratio = f"{e.ns / ref.ns:.2f}x" if ref is not None else "-"
+        out.append(f"| {e.impl} | {e.role} | {e.note} | {e.ns:.1f} | {e.min_ns:.1f} "
+                   f"| {ratio} | {e.iqr_pct:.0f} | {e.rounds} |")
+    return "\n".join(out)
+
+
+# ------------------------------------------------------------------- targets
+@dataclass
+class Target:
+    text: str
+    measure: Callable[[dict[tuple[str, str], Entry]], float]
+    ok: Callable[[float], bool]
+    fmt: str                      # how to show the measured value
+
+
+def _ns(group: str, impl: str):
+    return lambda idx: idx[(group, impl)].ns
+
+
+def _ratio(group: str, num: str, den: str):
+    return lambda idx: idx[(group, num)].ns / idx[(group, den)].ns
+
+
+TARGETS = [
+    *[Target(f"per-call {op} of wsp._core within 1.5x of the Cython call floor",
+             _ratio(f"call-floor+{op}", "wsp._core", "call floor"),
+             lambda r: r <= 1.5, "{:.2f}x the floor")
+      for op in ("create", "query", "close")],
+    Target("create+query+close cycle at least 2x faster than DictHandleTable",
+           _ratio("cycle", "DictHandleTable", "wsp._core"),
+           lambda r: r >= 2.0, "{:.2f}x faster"),
+    Target("create+query+close cycle at least 5x faster than GenSlotTable",
+           _ratio("cycle", "GenSlotTable", "wsp._core"),
+           lambda r: r >= 5.0, "{:.2f}x faster"),
+    Target("create_many+close_many at most 10 ns per handle",
+           _ns("batch-handles", "wsp._core"),
+           lambda v: v <= 10.0, "{:.1f} ns/handle"),
+    Target("post+get of one packet no slower than SimpleQueue put+get (ratio <= 1.0)",
+           _ratio("queue-one", "wsp._core", "SimpleQueue"),
+           lambda r: r <= 1.0, "ratio {:.2f}"),
+    Target("post_many+get_many of 64 at least 2x faster per packet than SimpleQueue",
+           _ratio("queue-batch64", "SimpleQueue", "wsp._core"),
+           lambda r: r >= 2.0, "{:.2f}x faster"),
+]
+
+
+def check_targets(groups: dict[str, list[Entry]]) -> tuple[list[str], bool]:
+    idx = {(e.group, e.impl): e for entries in groups.values() for e in entries}
+    lines, all_met = [], True
+    for t in TARGETS:
+        try:
+            value = t.measure(idx)
+        except KeyError:
+            lines.append(f"- target {t.text}: not measured in this run")
+            all_met = False
+            continue
+        met = t.ok(value)
+        all_met &= met
+        lines.append(f"- target {t.text}: measured {t.fmt.format(value)} -> "
+                     f"{'met' if met else 'NOT met'}")
+    return lines, all_met
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("json", help="file written by pytest --benchmark-json=PATH")
+    ap.add_argument("--stat", choices=["median", "mean", "min"], default="median",
+                    help="statistic of the per-round times (default: median)")
+    ap.add_argument("--strict", action="store_true",
+                    help="exit 1 if any target is not met")
+    args = ap.parse_args(argv)
+
+    groups = load(args.json, args.stat)
+    print(f"Machine: {machine_line(args.json)}")
+    print(f"Statistic: {args.stat} of the rounds, divided by the operations per round.")
+    print()
+    order = [g for g in GROUP_ORDER if g in groups] + sorted(set(groups) - set(GROUP_ORDER))
+    for g in order:
+        print(table(g, groups[g], args.stat))
+        print()
+    lines, all_met = check_targets(groups)
+    print("### Targets")
+    print()
+    print("\n".join(lines))
+    return 1 if args.strict and not all_met else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

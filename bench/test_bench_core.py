@@ -1,0 +1,419 @@
+"""Benchmarks of wsp's core, each group putting the compiled core next to the
+structures a user would pick instead, measured in the same run.
+
+Run (see BENCHMARKS.md)::
+
+    python -m pytest bench -q --benchmark-only --benchmark-json=bench-results.json
+    python bench/report.py bench-results.json
+
+With ``--benchmark-disable`` every test runs its timed function once and
+checks the result, which keeps the benchmark code working in CI.
+
+Every timed function does many operations per call (a loop of ``N`` calls,
+or whole batches) so that the timer's resolution and the cost of calling the
+timed function vanish; ``benchmark.extra_info["ops"]`` records how many, and
+``report.py`` divides by it.  Entries that are compared with each other run
+*the same function object* (same bytecode, same loop) with different
+callables plugged in, so the loop overhead is identical on both sides.
+
+``extra_info["role"]`` says what an entry is for: ``reference`` (what the
+group's ratios are relative to), ``subject`` (wsp's compiled core), ``peer``
+(what a user would use instead, or wsp's pure twin) and ``diagnostic``
+(decomposes a cost; no target depends on it).
+"""
+from __future__ import annotations
+
+import collections
+import operator
+import queue
+
+import pytest
+
+from peers import DictHandleTable, GenSlotTable
+from wsp import _core, _core_py
+
+N = 1000                 # calls per timed call in the per-call and cycle groups
+BATCH = 1024             # handles per create_many / close_many
+PER_CALL_ROUNDS = 400    # pedantic rounds of the per-call groups
+CYCLE_ROUNDS = 300
+BATCH_ROUNDS = 600
+QUEUE_ROUNDS = 300
+WARMUP_ROUNDS = 10
+BIG = 1 << 34            # a value in the range of real handles (2-digit int)
+
+# The four packet values used on every side of the queue groups.  512 and
+# 123456 are outside CPython's small-int cache, as real byte counts and
+# OVERLAPPED ids are; the diagnostic entries use cached values instead.
+STATUS, NBYTES, KEY, OV = 0, 512, 7, 123456
+SMALL_NBYTES, SMALL_OV = 100, 200
+
+CONTEXT = object()       # the context stored under every handle
+
+TABLES = {
+    "wsp._core": _core.HandleTable,
+    "wsp._core_py": _core_py.HandleTable,
+    "DictHandleTable": DictHandleTable,
+    "GenSlotTable": GenSlotTable,
+}
+ROLE = {"wsp._core": "subject", "wsp._core_py": "peer",
+        "DictHandleTable": "peer", "GenSlotTable": "peer"}
+
+
+def tag(benchmark, impl, role, ops, unit, note=""):
+    benchmark.extra_info.update(impl=impl, role=role, ops=ops, unit=unit, note=note)
+
+
+# ------------------------------------------------------------ timed functions
+# Shared by every entry of a group, so that only the callables differ.
+
+def call_each(f, items):
+    """The per-call loop: one call of `f` per item, result dropped."""
+    for x in items:
+        f(x)
+
+
+def cycle_each(create, query, close, contexts):
+    """create + query + close of one handle at a time."""
+    for c in contexts:
+        h = create(c)
+        query(h)
+        close(h)
+
+
+def batch_core(create_many, close_many, n, context):
+    return close_many(create_many(n, context))
+
+
+def batch_by_hand(create, close, n, context):
+    """What a user of a table without batch calls writes instead."""
+    hs = [create(context) for _ in range(n)]
+    for h in hs:
+        close(h)
+    return len(hs)
+
+
+def post_get_each(post, get, nbytes, ov, rng):
+    for _ in rng:
+        post(STATUS, nbytes, KEY, ov)
+        p = get()
+    return p
+
+
+def put_get_each(put, get, nbytes, ov, rng):
+    """SimpleQueue / deque: the tuple is built at the call, as user code does."""
+    for _ in rng:
+        put((STATUS, nbytes, KEY, ov))
+        p = get()
+    return p
+
+
+def post_many_get_many(post_many, get_many, packets, reps):
+    n = len(packets)
+    for _ in reps:
+        post_many(packets)
+        got = get_many(n)
+    return got
+
+
+def put_each_get_each(put, get, packets, reps):
+    """SimpleQueue has no batch calls: a loop of puts, a list of gets."""
+    r = range(len(packets))
+    for _ in reps:
+        for p in packets:
+            put(p)
+        got = [get() for _ in r]
+    return got
+
+
+def extend_popleft(extend, popleft, packets, reps):
+    """deque's idiomatic batch: extend in, a list of poplefts out."""
+    r = range(len(packets))
+    for _ in reps:
+        extend(packets)
+        got = [popleft() for _ in r]
+    return got
+
+
+# ------------------------------------------------------------------- helpers
+def new_table(name):
+    t = TABLES[name]()
+    # Grow the table once so that no round pays for first-time allocation:
+    # every round then starts from N free slots and no live handle.
+    reset(t, [t.create(CONTEXT) for _ in range(N)])
+    assert len(t) == 0
+    return t
+
+
+def reset(t, handles=None):
+    """Close `handles` (default: every live handle) without timing it."""
+    if handles is None:
+        handles = t.handles()
+    close_many = getattr(t, "close_many", None)
+    if close_many is not None:
+        close_many(handles)
+    else:
+        for h in handles:
+            t.close(h)
+
+
+def fresh_ints():
+    """N new int objects in the range of real handles."""
+    return list(range(BIG, BIG + 4 * N, 4))
+
+
+# ------------------------------------------------- per call: create/query/close
+# Reference: the no-op Cython method wsp._core._CallFloor().call, driven by
+# the same call_each loop over the same kind of argument.
+
+def floor_pedantic(benchmark, group_items):
+    f = _core._CallFloor().call
+    tag(benchmark, "call floor", "reference", N, "call",
+        "_CallFloor().call(x): a no-op Cython method")
+    benchmark.pedantic(call_each, setup=lambda: ((f, group_items()), {}),
+                       rounds=PER_CALL_ROUNDS, warmup_rounds=WARMUP_ROUNDS)
+
+
+@pytest.mark.benchmark(group="call-floor+create")
+def test_create_floor(benchmark):
+    floor_pedantic(benchmark, lambda: [CONTEXT] * N)
+
+
+@pytest.mark.benchmark(group="call-floor+create")
+@pytest.mark.parametrize("impl", list(TABLES))
+def test_create(benchmark, impl):
+    t = new_table(impl)
+    contexts = [CONTEXT] * N
+    tag(benchmark, impl, ROLE[impl], N, "call", "create(context)")
+    def setup():
+        reset(t)                  # close what the previous round created
+        return (t.create, contexts), {}
+
+    benchmark.pedantic(call_each, setup=setup,
+                       rounds=PER_CALL_ROUNDS, warmup_rounds=WARMUP_ROUNDS)
+    assert len(t) == N            # the last round's handles are still live
+    assert all(t.query(h) is CONTEXT for h in t.handles())
+
+
+@pytest.mark.benchmark(group="call-floor+query")
+def test_query_floor(benchmark):
+    floor_pedantic(benchmark, fresh_ints)
+
+
+@pytest.mark.benchmark(group="call-floor+query")
+@pytest.mark.parametrize("impl", list(TABLES))
+def test_query(benchmark, impl):
+    t = new_table(impl)
+    hs = [t.create(CONTEXT) for _ in range(N)]
+    tag(benchmark, impl, ROLE[impl], N, "call", "query(handle)")
+    benchmark.pedantic(call_each, args=(t.query, hs),
+                       rounds=PER_CALL_ROUNDS, warmup_rounds=WARMUP_ROUNDS)
+    assert len(t) == N and t.query(hs[-1]) is CONTEXT
+
+
+@pytest.mark.benchmark(group="call-floor+close")
+def test_close_floor(benchmark):
+    floor_pedantic(benchmark, fresh_ints)
+
+
+@pytest.mark.benchmark(group="call-floor+close")
+@pytest.mark.parametrize("impl", list(TABLES))
+def test_close(benchmark, impl):
+    t = new_table(impl)
+
+    def setup():
+        assert len(t) == 0        # the previous round closed everything
+        return (t.close, [t.create(CONTEXT) for _ in range(N)]), {}
+
+    tag(benchmark, impl, ROLE[impl], N, "call", "close(handle)")
+    benchmark.pedantic(call_each, setup=setup,
+                       rounds=PER_CALL_ROUNDS, warmup_rounds=WARMUP_ROUNDS)
+    assert len(t) == 0
+
+
+# Diagnostic: what allocating the returned int costs, with a builtin call of
+# the same shape.  operator.pos(h) returns h itself; operator.neg(h) returns
+# a new 2-digit int, as create() must.  neg - pos = one int alloc + free.
+@pytest.mark.benchmark(group="diag-int-alloc")
+@pytest.mark.parametrize("impl, func", [("call floor", None),
+                                        ("operator.pos(h)", operator.pos),
+                                        ("operator.neg(h)", operator.neg)],
+                         ids=["floor", "pos", "neg"])
+def test_int_alloc(benchmark, impl, func):
+    f = _core._CallFloor().call if func is None else func
+    notes = {"call floor": "_CallFloor().call(h): returns h",
+             "operator.pos(h)": "builtin, returns h itself",
+             "operator.neg(h)": "builtin, allocates a new 2-digit int"}
+    tag(benchmark, impl, "reference" if func is None else "diagnostic", N, "call",
+        notes[impl])
+    hs = fresh_ints()
+    benchmark.pedantic(call_each, args=(f, hs),
+                       rounds=PER_CALL_ROUNDS, warmup_rounds=WARMUP_ROUNDS)
+
+
+# ------------------------------------------------------------------- cycle
+@pytest.mark.benchmark(group="cycle")
+@pytest.mark.parametrize("impl", list(TABLES))
+def test_cycle(benchmark, impl):
+    t = new_table(impl)
+    contexts = [CONTEXT] * N
+    tag(benchmark, impl, "reference" if impl == "wsp._core" else "peer", N, "cycle",
+        "h = create(c); query(h); close(h)")
+    benchmark.pedantic(cycle_each, args=(t.create, t.query, t.close, contexts),
+                       rounds=CYCLE_ROUNDS, warmup_rounds=WARMUP_ROUNDS)
+    assert len(t) == 0
+
+
+# ------------------------------------------------------------- batch-handles
+@pytest.mark.benchmark(group="batch-handles")
+@pytest.mark.parametrize("impl", ["wsp._core", "wsp._core_py"])
+def test_batch_handles(benchmark, impl):
+    t = new_table(impl)
+    tag(benchmark, impl, "reference" if impl == "wsp._core" else "peer", BATCH,
+        "handle", f"close_many(create_many({BATCH}, c))")
+    closed = benchmark.pedantic(batch_core, args=(t.create_many, t.close_many, BATCH, CONTEXT),
+                                rounds=BATCH_ROUNDS, warmup_rounds=WARMUP_ROUNDS)
+    assert closed == BATCH and len(t) == 0
+
+
+@pytest.mark.benchmark(group="batch-handles")
+def test_batch_handles_dict(benchmark):
+    t = new_table("DictHandleTable")
+    tag(benchmark, "DictHandleTable", "peer", BATCH, "handle",
+        f"[create(c) for _ in range({BATCH})], then close() each")
+    closed = benchmark.pedantic(batch_by_hand, args=(t.create, t.close, BATCH, CONTEXT),
+                                rounds=BATCH_ROUNDS, warmup_rounds=WARMUP_ROUNDS)
+    assert closed == BATCH and len(t) == 0
+
+
+@pytest.mark.benchmark(group="batch-handles")
+def test_batch_handles_parts(benchmark):
+    # Diagnostic: create_many alone (the handles are closed, untimed, before
+    # the next round).
+    t = new_table("wsp._core")
+    tag(benchmark, "wsp._core create_many only", "diagnostic", BATCH, "handle",
+        f"create_many({BATCH}, c); closed untimed")
+    def setup():
+        reset(t)
+        return (BATCH, CONTEXT), {}
+
+    hs = benchmark.pedantic(t.create_many, setup=setup,
+                            rounds=BATCH_ROUNDS, warmup_rounds=WARMUP_ROUNDS)
+    assert len(hs) == BATCH == len(t)
+    reset(t)
+
+
+@pytest.mark.benchmark(group="batch-handles")
+def test_batch_handles_close_part(benchmark):
+    # Diagnostic: close_many alone (the handles are created untimed).
+    t = new_table("wsp._core")
+    tag(benchmark, "wsp._core close_many only", "diagnostic", BATCH, "handle",
+        f"close_many(list of {BATCH}); created untimed")
+    closed = benchmark.pedantic(t.close_many,
+                                setup=lambda: ((t.create_many(BATCH, CONTEXT),), {}),
+                                rounds=BATCH_ROUNDS, warmup_rounds=WARMUP_ROUNDS)
+    assert closed == BATCH and len(t) == 0
+
+
+@pytest.mark.benchmark(group="batch-handles")
+def test_batch_int_list_floor(benchmark):
+    # Diagnostic: the least any create_many returning a list of fresh ints
+    # can cost -- build a list of BATCH new 2-digit ints, then free it.
+    tag(benchmark, "floor: list of fresh ints", "diagnostic", BATCH, "handle",
+        f"list(range(2**34, ...)) of {BATCH} ints, then freed")
+    n = benchmark.pedantic(lambda: len(list(range(BIG, BIG + 4 * BATCH, 4))),
+                           rounds=BATCH_ROUNDS, warmup_rounds=WARMUP_ROUNDS)
+    assert n == BATCH
+
+
+# ----------------------------------------------------------------- queue-one
+def _queue_one(benchmark, impl, role, timed, put, get, nbytes, ov, note):
+    tag(benchmark, impl, role, N, "packet", note)
+    p = benchmark.pedantic(timed, args=(put, get, nbytes, ov, range(N)),
+                           rounds=QUEUE_ROUNDS, warmup_rounds=WARMUP_ROUNDS)
+    assert p == (STATUS, nbytes, KEY, ov)
+
+
+@pytest.mark.benchmark(group="queue-one")
+@pytest.mark.parametrize("impl", ["wsp._core", "wsp._core_py"])
+def test_queue_one(benchmark, impl):
+    mod = _core if impl == "wsp._core" else _core_py
+    q = mod.CompletionQueue()
+    _queue_one(benchmark, impl, ROLE[impl], post_get_each, q.post, q.get, NBYTES, OV,
+               f"post({STATUS}, {NBYTES}, {KEY}, {OV}); get()")
+    assert len(q) == 0
+
+
+@pytest.mark.benchmark(group="queue-one")
+def test_queue_one_small_ints(benchmark):
+    # Diagnostic: the same with values in CPython's small-int cache, so get()
+    # builds its tuple without allocating any int.
+    q = _core.CompletionQueue()
+    _queue_one(benchmark, "wsp._core, cached ints", "diagnostic", post_get_each,
+               q.post, q.get, SMALL_NBYTES, SMALL_OV,
+               f"post({STATUS}, {SMALL_NBYTES}, {KEY}, {SMALL_OV}); get()")
+    assert len(q) == 0
+
+
+@pytest.mark.benchmark(group="queue-one")
+def test_queue_one_simplequeue(benchmark):
+    q = queue.SimpleQueue()
+    _queue_one(benchmark, "SimpleQueue", "reference", put_get_each, q.put, q.get,
+               NBYTES, OV, f"put(({STATUS}, {NBYTES}, {KEY}, {OV})); get()")
+    assert q.empty()
+
+
+@pytest.mark.benchmark(group="queue-one")
+def test_queue_one_deque(benchmark):
+    q = collections.deque()
+    _queue_one(benchmark, "deque", "peer", put_get_each, q.append, q.popleft,
+               NBYTES, OV, f"append(({STATUS}, {NBYTES}, {KEY}, {OV})); popleft()")
+    assert not q
+
+
+# ------------------------------------------------------------- queue-batch64
+PACKETS = [(STATUS, NBYTES, KEY, OV + i) for i in range(64)]
+SMALL_PACKETS = [(STATUS, SMALL_NBYTES, KEY, i) for i in range(64)]
+REPS = range(16)         # 16 batches of 64 = 1024 packets per timed call
+
+
+def _queue_batch(benchmark, impl, role, timed, put, get, packets, note):
+    tag(benchmark, impl, role, len(packets) * len(REPS), "packet", note)
+    got = benchmark.pedantic(timed, args=(put, get, packets, REPS),
+                             rounds=QUEUE_ROUNDS, warmup_rounds=WARMUP_ROUNDS)
+    assert got == packets
+
+
+@pytest.mark.benchmark(group="queue-batch64")
+@pytest.mark.parametrize("impl", ["wsp._core", "wsp._core_py"])
+def test_queue_batch(benchmark, impl):
+    mod = _core if impl == "wsp._core" else _core_py
+    q = mod.CompletionQueue()
+    _queue_batch(benchmark, impl, ROLE[impl], post_many_get_many, q.post_many, q.get_many,
+                 PACKETS, "post_many(64 packets); get_many(64)")
+    assert len(q) == 0
+
+
+@pytest.mark.benchmark(group="queue-batch64")
+def test_queue_batch_small_ints(benchmark):
+    # Diagnostic: packets whose values are all cached small ints.
+    q = _core.CompletionQueue()
+    _queue_batch(benchmark, "wsp._core, cached ints", "diagnostic", post_many_get_many,
+                 q.post_many, q.get_many, SMALL_PACKETS,
+                 "post_many(64 packets); get_many(64), all values < 257")
+    assert len(q) == 0
+
+
+@pytest.mark.benchmark(group="queue-batch64")
+def test_queue_batch_simplequeue(benchmark):
+    q = queue.SimpleQueue()
+    _queue_batch(benchmark, "SimpleQueue", "reference", put_each_get_each, q.put, q.get,
+                 PACKETS, "64 x put(p); [get() for 64]")
+    assert q.empty()
+
+
+@pytest.mark.benchmark(group="queue-batch64")
+def test_queue_batch_deque(benchmark):
+    q = collections.deque()
+    _queue_batch(benchmark, "deque", "peer", extend_popleft, q.extend, q.popleft,
+                 PACKETS, "extend(64 packets); [popleft() for 64]")
+    assert not q
