@@ -159,29 +159,50 @@ cdef inline uint64_t slots_handle_of(SlotTable *t, size_t i) noexcept nogil:
 
 
 # --------------------------------------------------------- argument parsing
-cdef inline bint handle_value(object obj, uint64_t *out):
+# No try/except on these paths: a Cython ``try`` saves and restores the
+# thread's exception state on entry (~10 ns), more than the whole
+# conversion.  PyLong_AsLongLongAndOverflow never raises for an int; it
+# flags values outside the signed 64-bit range instead.
+cdef extern from "Python.h":
+    long long _as_long_long "PyLong_AsLongLongAndOverflow" (object obj, int *overflow) noexcept
+
+
+cdef inline bint handle_value(object obj, uint64_t *out) noexcept:
     """Convert a handle argument; False for anything that is not an int
     naming a possible handle (so that callers raise their 'unknown handle'
-    error -- WSAENOTSOCK or WSAEINVAL -- rather than TypeError)."""
+    error -- WSAENOTSOCK or WSAEINVAL -- rather than TypeError).  Handle
+    values are below 2**63, so the signed conversion covers them all."""
+    cdef int overflow
+    cdef long long value
     if not isinstance(obj, int):
         return False
-    try:
-        out[0] = <uint64_t>obj
-    except OverflowError:
+    value = _as_long_long(obj, &overflow)
+    if overflow or value < 0:
         return False
+    out[0] = <uint64_t>value
     return True
+
+
+cdef uint64_t _u64_arg_slow(object obj) except? 0xFFFFFFFFFFFFFFFF:
+    if not isinstance(obj, int):
+        obj = PyNumber_Index(obj)      # TypeError for floats, str, None
+    try:
+        return <uint64_t>obj
+    except OverflowError:
+        raise _error(WSAEINVAL) from None
 
 
 cdef inline uint64_t u64_arg(object obj) except? 0xFFFFFFFFFFFFFFFF:
     """An unsigned 64-bit integer argument: TypeError if it is not an
     integer (floats included: no silent truncation), WinsockError(WSAEINVAL)
     if it is out of range.  Integer-like objects (``__index__``) are accepted."""
-    if not isinstance(obj, int):
-        obj = PyNumber_Index(obj)
-    try:
-        return <uint64_t>obj
-    except OverflowError:
-        raise _error(WSAEINVAL) from None
+    cdef int overflow
+    cdef long long value
+    if isinstance(obj, int):
+        value = _as_long_long(obj, &overflow)
+        if not overflow and value >= 0:
+            return <uint64_t>value
+    return _u64_arg_slow(obj)
 
 
 cdef inline Py_ssize_t count_arg(object obj) except -1:
