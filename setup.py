@@ -31,6 +31,11 @@ def extensions():
         compiler_directives={
             "language_level": 3,
             "embedsignature": True,
+            # Methods as plain method descriptors, not CyFunction objects:
+            # calling one costs ~6 ns less, on every core operation.
+            "binding": False,
+            # Tables, queues and registries hold C state: never pickle them.
+            "auto_pickle": False,
             "freethreading_compatible": True,
             "boundscheck": DEBUG_BUILD,
             "wraparound": DEBUG_BUILD,

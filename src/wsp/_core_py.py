@@ -18,10 +18,9 @@ from .errors import WSA_INVALID_HANDLE, WSAEINVAL, WSAENOBUFS, WSAENOTSOCK, Wins
 
 __all__ = ["HandleTable", "ThreadRegistry", "CompletionQueue", "debug_counters"]
 
-# Handle values: ((generation << SLOT_INDEX_BITS) | index) << 2 -- see _core.pxd.
+# Handle values: ((index << SLOT_GEN_BITS) | generation) << 2 -- see _core.pxd.
 SLOT_INDEX_BITS = 32
-SLOT_GEN_BITS = 29
-SLOT_INDEX_MASK = (1 << SLOT_INDEX_BITS) - 1
+SLOT_GEN_BITS = 21
 SLOT_GEN_MAX = (1 << SLOT_GEN_BITS) - 1
 SLOT_INDEX_LIMIT = 1 << SLOT_INDEX_BITS
 _U64_LIMIT = 1 << 64
@@ -140,13 +139,13 @@ class _Slots:
         self.state[i] = (gen << 1) | 1
         self.payload[i] = payload
         self.live += 1
-        return ((gen << SLOT_INDEX_BITS) | i) << 2
+        return ((i << SLOT_GEN_BITS) | gen) << 2
 
     def find(self, handle: int | None) -> int:
-        if handle is None or handle & 3 or handle >> 63:
+        if handle is None or handle & 3:
             return -1
-        i = (handle >> 2) & SLOT_INDEX_MASK
-        gen = handle >> (SLOT_INDEX_BITS + 2)
+        gen = (handle >> 2) & SLOT_GEN_MAX
+        i = handle >> (SLOT_GEN_BITS + 2)
         if gen == 0 or i >= len(self.state) or self.state[i] != (gen << 1) | 1:
             return -1
         return i
@@ -160,7 +159,7 @@ class _Slots:
         return payload
 
     def handle_of(self, i: int) -> int:
-        return (((self.state[i] >> 1) << SLOT_INDEX_BITS) | i) << 2
+        return ((i << SLOT_GEN_BITS) | (self.state[i] >> 1)) << 2
 
 
 # ------------------------------------------------------------- HandleTable

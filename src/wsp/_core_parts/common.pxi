@@ -41,7 +41,6 @@ def debug_counters():
 
 # ---------------------------------------------------------------- slot table
 cdef enum:
-    SLOT_INDEX_MASK = 0xFFFFFFFF
     SLOT_GEN_MAX = (1 << SLOT_GEN_BITS) - 1
     SLOT_INITIAL_CAPACITY = 64
 
@@ -129,17 +128,17 @@ cdef inline int slots_acquire(SlotTable *t, uint64_t payload, uint64_t *handle) 
     t.state[i] = (gen << 1) | 1
     t.payload[i] = payload
     t.live += 1
-    handle[0] = ((gen << SLOT_INDEX_BITS) | i) << 2
+    handle[0] = ((<uint64_t>i << SLOT_GEN_BITS) | gen) << 2
     return SLOT_OK
 
 
 cdef inline Py_ssize_t slots_find(SlotTable *t, uint64_t handle) noexcept nogil:
     """Index of the live slot that `handle` names, or -1 (unknown/stale/closed)."""
     cdef uint64_t i, gen
-    if (handle & 3) or (handle >> 63):
+    if handle & 3:
         return -1
-    i = (handle >> 2) & SLOT_INDEX_MASK
-    gen = handle >> (SLOT_INDEX_BITS + 2)
+    gen = (handle >> 2) & SLOT_GEN_MAX
+    i = handle >> (SLOT_GEN_BITS + 2)
     if gen == 0 or i >= t.used:
         return -1
     if t.state[i] != ((gen << 1) | 1):
@@ -155,7 +154,7 @@ cdef inline void slots_release(SlotTable *t, Py_ssize_t i) noexcept nogil:
 
 
 cdef inline uint64_t slots_handle_of(SlotTable *t, size_t i) noexcept nogil:
-    return ((t.state[i] >> 1) << SLOT_INDEX_BITS | i) << 2
+    return ((<uint64_t>i << SLOT_GEN_BITS) | (t.state[i] >> 1)) << 2
 
 
 # --------------------------------------------------------- argument parsing
