@@ -165,6 +165,9 @@ cdef inline uint64_t slots_handle_of(SlotTable *t, size_t i) noexcept nogil:
 cdef extern from "Python.h":
     long long _as_long_long "PyLong_AsLongLongAndOverflow" (object obj, int *overflow) noexcept
 
+cdef extern from "includes/wsp_pylong.h":
+    bint wsp_small_nonneg_long(object obj, uint64_t *out) noexcept
+
 
 cdef inline bint handle_value(object obj, uint64_t *out) noexcept:
     """Convert a handle argument; False for anything that is not an int
@@ -175,6 +178,8 @@ cdef inline bint handle_value(object obj, uint64_t *out) noexcept:
     cdef long long value
     if not isinstance(obj, int):
         return False
+    if wsp_small_nonneg_long(obj, out):
+        return True
     value = _as_long_long(obj, &overflow)
     if overflow or value < 0:
         return False
@@ -197,7 +202,10 @@ cdef inline uint64_t u64_arg(object obj) except? 0xFFFFFFFFFFFFFFFF:
     if it is out of range.  Integer-like objects (``__index__``) are accepted."""
     cdef int overflow
     cdef long long value
+    cdef uint64_t small
     if isinstance(obj, int):
+        if wsp_small_nonneg_long(obj, &small):
+            return small
         value = _as_long_long(obj, &overflow)
         if not overflow and value >= 0:
             return <uint64_t>value
