@@ -84,7 +84,7 @@ class GenSlotTable:
     before its handles passed 2**63, which no benchmark comes near.)
     """
 
-    __slots__ = ("_gens", "_contexts", "_free")
+    __slots__ = ("_contexts", "_free", "_gens")
 
     def __init__(self) -> None:
         self._gens: list[int] = []

@@ -9,43 +9,61 @@ Run (see BENCHMARKS.md)::
 With ``--benchmark-disable`` every test runs its timed function once and
 checks the result, which keeps the benchmark code working in CI.
 
-Every timed function does many operations per call (a loop of ``N`` calls,
-or whole batches) so that the timer's resolution and the cost of calling the
-timed function vanish; ``benchmark.extra_info["ops"]`` records how many, and
-``report.py`` divides by it.  Entries that are compared with each other run
-*the same function object* (same bytecode, same loop) with different
-callables plugged in, so the loop overhead is identical on both sides.
+Per-operation numbers: every timed function does many operations per call
+(a loop of ``N`` calls, or whole batches) so that the timer's resolution and
+the cost of calling the timed function vanish; ``extra_info["ops"]`` records
+how many and ``report.py`` divides by it.  Entries that are compared with
+each other run *the same function object* (same bytecode, same loop) with
+different callables plugged in, so the loop overhead is identical on both
+sides.  Where a peer needs different user code -- SimpleQueue and deque take
+one object, so the 4-tuple is built at the call; a table without batch calls
+needs a loop -- the timed function is what that user would write, no more.
 
-``extra_info["role"]`` says what an entry is for: ``reference`` (what the
-group's ratios are relative to), ``subject`` (wsp's compiled core), ``peer``
-(what a user would use instead, or wsp's pure twin) and ``diagnostic``
-(decomposes a cost; no target depends on it).
+Paired reference rounds: this machine (2 shared vCPUs) has phases of a
+second or more in which *everything* runs 1.4-2x slower.  pytest-benchmark
+measures one entry after the other, so a phase can cover one entry and not
+the next and skew their ratio.  So before every round of every entry, the
+group's reference workload runs one round too (in the untimed setup, timed
+by ``measure`` itself); its statistics are stored in ``extra_info`` and
+``report.py`` shows the *paired ratio* -- entry median / median of the
+reference rounds interleaved with it -- next to the plain ratio between
+entries.  Both sides of a paired ratio ran in the same phases.
+
+``extra_info["role"]``: ``reference`` (what the group's ratios are relative
+to), ``subject`` (wsp's compiled core), ``peer`` (what a user would use
+instead, or wsp's pure twin) or ``diagnostic`` (decomposes a cost; no target
+depends on it).  Each entry runs about ``WSP_BENCH_SECONDS`` (default 0.5)
+seconds of timed rounds.
 """
 from __future__ import annotations
 
 import collections
+import math
 import operator
+import os
 import queue
+import statistics
+import time
 
 import pytest
+from peers import DictHandleTable, GenSlotTable  # bench/peers.py
 
-from peers import DictHandleTable, GenSlotTable
 from wsp import _core, _core_py
 
 N = 1000                 # calls per timed call in the per-call and cycle groups
 BATCH = 1024             # handles per create_many / close_many
-PER_CALL_ROUNDS = 400    # pedantic rounds of the per-call groups
-CYCLE_ROUNDS = 300
-BATCH_ROUNDS = 600
-QUEUE_ROUNDS = 300
-WARMUP_ROUNDS = 10
-BIG = 1 << 34            # a value in the range of real handles (2-digit int)
+SECONDS = float(os.environ.get("WSP_BENCH_SECONDS", "0.5"))
+MIN_ROUNDS, MAX_ROUNDS, WARMUP_ROUNDS = 100, 10000, 20
+BIG = 1 << 34            # a value in the range of real handles (a 2-digit int)
 
 # The four packet values used on every side of the queue groups.  512 and
 # 123456 are outside CPython's small-int cache, as real byte counts and
 # OVERLAPPED ids are; the diagnostic entries use cached values instead.
 STATUS, NBYTES, KEY, OV = 0, 512, 7, 123456
 SMALL_NBYTES, SMALL_OV = 100, 200
+PACKETS = [(STATUS, NBYTES, KEY, OV + i) for i in range(64)]
+SMALL_PACKETS = [(STATUS, SMALL_NBYTES, KEY, i) for i in range(64)]
+REPS = range(16)         # 16 batches of 64 = 1024 packets per timed call
 
 CONTEXT = object()       # the context stored under every handle
 
@@ -57,10 +75,6 @@ TABLES = {
 }
 ROLE = {"wsp._core": "subject", "wsp._core_py": "peer",
         "DictHandleTable": "peer", "GenSlotTable": "peer"}
-
-
-def tag(benchmark, impl, role, ops, unit, note=""):
-    benchmark.extra_info.update(impl=impl, role=role, ops=ops, unit=unit, note=note)
 
 
 # ------------------------------------------------------------ timed functions
@@ -134,7 +148,18 @@ def extend_popleft(extend, popleft, packets, reps):
     return got
 
 
+def build_tuples(cols, reps):
+    for _ in reps:
+        got = list(zip(*cols))
+    return got
+
+
 # ------------------------------------------------------------------- helpers
+def fresh_ints(n=N):
+    """`n` new int objects in the range of real handles."""
+    return list(range(BIG, BIG + 4 * n, 4))
+
+
 def new_table(name):
     t = TABLES[name]()
     # Grow the table once so that no round pays for first-time allocation:
@@ -156,26 +181,113 @@ def reset(t, handles=None):
             t.close(h)
 
 
-def fresh_ints():
-    """N new int objects in the range of real handles."""
-    return list(range(BIG, BIG + 4 * N, 4))
+class Reference:
+    """One group's reference workload, run one round at a time between the
+    rounds of every entry of the group (see the module docstring)."""
+
+    def __init__(self, impl, ops, target, make_args):
+        self.impl, self.ops = impl, ops
+        self.target, self.make_args = target, make_args
+
+    def round(self):
+        args = self.make_args()
+        t0 = time.perf_counter()
+        self.target(*args)
+        return time.perf_counter() - t0
+
+
+def _floor_ref(make_items):
+    f = _core._CallFloor().call
+    return Reference("call floor", N, call_each, lambda: (f, make_items()))
+
+
+def _cycle_ref():
+    t = new_table("wsp._core")
+    contexts = [CONTEXT] * N
+    return Reference("wsp._core", N, cycle_each,
+                     lambda: (t.create, t.query, t.close, contexts))
+
+
+def _batch_ref():
+    t = new_table("wsp._core")
+    return Reference("wsp._core", BATCH, batch_core,
+                     lambda: (t.create_many, t.close_many, BATCH, CONTEXT))
+
+
+def _queue_one_ref():
+    q = queue.SimpleQueue()
+    return Reference("SimpleQueue", N, put_get_each,
+                     lambda: (q.put, q.get, NBYTES, OV, range(N)))
+
+
+def _queue_batch_ref():
+    q = queue.SimpleQueue()
+    return Reference("SimpleQueue", len(PACKETS) * len(REPS), put_each_get_each,
+                     lambda: (q.put, q.get, PACKETS, REPS))
+
+
+REFERENCES = {
+    "call-floor+create": lambda: _floor_ref(lambda: [CONTEXT] * N),
+    "call-floor+query": lambda: _floor_ref(fresh_ints),
+    "call-floor+close": lambda: _floor_ref(fresh_ints),
+    "diag-int-alloc": lambda: _floor_ref(fresh_ints),
+    "cycle": _cycle_ref,
+    "batch-handles": _batch_ref,
+    "queue-one": _queue_one_ref,
+    "queue-batch64": _queue_batch_ref,
+}
+
+
+def measure(benchmark, group, target, args=(), setup=None):
+    """``benchmark.pedantic``: one call of `target` per round, `setup` before
+    each round (untimed), as many rounds as fit in SECONDS, and one round of
+    the group's reference workload before each round (paired ratio)."""
+    if benchmark.disabled:
+        return benchmark.pedantic(target, args=args, setup=setup)
+    ref = REFERENCES[group]()
+    ref_times = []
+
+    def paired_setup():
+        ref_times.append(ref.round())
+        return setup() if setup is not None else (args, {})
+
+    fastest = math.inf
+    for _ in range(3):
+        a = paired_setup()[0]
+        t0 = time.perf_counter()
+        target(*a)
+        fastest = min(fastest, time.perf_counter() - t0)
+    rounds = int(min(MAX_ROUNDS, max(MIN_ROUNDS, SECONDS / fastest)))
+    del ref_times[:]
+    result = benchmark.pedantic(target, setup=paired_setup, rounds=rounds,
+                                warmup_rounds=WARMUP_ROUNDS)
+    paired = ref_times[WARMUP_ROUNDS:]
+    benchmark.extra_info.update(
+        ref_impl=ref.impl,
+        ref_median_ns=statistics.median(paired) / ref.ops * 1e9,
+        ref_mean_ns=statistics.fmean(paired) / ref.ops * 1e9,
+        ref_min_ns=min(paired) / ref.ops * 1e9)
+    return result
+
+
+def tag(benchmark, impl, role, ops, unit, note=""):
+    benchmark.extra_info.update(impl=impl, role=role, ops=ops, unit=unit, note=note)
 
 
 # ------------------------------------------------- per call: create/query/close
 # Reference: the no-op Cython method wsp._core._CallFloor().call, driven by
 # the same call_each loop over the same kind of argument.
 
-def floor_pedantic(benchmark, group_items):
+def floor_entry(benchmark, group, make_items):
     f = _core._CallFloor().call
     tag(benchmark, "call floor", "reference", N, "call",
         "_CallFloor().call(x): a no-op Cython method")
-    benchmark.pedantic(call_each, setup=lambda: ((f, group_items()), {}),
-                       rounds=PER_CALL_ROUNDS, warmup_rounds=WARMUP_ROUNDS)
+    measure(benchmark, group, call_each, setup=lambda: ((f, make_items()), {}))
 
 
 @pytest.mark.benchmark(group="call-floor+create")
 def test_create_floor(benchmark):
-    floor_pedantic(benchmark, lambda: [CONTEXT] * N)
+    floor_entry(benchmark, "call-floor+create", lambda: [CONTEXT] * N)
 
 
 @pytest.mark.benchmark(group="call-floor+create")
@@ -184,19 +296,19 @@ def test_create(benchmark, impl):
     t = new_table(impl)
     contexts = [CONTEXT] * N
     tag(benchmark, impl, ROLE[impl], N, "call", "create(context)")
+
     def setup():
         reset(t)                  # close what the previous round created
         return (t.create, contexts), {}
 
-    benchmark.pedantic(call_each, setup=setup,
-                       rounds=PER_CALL_ROUNDS, warmup_rounds=WARMUP_ROUNDS)
+    measure(benchmark, "call-floor+create", call_each, setup=setup)
     assert len(t) == N            # the last round's handles are still live
     assert all(t.query(h) is CONTEXT for h in t.handles())
 
 
 @pytest.mark.benchmark(group="call-floor+query")
 def test_query_floor(benchmark):
-    floor_pedantic(benchmark, fresh_ints)
+    floor_entry(benchmark, "call-floor+query", fresh_ints)
 
 
 @pytest.mark.benchmark(group="call-floor+query")
@@ -205,14 +317,13 @@ def test_query(benchmark, impl):
     t = new_table(impl)
     hs = [t.create(CONTEXT) for _ in range(N)]
     tag(benchmark, impl, ROLE[impl], N, "call", "query(handle)")
-    benchmark.pedantic(call_each, args=(t.query, hs),
-                       rounds=PER_CALL_ROUNDS, warmup_rounds=WARMUP_ROUNDS)
+    measure(benchmark, "call-floor+query", call_each, args=(t.query, hs))
     assert len(t) == N and t.query(hs[-1]) is CONTEXT
 
 
 @pytest.mark.benchmark(group="call-floor+close")
 def test_close_floor(benchmark):
-    floor_pedantic(benchmark, fresh_ints)
+    floor_entry(benchmark, "call-floor+close", fresh_ints)
 
 
 @pytest.mark.benchmark(group="call-floor+close")
@@ -225,8 +336,7 @@ def test_close(benchmark, impl):
         return (t.close, [t.create(CONTEXT) for _ in range(N)]), {}
 
     tag(benchmark, impl, ROLE[impl], N, "call", "close(handle)")
-    benchmark.pedantic(call_each, setup=setup,
-                       rounds=PER_CALL_ROUNDS, warmup_rounds=WARMUP_ROUNDS)
+    measure(benchmark, "call-floor+close", call_each, setup=setup)
     assert len(t) == 0
 
 
@@ -246,8 +356,7 @@ def test_int_alloc(benchmark, impl, func):
     tag(benchmark, impl, "reference" if func is None else "diagnostic", N, "call",
         notes[impl])
     hs = fresh_ints()
-    benchmark.pedantic(call_each, args=(f, hs),
-                       rounds=PER_CALL_ROUNDS, warmup_rounds=WARMUP_ROUNDS)
+    measure(benchmark, "diag-int-alloc", call_each, args=(f, hs))
 
 
 # ------------------------------------------------------------------- cycle
@@ -258,8 +367,7 @@ def test_cycle(benchmark, impl):
     contexts = [CONTEXT] * N
     tag(benchmark, impl, "reference" if impl == "wsp._core" else "peer", N, "cycle",
         "h = create(c); query(h); close(h)")
-    benchmark.pedantic(cycle_each, args=(t.create, t.query, t.close, contexts),
-                       rounds=CYCLE_ROUNDS, warmup_rounds=WARMUP_ROUNDS)
+    measure(benchmark, "cycle", cycle_each, args=(t.create, t.query, t.close, contexts))
     assert len(t) == 0
 
 
@@ -270,8 +378,8 @@ def test_batch_handles(benchmark, impl):
     t = new_table(impl)
     tag(benchmark, impl, "reference" if impl == "wsp._core" else "peer", BATCH,
         "handle", f"close_many(create_many({BATCH}, c))")
-    closed = benchmark.pedantic(batch_core, args=(t.create_many, t.close_many, BATCH, CONTEXT),
-                                rounds=BATCH_ROUNDS, warmup_rounds=WARMUP_ROUNDS)
+    closed = measure(benchmark, "batch-handles", batch_core,
+                     args=(t.create_many, t.close_many, BATCH, CONTEXT))
     assert closed == BATCH and len(t) == 0
 
 
@@ -280,56 +388,53 @@ def test_batch_handles_dict(benchmark):
     t = new_table("DictHandleTable")
     tag(benchmark, "DictHandleTable", "peer", BATCH, "handle",
         f"[create(c) for _ in range({BATCH})], then close() each")
-    closed = benchmark.pedantic(batch_by_hand, args=(t.create, t.close, BATCH, CONTEXT),
-                                rounds=BATCH_ROUNDS, warmup_rounds=WARMUP_ROUNDS)
+    closed = measure(benchmark, "batch-handles", batch_by_hand,
+                     args=(t.create, t.close, BATCH, CONTEXT))
     assert closed == BATCH and len(t) == 0
 
 
 @pytest.mark.benchmark(group="batch-handles")
-def test_batch_handles_parts(benchmark):
+def test_batch_create_part(benchmark):
     # Diagnostic: create_many alone (the handles are closed, untimed, before
     # the next round).
     t = new_table("wsp._core")
     tag(benchmark, "wsp._core create_many only", "diagnostic", BATCH, "handle",
         f"create_many({BATCH}, c); closed untimed")
+
     def setup():
         reset(t)
         return (BATCH, CONTEXT), {}
 
-    hs = benchmark.pedantic(t.create_many, setup=setup,
-                            rounds=BATCH_ROUNDS, warmup_rounds=WARMUP_ROUNDS)
+    hs = measure(benchmark, "batch-handles", t.create_many, setup=setup)
     assert len(hs) == BATCH == len(t)
     reset(t)
 
 
 @pytest.mark.benchmark(group="batch-handles")
-def test_batch_handles_close_part(benchmark):
+def test_batch_close_part(benchmark):
     # Diagnostic: close_many alone (the handles are created untimed).
     t = new_table("wsp._core")
     tag(benchmark, "wsp._core close_many only", "diagnostic", BATCH, "handle",
         f"close_many(list of {BATCH}); created untimed")
-    closed = benchmark.pedantic(t.close_many,
-                                setup=lambda: ((t.create_many(BATCH, CONTEXT),), {}),
-                                rounds=BATCH_ROUNDS, warmup_rounds=WARMUP_ROUNDS)
+    closed = measure(benchmark, "batch-handles", t.close_many,
+                     setup=lambda: ((t.create_many(BATCH, CONTEXT),), {}))
     assert closed == BATCH and len(t) == 0
 
 
 @pytest.mark.benchmark(group="batch-handles")
 def test_batch_int_list_floor(benchmark):
     # Diagnostic: the least any create_many returning a list of fresh ints
-    # can cost -- build a list of BATCH new 2-digit ints, then free it.
+    # can cost -- build a list of BATCH new 2-digit ints in C, then free it.
     tag(benchmark, "floor: list of fresh ints", "diagnostic", BATCH, "handle",
         f"list(range(2**34, ...)) of {BATCH} ints, then freed")
-    n = benchmark.pedantic(lambda: len(list(range(BIG, BIG + 4 * BATCH, 4))),
-                           rounds=BATCH_ROUNDS, warmup_rounds=WARMUP_ROUNDS)
+    n = measure(benchmark, "batch-handles", lambda: len(fresh_ints(BATCH)))
     assert n == BATCH
 
 
 # ----------------------------------------------------------------- queue-one
 def _queue_one(benchmark, impl, role, timed, put, get, nbytes, ov, note):
     tag(benchmark, impl, role, N, "packet", note)
-    p = benchmark.pedantic(timed, args=(put, get, nbytes, ov, range(N)),
-                           rounds=QUEUE_ROUNDS, warmup_rounds=WARMUP_ROUNDS)
+    p = measure(benchmark, "queue-one", timed, args=(put, get, nbytes, ov, range(N)))
     assert p == (STATUS, nbytes, KEY, ov)
 
 
@@ -371,15 +476,9 @@ def test_queue_one_deque(benchmark):
 
 
 # ------------------------------------------------------------- queue-batch64
-PACKETS = [(STATUS, NBYTES, KEY, OV + i) for i in range(64)]
-SMALL_PACKETS = [(STATUS, SMALL_NBYTES, KEY, i) for i in range(64)]
-REPS = range(16)         # 16 batches of 64 = 1024 packets per timed call
-
-
 def _queue_batch(benchmark, impl, role, timed, put, get, packets, note):
     tag(benchmark, impl, role, len(packets) * len(REPS), "packet", note)
-    got = benchmark.pedantic(timed, args=(put, get, packets, REPS),
-                             rounds=QUEUE_ROUNDS, warmup_rounds=WARMUP_ROUNDS)
+    got = measure(benchmark, "queue-batch64", timed, args=(put, get, packets, REPS))
     assert got == packets
 
 
@@ -417,3 +516,15 @@ def test_queue_batch_deque(benchmark):
     _queue_batch(benchmark, "deque", "peer", extend_popleft, q.extend, q.popleft,
                  PACKETS, "extend(64 packets); [popleft() for 64]")
     assert not q
+
+
+@pytest.mark.benchmark(group="queue-batch64")
+def test_queue_batch_tuple_floor(benchmark):
+    # Diagnostic: the least any get_many returning fresh tuples can cost --
+    # build a list of 64 new 4-tuples in C (zip) from existing int objects
+    # (no int is allocated), then free it; 16 times, like the entries above.
+    cols = [list(col) for col in zip(*PACKETS)]
+    tag(benchmark, "floor: 64 fresh 4-tuples", "diagnostic", len(PACKETS) * len(REPS),
+        "packet", "list(zip(4 columns)) of 64 tuples, ints shared, then freed")
+    got = measure(benchmark, "queue-batch64", build_tuples, args=(cols, REPS))
+    assert got == PACKETS
