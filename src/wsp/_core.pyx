@@ -12,6 +12,16 @@ owned pointers beside the integer structures.  Locks are C spinlocks taken
 without the GIL; threads that must block park on an OS lock with the GIL
 released.  ``wsp._core_py`` is the pure-Python twin with the same behaviour,
 and the test-suite holds this module to it.
+
+Where the GIL is released (``with nogil`` blocks and ``noexcept nogil``
+functions):
+
+* every spinlock-protected section (``slots_*``, ``_take``, ``_deliver``,
+  ``_create_batch``, ``_close_batch``) is ``noexcept nogil`` C code;
+* ``CompletionQueue.get``/``get_many`` and ``ThreadRegistry.wait`` park in
+  ``park()`` inside ``with nogil``;
+* ``create_many``, ``close_many`` and ``post_many`` run their loops inside
+  ``with nogil`` once a batch has ``NOGIL_BATCH`` (256) items.
 """
 
 cimport cython
