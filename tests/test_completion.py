@@ -234,3 +234,19 @@ def test_repr(core):
     assert "queued=1" in repr(q) and "open" in repr(q)
     q.close()
     assert "closed" in repr(q)
+
+
+def test_wake_waiters_returns_parked_getters_as_on_timeout(core):
+    q = core.CompletionQueue()
+    assert q.wake_waiters() == 0
+    workers = [Worker(q.get, 8), Worker(q.get_many, 3, 8)]
+    for w in workers:
+        w.start()
+    time.sleep(0.1)
+    start = time.monotonic()
+    assert q.wake_waiters() == 2
+    assert workers[0].finish() is None
+    assert workers[1].finish() == []
+    assert time.monotonic() - start < 5
+    q.post(1, 1, 1, 1)                       # the queue is unaffected
+    assert q.get(0) == (1, 1, 1, 1) and not q.closed

@@ -509,7 +509,7 @@ class CompletionQueue:
             if woken:
                 if waiter.state == _DELIVERED:
                     return waiter.packet
-                return None                                   # closed
+                return None                  # closed, or wake_waiters()
 
     def get(self, timeout: float | None = None) -> tuple[int, int, int, int] | None:
         with self._lock:
@@ -551,6 +551,15 @@ class CompletionQueue:
         for waiter in woken:
             waiter.sem.release()
         return discarded
+
+    def wake_waiters(self) -> int:
+        with self._lock:
+            woken, self._waiters = self._waiters, []
+            for waiter in woken:
+                waiter.state = _WOKEN
+        for waiter in woken:
+            waiter.sem.release()
+        return len(woken)
 
     @property
     def closed(self) -> bool:

@@ -303,7 +303,9 @@ cdef class CompletionQueue:
                 if w.state == WAITER_DELIVERED:
                     out[0] = w.packet
                     return GOT_PACKET
-                return GET_CLOSED
+                if w.state == WAITER_CLOSED:
+                    return GET_CLOSED
+                return GET_TIMEOUT       # wake_waiters(): return as on a timeout
             if result == PARK_INTERRUPTED:
                 return GET_INTERRUPTED
             # PARK_TIMEOUT: loop once more for a last look before giving up.
@@ -354,6 +356,26 @@ cdef class CompletionQueue:
             return result
         finally:
             PyMem_RawFree(buf)
+
+    def wake_waiters(self):
+        """Wake every thread parked in get()/get_many() on this queue; each
+        returns as if its timeout had passed (None / []).  Return how many
+        were woken.  The SPI engine uses it to make a completion-port wait
+        alertable: an APC queued to a thread parked here must wake it."""
+        cdef Waiter *woken
+        cdef Waiter *w
+        cdef Py_ssize_t n = 0
+        wsp_lock_acquire(&self._lock)
+        woken = self._waiters
+        self._waiters = NULL
+        w = woken
+        while w != NULL:
+            w.state = WAITER_WOKEN
+            n += 1
+            w = w.next
+        wsp_lock_release(&self._lock)
+        wake_list(woken)
+        return n
 
     @property
     def closed(self):
