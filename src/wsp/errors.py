@@ -146,6 +146,9 @@ INFINITE = 0xFFFFFFFF
 WSA_INFINITE = INFINITE
 # Win32 ERROR_NOT_FOUND; used for "no such pending request" results.
 ERROR_NOT_FOUND = 1168
+# Win32 ERROR_ABANDONED_WAIT_0: a completion-port wait whose port was closed
+# while the thread waited on it.
+ERROR_ABANDONED_WAIT_0 = 735
 
 # Code -> name.  The table has no repeated values today; if one ever appears,
 # the generator keeps the first name in table order.
@@ -624,6 +627,7 @@ _SUBCLASS_FOR_CODE: dict[int, type[WinsockError]] = {
 }
 
 __all__ = [
+    "ERROR_ABANDONED_WAIT_0",
     "ERROR_MESSAGES",
     "ERROR_NAMES",
     "ERROR_NOT_FOUND",
