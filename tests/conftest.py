@@ -32,3 +32,28 @@ def core(request):
 def both_cores():
     """(compiled, pure) for tests that compare the two directly."""
     return _load("cython"), _load("python")
+
+
+# ------------------------------------------------------------ SPI fixtures
+@pytest.fixture
+def proc():
+    """A fresh Process; whatever a test leaves behind is torn down after it."""
+    from wsp import Process
+    p = Process()
+    yield p
+    p.terminate()
+
+
+@pytest.fixture
+def provider(proc):
+    """A started bare ServiceProvider on `proc`."""
+    from wsp import ServiceProvider
+    prov = ServiceProvider()
+    prov.WSPStartup(0x0202, None, proc.upcalls)
+    return prov
+
+
+@pytest.fixture
+def sock(proc, provider):
+    """A socket handle made with WPUCreateSocketHandle."""
+    return proc.upcalls.WPUCreateSocketHandle(1, {"name": "test socket"})

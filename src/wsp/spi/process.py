@@ -156,7 +156,7 @@ class Process:
         self._lock = threading.Lock()
         self._handles = HandleTable()        # sockets, events and ports
         self.threads = ThreadRegistry()
-        self._inflight = HandleTable()       # overlapped objects riding in port packets
+        self._inflight = HandleTable()       # what port packets carry: Operation / Overlapped
         self._operations: set[Operation] = set()   # started and not completed
         self._routines_queued = 0            # completion APCs not yet run
         self._alertable: dict[int, list[Callable[[], Any]]] = {}  # ident -> wakers
@@ -389,8 +389,14 @@ class Process:
 
     def _unpack(self, packet: tuple[int, int, int, int]) -> tuple[int, int, int, Any]:
         status, nbytes, key, overlapped_id = packet
-        overlapped = self._inflight.close(overlapped_id) if overlapped_id else None
-        return (status, nbytes, key, overlapped)
+        if not overlapped_id:
+            return (status, nbytes, key, None)
+        # An Operation (a completion: it keeps the buffers alive until now)
+        # or a bare Overlapped (PostQueuedCompletionStatus).
+        riding = self._inflight.close(overlapped_id)
+        if type(riding) is Operation:
+            riding = riding.overlapped
+        return (status, nbytes, key, riding)
 
     def GetQueuedCompletionStatus(self, port: int, ms: int) -> tuple[int, int, int, Any]:
         """``(rc, nbytes, key, overlapped)`` of the next completion packet.
@@ -572,7 +578,7 @@ class Process:
                 self.WSASetEvent(overlapped.hEvent)
         port = op.entry.port
         if port is not None:
-            overlapped_id = self._inflight.create(overlapped)
+            overlapped_id = self._inflight.create(op)
             try:
                 port.queue.post(error, nbytes, op.entry.key, overlapped_id)
             except WinsockError:                  # the port was closed: packet lost
