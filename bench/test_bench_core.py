@@ -38,22 +38,17 @@ seconds of timed rounds.
 from __future__ import annotations
 
 import collections
-import math
 import operator
-import os
 import queue
-import statistics
-import time
 
 import pytest
 from peers import DictHandleTable, GenSlotTable  # bench/peers.py
 
+from harness import REFERENCES, Reference, measure, tag  # bench/harness.py
 from wsp import _core, _core_py
 
 N = 1000                 # calls per timed call in the per-call and cycle groups
 BATCH = 1024             # handles per create_many / close_many
-SECONDS = float(os.environ.get("WSP_BENCH_SECONDS", "0.5"))
-MIN_ROUNDS, MAX_ROUNDS, WARMUP_ROUNDS = 100, 10000, 20
 BIG = 1 << 34            # a value in the range of real handles (a 2-digit int)
 
 # The four packet values used on every side of the queue groups.  512 and
@@ -181,21 +176,6 @@ def reset(t, handles=None):
             t.close(h)
 
 
-class Reference:
-    """One group's reference workload, run one round at a time between the
-    rounds of every entry of the group (see the module docstring)."""
-
-    def __init__(self, impl, ops, target, make_args):
-        self.impl, self.ops = impl, ops
-        self.target, self.make_args = target, make_args
-
-    def round(self):
-        args = self.make_args()
-        t0 = time.perf_counter()
-        self.target(*args)
-        return time.perf_counter() - t0
-
-
 def _floor_ref(make_items):
     f = _core._CallFloor().call
     return Reference("call floor", N, call_each, lambda: (f, make_items()))
@@ -226,7 +206,7 @@ def _queue_batch_ref():
                      lambda: (q.put, q.get, PACKETS, REPS))
 
 
-REFERENCES = {
+REFERENCES.update({
     "call-floor+create": lambda: _floor_ref(lambda: [CONTEXT] * N),
     "call-floor+query": lambda: _floor_ref(fresh_ints),
     "call-floor+close": lambda: _floor_ref(fresh_ints),
@@ -235,43 +215,7 @@ REFERENCES = {
     "batch-handles": _batch_ref,
     "queue-one": _queue_one_ref,
     "queue-batch64": _queue_batch_ref,
-}
-
-
-def measure(benchmark, group, target, args=(), setup=None):
-    """``benchmark.pedantic``: one call of `target` per round, `setup` before
-    each round (untimed), as many rounds as fit in SECONDS, and one round of
-    the group's reference workload before each round (paired ratio)."""
-    if benchmark.disabled:
-        return benchmark.pedantic(target, args=args, setup=setup)
-    ref = REFERENCES[group]()
-    ref_times = []
-
-    def paired_setup():
-        ref_times.append(ref.round())
-        return setup() if setup is not None else (args, {})
-
-    fastest = math.inf
-    for _ in range(3):
-        a = paired_setup()[0]
-        t0 = time.perf_counter()
-        target(*a)
-        fastest = min(fastest, time.perf_counter() - t0)
-    rounds = int(min(MAX_ROUNDS, max(MIN_ROUNDS, SECONDS / fastest)))
-    del ref_times[:]
-    result = benchmark.pedantic(target, setup=paired_setup, rounds=rounds,
-                                warmup_rounds=WARMUP_ROUNDS)
-    paired = ref_times[WARMUP_ROUNDS:]
-    benchmark.extra_info.update(
-        ref_impl=ref.impl,
-        ref_median_ns=statistics.median(paired) / ref.ops * 1e9,
-        ref_mean_ns=statistics.fmean(paired) / ref.ops * 1e9,
-        ref_min_ns=min(paired) / ref.ops * 1e9)
-    return result
-
-
-def tag(benchmark, impl, role, ops, unit, note=""):
-    benchmark.extra_info.update(impl=impl, role=role, ops=ops, unit=unit, note=note)
+})
 
 
 # ------------------------------------------------- per call: create/query/close

@@ -404,16 +404,34 @@ class Process:
         ``(WAIT_TIMEOUT, 0, 0, None)`` on time-out;
         ``(ERROR_ABANDONED_WAIT_0, 0, 0, None)`` if the port is closed while
         waiting.  Waits without the GIL."""
-        queue = self._port(port, "GetQueuedCompletionStatus").queue
+        # The hot path of every completion-port program: lookups inlined,
+        # and no clock reads unless the wait is timed and gets woken early.
+        try:
+            entry = self._handles.query(port)
+        except WinsockError:
+            entry = None
+        if type(entry) is not _PortEntry:
+            raise WinsockError(WSA_INVALID_HANDLE, "GetQueuedCompletionStatus")
+        queue = entry.queue
+        if ms == 0 and type(ms) is int:
+            packet = queue.get(0)
+            if packet is not None:
+                status, nbytes, key, overlapped_id = packet
+                if not overlapped_id:
+                    return packet[:3] + (None,)
+                riding = self._inflight.close(overlapped_id)
+                if type(riding) is Operation:
+                    riding = riding.overlapped
+                return (status, nbytes, key, riding)
+            return (ERROR_ABANDONED_WAIT_0 if queue.closed else WAIT_TIMEOUT, 0, 0, None)
         deadline = _deadline(ms)
         while True:
-            packet = queue.get(_remaining(deadline))
+            packet = queue.get(None if deadline is None else _remaining(deadline))
             if packet is not None:
                 return self._unpack(packet)
             if queue.closed:
                 return (ERROR_ABANDONED_WAIT_0, 0, 0, None)
-            remaining = _remaining(deadline)
-            if remaining is not None and remaining <= 0:
+            if deadline is not None and time.monotonic() >= deadline:
                 return (WAIT_TIMEOUT, 0, 0, None)
             # Woken early (an APC for another, alertable, waiter): wait on.
 
@@ -510,12 +528,17 @@ class Process:
         handle for that, so the caller may close `thread_id` at any time.
         The overlapped's event, if any, is reset now.
         """
-        entry = self._socket(s, WSAENOTSOCK, funcname)
+        try:
+            entry = self._handles.query(s)
+        except WinsockError:
+            entry = None
+        if type(entry) is not _SocketEntry:
+            raise WinsockError(WSAENOTSOCK, funcname)
         if not isinstance(overlapped, Overlapped):
             raise TypeError(f"overlapped must be an Overlapped, not {type(overlapped).__name__}")
+        thread_handle = 0
         if thread_id is not None and not isinstance(thread_id, ThreadId):
             raise TypeError(f"thread_id must be a ThreadId or None, not {type(thread_id).__name__}")
-        thread_handle = 0
         if routine is not None:
             if not callable(routine):
                 raise TypeError("completion routine must be callable")
@@ -572,18 +595,35 @@ class Process:
                 self._routines_queued += 1
             self._queue_apc(op.thread_handle, self._run_routine, (op, error, nbytes, flags))
             return True
+        self._signal_and_post(op.entry, op, overlapped, error, nbytes)
+        return True
+
+    def _complete_unstarted(self, entry: _SocketEntry, overlapped: Overlapped, error: int,
+                            nbytes: int) -> None:
+        """WPUCompleteOverlappedRequest for an overlapped the engine never saw
+        start (the provider completed it without start_overlapped): the same
+        event/port rules, without recording an Operation first."""
+        overlapped.InternalHigh = nbytes
+        overlapped._flags = 0
+        overlapped.Internal = error
+        self._signal_and_post(entry, overlapped, overlapped, error, nbytes)
+
+    def _signal_and_post(self, entry: _SocketEntry, riding: Any, overlapped: Overlapped,
+                         error: int, nbytes: int) -> None:
+        """SPEC §6.2 without a routine: signal the event, post to the port.
+        `riding` (the Operation, or the bare Overlapped) is what the packet
+        keeps alive until GetQueuedCompletionStatus dequeues it."""
         if overlapped.hEvent is not None:
             event = self._lookup(overlapped.hEvent, _EventEntry)
             if event is not None:                 # a closed event: nothing to signal
                 self.WSASetEvent(overlapped.hEvent)
-        port = op.entry.port
+        port = entry.port
         if port is not None:
-            overlapped_id = self._inflight.create(op)
+            overlapped_id = self._inflight.create(riding)
             try:
-                port.queue.post(error, nbytes, op.entry.key, overlapped_id)
+                port.queue.post(error, nbytes, entry.key, overlapped_id)
             except WinsockError:                  # the port was closed: packet lost
                 self._inflight.close(overlapped_id)
-        return True
 
     def cancel_overlapped(self, op: Operation, error: int = WSA_OPERATION_ABORTED,
                           notify: bool = True) -> bool:

@@ -12,7 +12,10 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ..constants import INVALID_SOCKET
 from ..errors import WSAEINVAL, WSAENOTSOCK, WSANOTINITIALISED, WinsockError
+from .process import _SocketEntry
 from .structs import Overlapped, ThreadId
+
+_U32 = 1 << 32
 
 if TYPE_CHECKING:
     from .process import Process
@@ -133,21 +136,31 @@ class UpcallTable:
         is not a handle from WPUCreateSocketHandle, or if `overlapped` is
         pending on another socket."""
         funcname = "WPUCompleteOverlappedRequest"
-        process = self._ready(funcname)
-        process._socket(s, WSAEINVAL, funcname)
+        process = self.process
+        if process._startups <= 0:
+            raise WinsockError(WSANOTINITIALISED, funcname)
+        # Hot path (one call per completed operation): checks inlined.
+        try:
+            entry = process._handles.query(s)
+        except WinsockError:
+            entry = None
+        if type(entry) is not _SocketEntry:
+            raise WinsockError(WSAEINVAL, funcname)
         if not isinstance(overlapped, Overlapped):
             raise TypeError(f"overlapped must be an Overlapped, not {type(overlapped).__name__}")
-        for value, name in ((error, "error"), (transferred, "transferred")):
-            if not isinstance(value, int):
-                raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-            if not 0 <= value < 1 << 32:
-                raise WinsockError(WSAEINVAL, funcname)
+        if type(error) is not int or type(transferred) is not int:
+            for value, name in ((error, "error"), (transferred, "transferred")):
+                if not isinstance(value, int):
+                    raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+        if not (0 <= error < _U32 and 0 <= transferred < _U32):
+            raise WinsockError(WSAEINVAL, funcname)
         op = overlapped._operation
-        if op is None:                 # not started through the engine: it is now
-            op = process.start_overlapped(s, overlapped, funcname=funcname)
+        if op is None:                 # never started through the engine
+            process._complete_unstarted(entry, overlapped, error, transferred)
         elif op.socket != s:
             raise WinsockError(WSAEINVAL, funcname)
-        process.complete_overlapped(op, error, transferred)
+        else:
+            process.complete_overlapped(op, error, transferred)
 
     # -- the rest of the table -----------------------------------------------------------
     def WPUQueryBlockingCallback(self, catalog_entry_id: int) -> tuple[Any, int]:
