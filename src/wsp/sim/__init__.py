@@ -1,0 +1,7 @@
+"""The simulated network (SPEC §7): ``Network`` -- an in-memory fabric of
+TCP-like and UDP-like endpoints shared by any number of processes, with
+fault switches -- and ``Provider``, the base service provider over it."""
+from .network import Connection, Network
+from .provider import Provider
+
+__all__ = ["Connection", "Network", "Provider"]
