@@ -632,7 +632,10 @@ class Provider(ServiceProvider):
                 network.reset(queued.connection, WSAECONNRESET)
             sock.accept_queue.clear()
         elif sock.kind == SOCK_STREAM and sock.state == "connected":
-            if hard or sock.reset_error:
+            # Seed: "queued data [is] discarded".  Closing with received data
+            # still unread makes TCP answer with a reset (RFC 1122 4.2.2.13),
+            # as Windows does, instead of a graceful close.
+            if hard or sock.reset_error or sock.recv_buf:
                 network.reset(sock.connection, WSAECONNRESET)
             else:
                 sock.shut_send = True
@@ -647,6 +650,14 @@ class Provider(ServiceProvider):
             sock.state = "closed"
 
     # -- cleanup and termination ------------------------------------------------------------
+    def WSPCleanup(self) -> None:
+        """End one WSPStartup (seed: LPWSPCleanup; see ``_on_cleanup`` for
+        what the final one does).  WSAENETDOWN, with nothing changed, while
+        the network is down."""
+        if self.started and self.network.down:
+            raise WinsockError(WSAENETDOWN, "WSPCleanup")
+        super().WSPCleanup()
+
     def _on_cleanup(self) -> None:
         """The final WSPCleanup (seed: LPWSPCleanup).  The engine has already
         failed this provider's pending overlapped operations with
