@@ -596,6 +596,30 @@ class Provider(ServiceProvider):
                     hard = not delivered              # time-out: terminate before returning
             self._release(s, sock, hard=hard, notify=True)
 
+    def _cancel_calls(self, s: int, sock: SimSocket, notify: bool) -> None:
+        """Fail every call pending on `s` (lock held): overlapped operations
+        with WSA_OPERATION_ABORTED (their completion action performed only
+        with `notify`), blocked threads with WSAEINTR.  The socket records no
+        network events from now on."""
+        network = self.network
+        sock.event_mask = 0                           # no FD_CLOSE (or any event) for it
+        sock.event = None
+        sock.interrupted = True                       # blocked accept/select/linger: WSAEINTR
+        aborted = WSA_OPERATION_ABORTED
+        for entry in list(sock.pending_recvs):
+            sock.pending_recvs.remove(entry)
+            network.finish_recv(sock, entry, 0, aborted if entry.op is not None else WSAEINTR,
+                                notify)
+        # Sends that have not fully left are aborted; what already reached
+        # the send buffer is delivered by a graceful close.
+        for entry in list(sock.pending_sends):
+            sock.pending_sends.remove(entry)
+            network.finish_send(sock, entry, aborted if entry.op is not None else WSAEINTR,
+                                notify)
+        for op in self.process.operations(socket=s):  # anything else still pending on s
+            self.process.cancel_overlapped(op, aborted, notify)
+        sock.wake()
+
     @staticmethod
     def _undelivered(sock: SimSocket) -> bool:
         return not sock.reset_error and bool(sock.send_buf or sock.pending_sends)
@@ -608,25 +632,9 @@ class Provider(ServiceProvider):
         silently (cleanup)."""
         network = self.network
         sock.handle_closed = True
-        sock.event_mask = 0                           # the closer gets no FD_CLOSE
-        sock.event = None
-        sock.interrupted = True                       # blocked threads: WSAEINTR
         self._sockets.pop(s, None)
         self.upcalls.WPUCloseSocketHandle(s)
-        aborted = WSA_OPERATION_ABORTED
-        for entry in list(sock.pending_recvs):
-            sock.pending_recvs.remove(entry)
-            network.finish_recv(sock, entry, 0, aborted if entry.op is not None else WSAEINTR,
-                                notify)
-        # Pending sends: those that have not fully left are aborted; what
-        # already reached the send buffer is delivered by a graceful close.
-        for entry in list(sock.pending_sends):
-            sock.pending_sends.remove(entry)
-            network.finish_send(sock, entry, aborted if entry.op is not None else WSAEINTR,
-                                notify)
-        for op in self.process.operations(socket=s):  # anything else still pending on s
-            self.process.cancel_overlapped(op, aborted, notify)
-        sock.wake()
+        self._cancel_calls(s, sock, notify)
         if sock.state == "listening":
             for queued in list(sock.accept_queue):
                 network.reset(queued.connection, WSAECONNRESET)
@@ -665,29 +673,24 @@ class Provider(ServiceProvider):
         open is reset (its peer sees WSAECONNRESET) and deallocated as if
         closed.  Sockets closed earlier that are still delivering their data
         are not touched: they finish sending."""
-        with self.network.lock:
-            for s, sock in list(self._sockets.items()):
-                self._release(s, sock, hard=True, notify=False)
+        self._reset_all()
 
     def _terminated(self, process: Process) -> None:
-        """The process died without WSPCleanup: reset and free everything
-        this provider held, release its addresses."""
-        with self.network.lock:
-            for sock in list(self._sockets.values()):
-                sock.handle_closed = True
-                sock.interrupted = True
-                sock.event_mask = 0
-                sock.fail_pending(WSA_OPERATION_ABORTED, notify=False)
-                if sock.state == "listening":
-                    for queued in list(sock.accept_queue):
-                        self.network.reset(queued.connection, WSAECONNRESET)
-                    sock.accept_queue.clear()
-                elif sock.connection is not None:
-                    self.network.reset(sock.connection, WSAECONNRESET, notify=False)
-                self.network.unbind(sock)
-                sock.wake()
-            self._sockets.clear()
+        """The process died without WSPCleanup: the same release -- peers see
+        a reset, blocked threads are released, addresses are free -- without
+        any notification to the dead process."""
+        self._reset_all()
         super()._terminated(process)
+
+    def _reset_all(self) -> None:
+        with self.network.lock:
+            sockets = list(self._sockets.items())
+            # Cancel everything first, then reset: one socket's reset must
+            # not fail another's canceled calls with WSAECONNRESET.
+            for s, sock in sockets:
+                self._cancel_calls(s, sock, notify=False)
+            for s, sock in sockets:
+                self._release(s, sock, hard=True, notify=False)
 
     # -- options, ioctl, names --------------------------------------------------------------
     def WSPSetSockOpt(self, s: int, level: int, optname: int, value: Any) -> None:
