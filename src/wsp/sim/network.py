@@ -112,6 +112,8 @@ class SimSocket:
         self.owner = owner                    # the provider (None for a queued, unaccepted one)
         self.handle = 0                       # the process's socket handle, once it has one
         self.cond = threading.Condition(network.lock)
+        self.watchers = 0                     # threads waiting on cond (blocked calls, select)
+        self.entry: Any = None                # the process's handle-table entry, once it has one
         self.local: tuple[str, int] | None = None
         self.remote: tuple[str, int] | None = None
         self.bound = False                    # holds its local address in the bindings
@@ -182,7 +184,10 @@ class SimSocket:
                 and len(self.send_buf) < max(self.sndbuf, 1) and not self.pending_sends)
 
     def wake(self) -> None:
-        self.cond.notify_all()
+        # Condition.notify_all is Python code (~0.5 us); data paths call
+        # wake() several times per send, and usually nobody is waiting.
+        if self.watchers:
+            self.cond.notify_all()
 
     # -- stream: moving data ------------------------------------------------------
     def pump(self) -> None:

@@ -126,6 +126,7 @@ class Provider(ServiceProvider):
                 cond.notify_all()
 
         process._add_alert_waker(me, wake)
+        sock.watchers += 1
         try:
             while not ready():
                 if sock.interrupted:
@@ -142,6 +143,7 @@ class Provider(ServiceProvider):
                     cond.wait(remaining)
             return True
         finally:
+            sock.watchers -= 1
             process._remove_alert_waker(me, wake)
 
     def complete_recv(self, sock: SimSocket, entry: PendingRecv, notify: bool) -> None:
@@ -161,8 +163,9 @@ class Provider(ServiceProvider):
 
     def _start(self, s: int, overlapped: Overlapped, routine: Any, thread_id: Any,
                buffers: Any, funcname: str) -> Any:
-        return self.process.start_overlapped(s, overlapped, routine, thread_id, buffers, self,
-                                             funcname)
+        sock_entry = self._process._handles.query(s)        # valid: _sock checked it
+        return self.process._start_on(sock_entry, s, overlapped, routine, thread_id, buffers,
+                                      self, funcname)
 
     # -- socket, bind, listen, connect, accept -------------------------------------------
     def WSPSocket(self, af: int, type: int, protocol: int, protocol_info: Any = None,
@@ -883,10 +886,12 @@ class Provider(ServiceProvider):
                 waiter = threading.Condition(network.lock)
                 for sock in socks.values():
                     sock.cond = _Fanout(sock.cond, waiter)
+                    sock.watchers += 1
                 try:
                     waiter.wait(remaining)
                 finally:
                     for sock in socks.values():
+                        sock.watchers -= 1
                         if isinstance(sock.cond, _Fanout):
                             sock.cond = sock.cond.unwrap(waiter)
 

@@ -425,6 +425,9 @@ class Process:
                 return (status, nbytes, key, riding)
             return (ERROR_ABANDONED_WAIT_0 if queue.closed else WAIT_TIMEOUT, 0, 0, None)
         deadline = _deadline(ms)
+        packet = queue.get(0)                       # a packet waiting: no clock needed
+        if packet is not None:
+            return self._unpack(packet)
         while True:
             packet = queue.get(None if deadline is None else _remaining(deadline))
             if packet is not None:
@@ -534,6 +537,13 @@ class Process:
             entry = None
         if type(entry) is not _SocketEntry:
             raise WinsockError(WSAENOTSOCK, funcname)
+        return self._start_on(entry, s, overlapped, routine, thread_id, buffers, provider,
+                              funcname)
+
+    def _start_on(self, entry: _SocketEntry, s: int, overlapped: Overlapped,
+                  routine: Callable[..., Any] | None, thread_id: ThreadId | None,
+                  buffers: Any, provider: Any, funcname: str | None) -> Operation:
+        """start_overlapped for a caller that has already looked `s` up."""
         if not isinstance(overlapped, Overlapped):
             raise TypeError(f"overlapped must be an Overlapped, not {type(overlapped).__name__}")
         thread_handle = 0
