@@ -176,6 +176,9 @@ TARGETS = [
     Target("post_many+get_many of 64 at least 2x faster per packet than SimpleQueue",
            _paired("queue-batch64", "wsp._core", "SimpleQueue", invert=True),
            lambda r: r >= 2.0, "{:.2f}x faster"),
+    Target("echo, 8 connections ping-pong: wsp at least 2x uvloop's messages per second",
+           _paired("echo-8conn", "wsp", "uvloop", invert=True),
+           lambda r: r >= 2.0, "{:.2f}x uvloop's rate"),
 ]
 
 

@@ -449,6 +449,8 @@ class Process:
             raise TypeError("max_entries must be an int")
         if max_entries < 1:
             raise WinsockError(WSA_INVALID_PARAMETER, funcname)
+        if not alertable and ms == 0 and type(ms) is int:     # a poll: no clock, no loop
+            return [self._unpack(p) for p in queue.get_many(max_entries, 0)]
         deadline = _deadline(ms)
         me = threading.get_ident()
         while True:
