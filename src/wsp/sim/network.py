@@ -24,8 +24,8 @@ import threading
 from collections import deque
 from typing import Any, Callable
 
-from ..constants import (FD_ACCEPT, FD_CLOSE, FD_CONNECT, FD_READ, FD_WRITE, SOCK_DGRAM,
-                         SOCK_STREAM)
+from ..constants import (FD_ACCEPT, FD_CLOSE, FD_CONNECT, FD_READ, FD_WRITE, MSG_PARTIAL,
+                         SOCK_DGRAM, SOCK_STREAM)
 from ..errors import (WSAEADDRINUSE, WSAEADDRNOTAVAIL, WSAECONNABORTED, WSAECONNREFUSED,
                       WSAECONNRESET, WSAEFAULT, WSAEMSGSIZE, WSAENETDOWN, WinsockError)
 
@@ -142,6 +142,7 @@ class SimSocket:
         self.fin_sent = False
         self.eof = False                      # the peer's FIN arrived after all its data
         self.reset_error = 0                  # the connection was reset: WSAECONNRESET
+        self.rst_owed = False                 # data arrived it must refuse: reset after the send
         self.handle_closed = False            # WSPCloseSocket released the handle
         self.interrupted = False              # blocked calls must fail (closed / cleaned up)
         # datagram data
@@ -201,6 +202,8 @@ class SimSocket:
             moved = False
             if self.send_buf:
                 n = peer.accept_bytes(self.send_buf, conn)
+                if self.reset_error:                      # delivering reset the connection
+                    return
                 if n:
                     del self.send_buf[:n]
                     moved = True
@@ -209,6 +212,8 @@ class SimSocket:
                 left = entry.data[entry.offset:]
                 if not self.send_buf:
                     n = peer.accept_bytes(left, conn)     # straight to the peer when it can
+                    if self.reset_error:
+                        return
                     if n:
                         entry.offset += n
                         moved = True
@@ -225,6 +230,9 @@ class SimSocket:
                 self.network.finish_send(self, entry, 0)
             if self.reset_error or not moved:
                 break
+        if peer.rst_owed:
+            self.network.reset(conn, WSAECONNRESET)
+            return
         if self.fin_queued and not self.fin_sent and not self.send_buf and not self.pending_sends:
             self.fin_sent = True
             peer.receive_fin()
@@ -238,12 +246,15 @@ class SimSocket:
         buffer); return how many bytes were taken."""
         if self.reset_error:
             return 0
-        if self.handle_closed and self.owner is not None:
-            # Data for a socket whose handle is gone: TCP answers with a reset.
-            self.network.reset(self.connection, WSAECONNRESET)
-            return 0
         if conn is not None and conn.held:
             return 0
+        if (self.handle_closed and self.owner is not None) or self.shut_recv:
+            # Data for a socket whose handle is gone, or that was shut down
+            # for receiving: TCP (and Windows) answers with a reset.  The
+            # send itself succeeded -- the bytes left the sender -- so the
+            # sender's pump performs the reset once that send has completed.
+            self.rst_owed = True
+            return len(data)
         view = memoryview(data)
         taken = 0
         if conn is not None and conn.drop_next:
@@ -254,8 +265,9 @@ class SimSocket:
         while view and not self.recv_buf and self.pending_recvs:
             entry = self.pending_recvs.popleft()
             n = entry.fill(view)
-            view = view[n:]
-            taken += n
+            if not entry.peek:                      # a peek leaves the bytes for the next reader
+                view = view[n:]
+                taken += n
             self.network.finish_recv(self, entry, n, 0)
         room = self.rcvbuf - len(self.recv_buf)
         if view and room > 0:
@@ -316,9 +328,10 @@ class Connection:
         return (self.client.local, self.server.local)
 
     def reset(self) -> None:
-        """Reset the connection now: both ends see WSAECONNRESET."""
+        """Reset the connection now (as a RST from the network would): both
+        ends' calls fail with WSAECONNRESET, FD_CLOSE carries WSAECONNRESET."""
         with self.network.lock:
-            self.network.reset(self, WSAECONNRESET)
+            self.network.reset(self, WSAECONNRESET, close_error=WSAECONNRESET)
 
     def hold(self) -> None:
         """Delay: from now on bytes stay in the senders' buffers."""
@@ -442,6 +455,10 @@ class Network:
             raise WinsockError(WSAECONNREFUSED, funcname)
         if not client.bound:
             self.bind(client, (DEFAULT_HOST, 0), funcname)
+        elif client.local[0] == ANY_HOST:
+            # Connected through the wildcard: the connection's own address
+            # is the concrete one (one flat network, so the loopback host).
+            client.local = (DEFAULT_HOST, client.local[1])
         server = SimSocket(self, SOCK_STREAM, None)
         server.local = (addr[0], addr[1])
         server.remote = client.local
@@ -461,10 +478,12 @@ class Network:
         client.post(FD_CONNECT, 0)
         client.post(FD_WRITE)
 
-    def reset(self, conn: Connection | None, error: int, notify: bool = True) -> None:
+    def reset(self, conn: Connection | None, error: int, notify: bool = True,
+              close_error: int = WSAECONNABORTED) -> None:
         """Tear a connection down abortively: both ends' pending operations
         fail with `error`, their unread data is gone, and each end that
-        still has a handle gets FD_CLOSE (WSAECONNABORTED)."""
+        still has a handle gets FD_CLOSE with `close_error` -- by default
+        WSAECONNABORTED, what the peer of a hard close is told."""
         if conn is None or conn.closed:
             return
         conn.closed = True
@@ -477,7 +496,7 @@ class Network:
             side.recv_buf.clear()
             side.send_buf.clear()
             side.fail_pending(error, notify)
-            side.post(FD_CLOSE, WSAECONNABORTED)
+            side.post(FD_CLOSE, close_error)
             self._lingering.discard(side)
             if side.listener is not None and side in side.listener.accept_queue:
                 side.listener.accept_queue.remove(side)
@@ -519,12 +538,18 @@ class Network:
         if target.remote is not None and target.remote != sender.local:
             return                                  # a connected UDP socket filters
         source = sender.local
+        if source[0] == ANY_HOST:
+            source = (DEFAULT_HOST, source[1])
         while target.pending_recvs:                  # a posted receive takes it directly
             entry = target.pending_recvs.popleft()
             n = entry.fill(data)
             entry.source = source
-            self.finish_recv(target, entry, n, WSAEMSGSIZE if n < len(data) else 0)
-            return
+            truncated = n < len(data)
+            entry.flags = MSG_PARTIAL if truncated else 0
+            self.finish_recv(target, entry, n, WSAEMSGSIZE if truncated else 0)
+            if not entry.peek:
+                return
+            # a peek leaves the datagram for the next receive (or the queue)
         if target.dgram_bytes + len(data) > target.rcvbuf:
             return                                  # receive buffer full: dropped
         target.dgrams.append((bytes(data), source))

@@ -31,7 +31,8 @@ from ..errors import (WSA_IO_PENDING, WSA_OPERATION_ABORTED, WSAEADDRNOTAVAIL,
 from ..spi.process import Process, _SocketEntry
 from ..spi.provider import ServiceProvider
 from ..spi.structs import Linger, Overlapped
-from .network import ANY_HOST, Network, PendingRecv, PendingSend, SimSocket, check_address
+from .network import (ANY_HOST, MAX_DATAGRAM, Network, PendingRecv, PendingSend, SimSocket,
+                      check_address)
 
 __all__ = ["Provider"]
 
@@ -86,9 +87,10 @@ class Provider(ServiceProvider):
         self._callbacks = threading.local()          # depth of provider callbacks per thread
 
     # -- plumbing -------------------------------------------------------------------
-    def _sock(self, s: object, funcname: str) -> SimSocket:
+    def _sock(self, s: object, funcname: str, network: bool = True) -> SimSocket:
         """The socket behind handle `s` (WSAENOTSOCK first, as Winsock checks
-        the socket before anything else), then the network (WSAENETDOWN)."""
+        the socket before anything else), then, unless `network` is False,
+        the network (WSAENETDOWN)."""
         process = self._process
         if self._startup_count <= 0 or process is None:
             raise WinsockError(WSANOTINITIALISED, funcname)
@@ -99,7 +101,7 @@ class Provider(ServiceProvider):
         sock = entry.context if type(entry) is _SocketEntry else None
         if type(sock) is not SimSocket or sock.owner is not self:
             raise WinsockError(WSAENOTSOCK, funcname)
-        if self.network.down:
+        if network and self.network.down:
             raise WinsockError(WSAENETDOWN, funcname)
         return sock
 
@@ -393,6 +395,8 @@ class Provider(ServiceProvider):
             raise WinsockError(WSAESHUTDOWN, funcname)
         if to[0] == ANY_HOST or to[1] == 0:
             raise WinsockError(WSAEADDRNOTAVAIL, funcname)
+        if len(data) > MAX_DATAGRAM:                  # fails before it starts: nothing delivered
+            raise WinsockError(WSAEMSGSIZE, funcname)
         op = None
         if overlapped is not None:
             op = self._start(s, overlapped, routine, thread_id, data, funcname)
@@ -453,12 +457,13 @@ class Provider(ServiceProvider):
             self.network.finish_recv(sock, entry, n, 0)
             return (0, n, 0)
         sock.rearm(FD_READ)
-        if op is not None:
-            sock.pending_recvs.append(entry)
-            return (WSA_IO_PENDING, 0, 0)
-        if sock.nonblocking:
+        if op is None and sock.nonblocking:
             raise WinsockError(WSAEWOULDBLOCK, funcname)
         sock.pending_recvs.append(entry)
+        if sock.peer is not None and (sock.peer.send_buf or sock.peer.pending_sends):
+            sock.peer.pump()      # bytes waiting for room can go straight into this receive
+        if op is not None:
+            return (0, entry.nbytes, 0) if entry.done and not entry.error else (WSA_IO_PENDING, 0, 0)
         try:
             self._block(sock, lambda: entry.done, funcname)
         except BaseException:
@@ -534,12 +539,21 @@ class Provider(ServiceProvider):
         return (0, entry.nbytes, 0, entry.source)
 
     # -- shutdown and close ---------------------------------------------------------------
+    def WSPGetOverlappedResult(self, s: int, overlapped: Overlapped,
+                               wait: bool) -> tuple[int, int]:
+        """As ServiceProvider's, for this provider's sockets only
+        (WSAENOTSOCK otherwise)."""
+        self._sock(s, "WSPGetOverlappedResult", network=False)
+        return super().WSPGetOverlappedResult(s, overlapped, wait)
+
     def WSPShutdown(self, s: int, how: int) -> None:
         """SD_SEND: FIN after the queued data; SD_RECEIVE: no more receives
         (unread or later data resets the connection, as Windows does);
         SD_BOTH: both.  On a socket whose close is waiting for linger, this
         starts the graceful close."""
-        funcname = "WSPShutdown"
+        self._shutdown(s, how, "WSPShutdown")
+
+    def _shutdown(self, s: int, how: int, funcname: str) -> None:
         sock = self._sock(s, funcname)
         _int(how, "how")
         if how not in (SD_RECEIVE, SD_SEND, SD_BOTH):
@@ -918,15 +932,17 @@ class Provider(ServiceProvider):
     def WSPSendDisconnect(self, s: int, disconnect_data: Any = None) -> None:
         """Start a graceful close of the send side (shutdown SD_SEND);
         disconnect data is not supported by TCP (WSAEOPNOTSUPP)."""
+        self._sock(s, "WSPSendDisconnect")
         if disconnect_data:
             raise WinsockError(WSAEOPNOTSUPP, "WSPSendDisconnect")
-        self.WSPShutdown(s, SD_SEND)
+        self._shutdown(s, SD_SEND, "WSPSendDisconnect")
 
     def WSPRecvDisconnect(self, s: int, disconnect_data: Any = None) -> None:
         """Stop receiving (shutdown SD_RECEIVE); TCP carries no disconnect data."""
+        self._sock(s, "WSPRecvDisconnect")
         if disconnect_data:
             raise WinsockError(WSAEOPNOTSUPP, "WSPRecvDisconnect")
-        self.WSPShutdown(s, SD_RECEIVE)
+        self._shutdown(s, SD_RECEIVE, "WSPRecvDisconnect")
 
     def sockets(self) -> list[int]:
         """The handles of this provider's open sockets."""

@@ -1,0 +1,391 @@
+"""wsp.sim.Provider, stream flow control (SPEC §7): per-socket send and
+receive buffers sized by SO_SNDBUF/SO_RCVBUF, senders that wait for room
+(non-blocking, overlapped, blocking), and FD_WRITE after WSAEWOULDBLOCK."""
+from __future__ import annotations
+
+import random
+import time
+
+import pytest
+
+import wsp
+import wsp.sim
+from helpers import Worker, assert_winsock
+from wsp import (AF_INET, FD_WRITE, FIONBIO, FIONREAD, SD_SEND, SO_RCVBUF, SO_SNDBUF,
+                 SOCK_STREAM, SOL_SOCKET, Overlapped)
+
+LOCAL = "127.0.0.1"
+
+
+# --------------------------------------------------------------- fixtures
+class Sim:
+    """One Process with a started wsp.sim.Provider on a Network."""
+
+    def __init__(self, net=None, seed=0):
+        self.net = net if net is not None else wsp.sim.Network(seed=seed)
+        self.proc = wsp.Process()
+        self.prov = wsp.sim.Provider(self.net)
+        self.prov.WSPStartup(0x0202, None, self.proc.upcalls)
+        self.events = []
+        self.ports = []
+
+    def socket(self, type=SOCK_STREAM):
+        return self.prov.WSPSocket(AF_INET, type, 0)
+
+    def listener(self, addr=(LOCAL, 0), backlog=5):
+        s = self.socket()
+        self.prov.WSPBind(s, addr)
+        self.prov.WSPListen(s, backlog)
+        return s, self.prov.WSPGetSockName(s)
+
+    def pair(self):
+        """(client, accepted server socket, listener)."""
+        lst, addr = self.listener()
+        c = self.socket()
+        self.prov.WSPConnect(c, addr)
+        a, _ = self.prov.WSPAccept(lst)
+        return c, a, lst
+
+    def event(self):
+        ev = self.proc.WSACreateEvent()
+        self.events.append(ev)
+        return ev
+
+    def port(self):
+        p = self.proc.CreateIoCompletionPort(None)
+        self.ports.append(p)
+        return p
+
+    def signalled(self, ev):
+        return self.proc.WSAWaitForMultipleEvents([ev], False, 0, False) == wsp.WSA_WAIT_EVENT_0
+
+    def close(self):
+        """Close everything and check that nothing is left behind."""
+        self.net.set_down(False)
+        if self.prov.started:
+            for s in self.prov.sockets():
+                try:
+                    self.prov.WSPCloseSocket(s)
+                except wsp.WinsockError:
+                    pass
+        while self.proc.SleepEx(0, True) == wsp.WAIT_IO_COMPLETION:
+            pass                                   # completion routines queued to us
+        for p in self.ports:
+            self.proc.CloseHandle(p)
+        for ev in self.events:
+            self.proc.WSACloseEvent(ev)
+        self.ports, self.events = [], []
+        while self.prov.started:
+            self.prov.WSPCleanup()
+        res = self.proc.resources()
+        assert res == dict.fromkeys(res, 0), res
+
+
+@pytest.fixture
+def sim():
+    s = Sim()
+    yield s
+    s.close()
+
+
+def recv_all(prov, s, n, chunk=4096):
+    out = bytearray()
+    while len(out) < n:
+        buf = bytearray(min(chunk, n - len(out)))
+        rc, got, _ = prov.WSPRecv(s, [buf])
+        assert rc == 0 and got > 0
+        out += buf[:got]
+    return bytes(out)
+
+
+def small_pair(sim, sndbuf=16, rcvbuf=32):
+    """A connection whose client sends through SO_SNDBUF=sndbuf into a
+    server socket with SO_RCVBUF=rcvbuf."""
+    c, a, _ = sim.pair()
+    sim.prov.WSPSetSockOpt(c, SOL_SOCKET, SO_SNDBUF, sndbuf)
+    sim.prov.WSPSetSockOpt(a, SOL_SOCKET, SO_RCVBUF, rcvbuf)
+    return c, a
+
+
+PAYLOAD = bytes(range(100))
+
+
+def test_buffer_sizes_are_options(sim):
+    c, a = small_pair(sim)
+    assert sim.prov.WSPGetSockOpt(c, SOL_SOCKET, SO_SNDBUF) == 16
+    assert sim.prov.WSPGetSockOpt(a, SOL_SOCKET, SO_RCVBUF) == 32
+    assert sim.prov.WSPGetSockOpt(c, SOL_SOCKET, SO_RCVBUF) == 65536
+    assert sim.prov.WSPGetSockOpt(a, SOL_SOCKET, SO_SNDBUF) == 65536
+
+
+def test_non_blocking_sender_gets_a_partial_count_then_would_block(sim):
+    c, a = small_pair(sim)
+    sim.prov.WSPIoctl(c, FIONBIO, 1)
+    # 32 bytes fill the receiver's buffer, 16 the sender's
+    assert sim.prov.WSPSend(c, [PAYLOAD]) == (0, 48)
+    assert sim.prov.WSPIoctl(a, FIONREAD) == 32
+    with pytest.raises(wsp.WinsockError) as e:
+        sim.prov.WSPSend(c, [PAYLOAD[48:]])
+    assert_winsock(e, wsp.WSAEWOULDBLOCK)
+    # reading 10 bytes lets 10 more in; the sender's buffer still holds 6
+    buf = bytearray(10)
+    assert sim.prov.WSPRecv(a, [buf]) == (0, 10, 0)
+    assert bytes(buf) == PAYLOAD[:10]
+    assert sim.prov.WSPIoctl(a, FIONREAD) == 32
+    assert sim.prov.WSPSend(c, [PAYLOAD[48:]]) == (0, 10)    # room for 10 in the send buffer
+    assert recv_all(sim.prov, a, 48) == PAYLOAD[10:58]
+    assert sim.prov.WSPIoctl(a, FIONREAD) == 0
+
+
+def test_overlapped_send_stays_pending_until_the_receiver_reads(sim):
+    c, a = small_pair(sim)
+    ev = sim.event()
+    ov = Overlapped(ev)
+    assert sim.prov.WSPSend(c, [PAYLOAD], 0, ov) == (wsp.WSA_IO_PENDING, 0)
+    assert ov.pending and not sim.signalled(ev)
+    with pytest.raises(wsp.WinsockError) as e:
+        sim.prov.WSPGetOverlappedResult(c, ov, False)
+    assert_winsock(e, wsp.WSA_IO_INCOMPLETE)
+    got = bytearray()
+    buf = bytearray(32)
+    assert sim.prov.WSPRecv(a, [buf]) == (0, 32, 0)
+    got += buf
+    assert ov.pending                          # 32 read + 16 + 32 buffered: 80 of 100
+    assert sim.prov.WSPRecv(a, [buf]) == (0, 32, 0)
+    got += buf
+    assert not ov.pending
+    assert sim.signalled(ev)
+    assert sim.prov.WSPGetOverlappedResult(c, ov, False) == (100, 0)
+    got += recv_all(sim.prov, a, 36)
+    assert bytes(got) == PAYLOAD
+
+
+def test_overlapped_sends_queue_and_complete_in_order(sim):
+    c, a = small_pair(sim)
+    port = sim.port()
+    sim.proc.CreateIoCompletionPort(c, port, 9)
+    ovs = [Overlapped() for _ in range(5)]
+    chunks = [bytes([i]) * 30 for i in range(5)]
+    rcs = [sim.prov.WSPSend(c, [chunk], 0, ov) for chunk, ov in zip(chunks, ovs)]
+    assert rcs[0] == (0, 30)                                   # fits in the peer's buffer
+    assert rcs[1:] == [(wsp.WSA_IO_PENDING, 0)] * 4
+    assert recv_all(sim.prov, a, 150, chunk=7) == b"".join(chunks)
+    packets = [sim.proc.GetQueuedCompletionStatus(port, 1000) for _ in range(5)]
+    assert [(p[0], p[1], p[2]) for p in packets] == [(0, 30, 9)] * 5
+    assert all(p[3] is ov for p, ov in zip(packets, ovs))
+    assert sim.proc.GetQueuedCompletionStatus(port, 0)[0] == wsp.WAIT_TIMEOUT
+
+
+def test_blocking_sender_blocks_until_the_receiver_reads(sim):
+    c, a = small_pair(sim)
+    data = bytes(range(256)) * 2
+    w = Worker(sim.prov.WSPSend, c, [data])
+    w.start()
+    w.started.wait(5)
+    time.sleep(0.05)
+    assert w.is_alive()                          # 48 of 512 bytes fit
+    assert sim.prov.WSPIoctl(a, FIONREAD) == 32
+    assert recv_all(sim.prov, a, len(data), chunk=20) == data
+    assert w.finish(5) == (0, len(data))
+
+
+def test_raising_so_rcvbuf_at_run_time_lets_data_flow(sim):
+    c, a = small_pair(sim)
+    sim.prov.WSPIoctl(c, FIONBIO, 1)
+    assert sim.prov.WSPSend(c, [PAYLOAD[:60]]) == (0, 48)
+    ov = Overlapped()
+    assert sim.prov.WSPSend(c, [PAYLOAD[48:]], 0, ov) == (wsp.WSA_IO_PENDING, 0)
+    assert sim.prov.WSPIoctl(a, FIONREAD) == 32
+    sim.prov.WSPSetSockOpt(a, SOL_SOCKET, SO_RCVBUF, 1000)
+    assert sim.prov.WSPIoctl(a, FIONREAD) == 100
+    assert not ov.pending
+    assert sim.prov.WSPGetOverlappedResult(c, ov, False) == (52, 0)
+    assert recv_all(sim.prov, a, 100) == PAYLOAD
+
+
+def test_raising_so_sndbuf_at_run_time_takes_more(sim):
+    c, a = small_pair(sim)
+    sim.prov.WSPIoctl(c, FIONBIO, 1)
+    assert sim.prov.WSPSend(c, [PAYLOAD]) == (0, 48)
+    sim.prov.WSPSetSockOpt(c, SOL_SOCKET, SO_SNDBUF, 64)
+    assert sim.prov.WSPSend(c, [PAYLOAD[48:]]) == (0, 48)
+    assert recv_all(sim.prov, a, 96) == PAYLOAD[:96]
+
+
+def test_zero_buffers_still_deliver_into_posted_receives(sim):
+    c, a = small_pair(sim, sndbuf=0, rcvbuf=0)
+    sim.prov.WSPIoctl(c, FIONBIO, 1)
+    with pytest.raises(wsp.WinsockError) as e:          # nowhere to put it
+        sim.prov.WSPSend(c, [b"nothing"])
+    assert_winsock(e, wsp.WSAEWOULDBLOCK)
+    ovs = [Overlapped(), Overlapped()]
+    bufs = [bytearray(4), bytearray(8)]
+    for ov, buf in zip(ovs, bufs):
+        assert sim.prov.WSPRecv(a, [buf], 0, ov) == (wsp.WSA_IO_PENDING, 0, 0)
+    assert sim.prov.WSPSend(c, [b"direct!"]) == (0, 7)  # straight into the receives
+    assert [ov.InternalHigh for ov in ovs] == [4, 3]
+    assert (bytes(bufs[0]), bytes(bufs[1][:3])) == (b"dire", b"ct!")
+    assert sim.prov.WSPIoctl(a, FIONREAD) == 0
+
+
+def test_zero_buffers_blocking_receiver_in_a_worker_gets_the_data(sim):
+    c, a = small_pair(sim, sndbuf=0, rcvbuf=0)
+    buf = bytearray(16)
+    w = Worker(sim.prov.WSPRecv, a, [buf])
+    w.start()
+    w.started.wait(5)
+    time.sleep(0.05)
+    sim.prov.WSPIoctl(c, FIONBIO, 1)
+    # the sender may race the receiver's start: retry until the receive is posted
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            assert sim.prov.WSPSend(c, [b"zero-copy"]) == (0, 9)
+            break
+        except wsp.WinsockError as exc:
+            assert exc.winerror == wsp.WSAEWOULDBLOCK
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    assert w.finish(5) == (0, 9, 0)
+    assert bytes(buf[:9]) == b"zero-copy"
+
+
+def test_zero_rcvbuf_receive_posted_later_pulls_waiting_data(sim):
+    c, a = small_pair(sim, sndbuf=65536, rcvbuf=0)
+    assert sim.prov.WSPSend(c, [b"waiting"]) == (0, 7)   # sits in the send buffer
+    assert sim.prov.WSPIoctl(a, FIONREAD) == 0
+    ov = Overlapped()
+    buf = bytearray(16)
+    sim.prov.WSPRecv(a, [buf], 0, ov)
+    assert not ov.pending
+    assert sim.prov.WSPGetOverlappedResult(a, ov, False) == (7, 0)
+    assert bytes(buf[:7]) == b"waiting"
+
+
+def test_zero_buffers_pending_send_meets_a_later_receive(sim):
+    c, a = small_pair(sim, sndbuf=0, rcvbuf=0)
+    sov = Overlapped()
+    assert sim.prov.WSPSend(c, [b"later"], 0, sov) == (wsp.WSA_IO_PENDING, 0)
+    rov = Overlapped()
+    buf = bytearray(16)
+    sim.prov.WSPRecv(a, [buf], 0, rov)
+    assert not rov.pending and not sov.pending
+    assert sim.prov.WSPGetOverlappedResult(a, rov, False) == (5, 0)
+    assert sim.prov.WSPGetOverlappedResult(c, sov, False) == (5, 0)
+    assert bytes(buf[:5]) == b"later"
+
+
+@pytest.mark.parametrize("sndbuf, rcvbuf", [(16, 32), (700, 1500), (0, 100)])
+def test_one_megabyte_in_random_chunks_arrives_intact_and_in_order(sim, sndbuf, rcvbuf):
+    c, a = small_pair(sim, sndbuf=sndbuf, rcvbuf=rcvbuf)
+    rng = random.Random(12345)
+    data = rng.randbytes(1 << 20)
+    sim.prov.WSPIoctl(c, FIONBIO, 1)
+    sim.prov.WSPIoctl(a, FIONBIO, 1)
+    sent = 0
+    received = bytearray()
+    would_block = 0
+    while len(received) < len(data):
+        if sent < len(data) and rng.random() < 0.6:
+            size = rng.randint(1, 5000)
+            # scatter the chunk over up to three buffers
+            chunk = data[sent:sent + size]
+            cut1, cut2 = sorted(rng.randint(0, len(chunk)) for _ in range(2))
+            try:
+                rc, n = sim.prov.WSPSend(c, [chunk[:cut1], chunk[cut1:cut2], chunk[cut2:]])
+            except wsp.WinsockError as exc:
+                assert exc.winerror == wsp.WSAEWOULDBLOCK
+                would_block += 1
+            else:
+                assert rc == 0 and 0 < n <= len(chunk)
+                sent += n
+        else:
+            buf1, buf2 = bytearray(rng.randint(1, 2000)), bytearray(rng.randint(0, 1000))
+            try:
+                rc, n, flags = sim.prov.WSPRecv(a, [buf1, buf2])
+            except wsp.WinsockError as exc:
+                assert exc.winerror == wsp.WSAEWOULDBLOCK
+            else:
+                assert rc == 0 and flags == 0 and n > 0
+                received += (buf1 + buf2)[:n]
+    assert sent == len(data)
+    assert bytes(received) == data
+    assert would_block > 0                        # flow control did hold the sender back
+    assert sim.prov.WSPIoctl(a, FIONREAD) == 0
+
+
+def test_threaded_blocking_sender_and_receiver_through_small_buffers(sim):
+    c, a = small_pair(sim, sndbuf=64, rcvbuf=128)
+    rng = random.Random(7)
+    data = rng.randbytes(200_000)
+    sizes = []
+    total = 0
+    while total < len(data):
+        sizes.append(min(rng.randint(1, 3000), len(data) - total))
+        total += sizes[-1]
+
+    def sender():
+        offset = 0
+        for size in sizes:
+            assert sim.prov.WSPSend(c, [data[offset:offset + size]]) == (0, size)
+            offset += size
+        sim.prov.WSPShutdown(c, SD_SEND)
+        return offset
+
+    w = Worker(sender)
+    w.start()
+    received = bytearray()
+    buf = bytearray(1000)
+    while True:
+        rc, n, _ = sim.prov.WSPRecv(a, [buf])
+        if n == 0:
+            break
+        received += buf[:n]
+        assert len(received) <= len(data)
+    assert w.finish(10) == len(data)
+    assert bytes(received) == data
+
+
+def test_shutdown_waits_for_queued_data_before_the_end_of_stream(sim):
+    c, a = small_pair(sim)
+    ov = Overlapped()
+    assert sim.prov.WSPSend(c, [PAYLOAD], 0, ov) == (wsp.WSA_IO_PENDING, 0)
+    sim.prov.WSPShutdown(c, SD_SEND)
+    assert recv_all(sim.prov, a, 100, chunk=9) == PAYLOAD
+    assert sim.prov.WSPRecv(a, [bytearray(4)]) == (0, 0, 0)
+    assert sim.prov.WSPGetOverlappedResult(c, ov, False) == (100, 0)
+
+
+def test_fd_write_is_recorded_again_after_would_block_once_room_frees(sim):
+    c, a = small_pair(sim)
+    ev = sim.event()
+    sim.prov.WSPEventSelect(c, ev, FD_WRITE)            # also makes c non-blocking
+    assert sim.prov.WSPEnumNetworkEvents(c, ev) == {FD_WRITE: 0}
+    assert not sim.signalled(ev)
+    assert sim.prov.WSPSend(c, [PAYLOAD]) == (0, 48)
+    with pytest.raises(wsp.WinsockError) as e:
+        sim.prov.WSPSend(c, [PAYLOAD[48:]])
+    assert_winsock(e, wsp.WSAEWOULDBLOCK)
+    assert sim.prov.WSPEnumNetworkEvents(c) == {}
+    assert not sim.signalled(ev)
+    buf = bytearray(10)
+    assert sim.prov.WSPRecv(a, [buf]) == (0, 10, 0)     # room frees on the sender's side
+    assert sim.signalled(ev)
+    assert sim.prov.WSPEnumNetworkEvents(c, ev) == {FD_WRITE: 0}
+    assert not sim.signalled(ev)
+    # once consumed, FD_WRITE is not recorded again without a new WSAEWOULDBLOCK
+    assert sim.prov.WSPSend(c, [b"x"]) == (0, 1)
+    assert recv_all(sim.prov, a, 39) == PAYLOAD[10:48] + b"x"
+    assert sim.prov.WSPEnumNetworkEvents(c) == {}
+    assert not sim.signalled(ev)
+
+
+def test_no_fd_write_after_sends_that_never_blocked(sim):
+    c, a = small_pair(sim)
+    ev = sim.event()
+    sim.prov.WSPEventSelect(c, ev, FD_WRITE)
+    assert sim.prov.WSPEnumNetworkEvents(c, ev) == {FD_WRITE: 0}
+    assert sim.prov.WSPSend(c, [b"small"]) == (0, 5)
+    assert recv_all(sim.prov, a, 5) == b"small"
+    assert sim.prov.WSPEnumNetworkEvents(c, ev) == {}
+    assert not sim.signalled(ev)
