@@ -57,3 +57,13 @@ def provider(proc):
 def sock(proc, provider):
     """A socket handle made with WPUCreateSocketHandle."""
     return proc.upcalls.WPUCreateSocketHandle(1, {"name": "test socket"})
+
+
+@pytest.fixture
+def sim():
+    """A Process with a started wsp.sim.Provider (simkit.Sim); torn down and
+    checked for leaks afterwards."""
+    from simkit import Sim
+    s = Sim()
+    yield s
+    s.close()

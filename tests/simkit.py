@@ -1,59 +1,112 @@
-"""Building blocks for tests over the simulated network."""
+"""Building blocks for tests over the simulated network: ``Sim`` (one
+Process with a started wsp.sim.Provider), ``connect`` (a connected pair,
+possibly across two processes) and ``recv_all``."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import wsp
-from wsp import AF_INET, SOCK_STREAM, SOL_SOCKET, Linger, SO_LINGER, SO_RCVBUF
-from wsp.sim import Network, Provider
+import wsp.sim
+from wsp import AF_INET, SO_LINGER, SO_RCVBUF, SOCK_STREAM, SOL_SOCKET, Linger
+
+LOCAL = "127.0.0.1"
 
 
-@dataclass
-class Host:
-    """One process with a started sim provider."""
+class Sim:
+    """One Process with a started wsp.sim.Provider on a Network (a new one
+    unless `net` is given)."""
 
-    net: Network
-    proc: wsp.Process = field(default_factory=wsp.Process)
-    prov: Provider = None  # type: ignore[assignment]
-
-    def __post_init__(self) -> None:
-        self.prov = Provider(self.net)
+    def __init__(self, net=None, seed=0):
+        self.net = net if net is not None else wsp.sim.Network(seed=seed)
+        self.proc = wsp.Process()
+        self.prov = wsp.sim.Provider(self.net)
         self.prov.WSPStartup(0x0202, None, self.proc.upcalls)
+        self.events = []
+        self.ports = []
 
-    def stream(self) -> int:
-        return self.prov.WSPSocket(AF_INET, SOCK_STREAM, 0)
+    def socket(self, type=SOCK_STREAM):
+        return self.prov.WSPSocket(AF_INET, type, 0)
 
-    def listener(self, addr=("127.0.0.1", 0)) -> tuple[int, tuple[str, int]]:
-        s = self.stream()
+    def listener(self, addr=(LOCAL, 0), backlog=16):
+        s = self.socket()
         self.prov.WSPBind(s, addr)
-        self.prov.WSPListen(s, 16)
+        self.prov.WSPListen(s, backlog)
         return s, self.prov.WSPGetSockName(s)
 
-    def linger(self, s: int, onoff: int, seconds: int) -> None:
+    def pair(self):
+        """(client, accepted server socket, listener)."""
+        lst, addr = self.listener()
+        c = self.socket()
+        self.prov.WSPConnect(c, addr)
+        a, _ = self.prov.WSPAccept(lst)
+        return c, a, lst
+
+    def event(self):
+        ev = self.proc.WSACreateEvent()
+        self.events.append(ev)
+        return ev
+
+    def port(self):
+        p = self.proc.CreateIoCompletionPort(None)
+        self.ports.append(p)
+        return p
+
+    def linger(self, s, onoff, seconds):
         self.prov.WSPSetSockOpt(s, SOL_SOCKET, SO_LINGER, Linger(onoff, seconds))
 
-    def recv(self, s: int, size: int = 4096) -> bytes:
+    def recv(self, s, size=4096):
+        """One blocking receive: the bytes it returned."""
         buf = bytearray(size)
         rc, n, _ = self.prov.WSPRecv(s, [buf])
         assert rc == 0
         return bytes(buf[:n])
 
-    def signalled(self, event: int) -> bool:
-        return self.proc.WSAWaitForMultipleEvents([event], False, 0, False) == 0
+    def signalled(self, ev):
+        return self.proc.WSAWaitForMultipleEvents([ev], False, 0, False) == wsp.WSA_WAIT_EVENT_0
 
-    def clean(self) -> bool:
+    def clean(self):
         return all(v == 0 for v in self.proc.resources().values())
 
+    def close(self):
+        """Close everything and check that nothing is left behind."""
+        self.net.set_down(False)
+        if self.prov.started:
+            for s in self.prov.sockets():
+                try:
+                    self.prov.WSPCloseSocket(s)
+                except wsp.WinsockError:
+                    pass
+        while self.proc.SleepEx(0, True) == wsp.WAIT_IO_COMPLETION:
+            pass                                   # completion routines queued to us
+        for p in self.ports:
+            self.proc.CloseHandle(p)
+        for ev in self.events:
+            self.proc.WSACloseEvent(ev)
+        self.ports, self.events = [], []
+        while self.prov.started:
+            self.prov.WSPCleanup()
+        res = self.proc.resources()
+        assert res == dict.fromkeys(res, 0), res
 
-def connect(client: Host, server: Host | None = None,
-            rcvbuf: int | None = None) -> tuple[int, int, int]:
-    """A connected pair: (client socket, accepted server socket, listener).
-    `rcvbuf` sets the server side's SO_RCVBUF (through the listener)."""
+
+def connect(client, server=None, rcvbuf=None):
+    """A connected pair across `client` and `server` (default: the same
+    Sim): (client socket, accepted server socket, listener).  `rcvbuf` sets
+    the server side's SO_RCVBUF (through the listener)."""
     server = server or client
     listener, addr = server.listener()
     if rcvbuf is not None:
         server.prov.WSPSetSockOpt(listener, SOL_SOCKET, SO_RCVBUF, rcvbuf)
-    c = client.stream()
+    c = client.socket()
     client.prov.WSPConnect(c, addr)
     a, _ = server.prov.WSPAccept(listener)
     return c, a, listener
+
+
+def recv_all(prov, s, n, chunk=4096):
+    """Blocking receives until `n` bytes have arrived."""
+    out = bytearray()
+    while len(out) < n:
+        buf = bytearray(min(chunk, n - len(out)))
+        rc, got, _ = prov.WSPRecv(s, [buf])
+        assert rc == 0 and got > 0
+        out += buf[:got]
+    return bytes(out)

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from helpers import Worker, assert_winsock
-from simkit import Host, connect
+from simkit import Sim, connect
 from wsp import (AF_INET, FD_CLOSE, FD_READ, SO_SNDBUF, SOCK_STREAM, SOL_SOCKET,
                  Overlapped)
 from wsp.errors import (WAIT_TIMEOUT, WSA_OPERATION_ABORTED, WSAECONNRESET, WSAEINTR,
@@ -23,7 +23,7 @@ def net():
 
 @pytest.fixture
 def host(net):
-    h = Host(net)
+    h = Sim(net)
     yield h
     h.proc.terminate()
 
@@ -31,7 +31,7 @@ def host(net):
 @pytest.fixture
 def peer(net):
     """Another process on the same network, to watch from outside."""
-    h = Host(net)
+    h = Sim(net)
     yield h
     h.proc.terminate()
 
@@ -39,7 +39,7 @@ def peer(net):
 # -- "The Windows Sockets 2 SPI client is required to perform a successful
 #     WSPStartup call before it can use Winsock service providers."
 def test_startup_is_required_before_using_the_provider(net):
-    proc, prov = Host(net).proc, Provider(net)
+    proc, prov = Sim(net).proc, Provider(net)
     for call, args in ((prov.WSPSocket, (AF_INET, SOCK_STREAM, 0)), (prov.WSPCleanup, ()),
                        (prov.WSPCloseSocket, (4,))):
         with pytest.raises(WinsockError) as e:
@@ -237,7 +237,7 @@ def test_cleanup_errors(host):
 
 
 def test_nothing_leaks_after_a_busy_session_and_cleanup(net):
-    one, two = Host(net), Host(net)
+    one, two = Sim(net), Sim(net)
     try:
         for _ in range(20):
             c, a, listener = connect(one, two)

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from helpers import Worker, assert_winsock
-from simkit import Host, connect
+from simkit import Sim, connect
 from wsp import (FD_CLOSE, FD_READ, FIONBIO, SO_DONTLINGER, SO_LINGER, SOL_SOCKET, SD_SEND,
                  Linger, Overlapped)
 from wsp.errors import (WAIT_IO_COMPLETION, WAIT_TIMEOUT, WSA_OPERATION_ABORTED,
@@ -26,7 +26,7 @@ def net():
 
 @pytest.fixture
 def host(net):
-    h = Host(net)
+    h = Sim(net)
     yield h
     h.proc.terminate()
 
@@ -199,7 +199,7 @@ def test_peer_gets_fd_close_with_connaborted_on_a_hard_close(host):
 # -- "If SO_DONTLINGER is enabled (the default setting), LPWSPCloseSocket
 #     returns immediately and connection is gracefully closed in the background."
 def test_dontlinger_is_the_default_setting(host):
-    s = host.stream()
+    s = host.socket()
     assert host.prov.WSPGetSockOpt(s, SOL_SOCKET, SO_DONTLINGER) is True
     assert host.prov.WSPGetSockOpt(s, SOL_SOCKET, SO_LINGER) == Linger(0, 0)
 
@@ -372,7 +372,7 @@ def test_provider_keeps_a_gracefully_closing_connection_until_its_data_is_delive
 #    a callback function"
 def test_inprogress_from_inside_the_accept_condition_function(host):
     listener, addr = host.listener()
-    c = host.stream()
+    c = host.socket()
     host.prov.WSPConnect(c, addr)
     seen = []
 
@@ -404,7 +404,7 @@ def test_netdown_while_the_network_is_down_and_the_handle_stays_valid(host):
 # -- more of the same rules ----------------------------------------------------------------
 def test_closing_a_listener_resets_its_queued_connections(host):
     listener, addr = host.listener()
-    c = host.stream()
+    c = host.socket()
     host.prov.WSPConnect(c, addr)
     host.prov.WSPCloseSocket(listener)
     with pytest.raises(WinsockError) as e:
@@ -413,7 +413,7 @@ def test_closing_a_listener_resets_its_queued_connections(host):
 
 
 def test_close_in_one_process_is_seen_by_the_peer_in_another(net):
-    one, two = Host(net), Host(net)
+    one, two = Sim(net), Sim(net)
     try:
         c, a, _ = connect(one, two)
         one.prov.WSPSend(c, [b"bye"])

@@ -10,83 +10,11 @@ import pytest
 
 import wsp
 import wsp.sim
+from simkit import LOCAL, Sim
 from helpers import Worker, assert_winsock
-from wsp import (AF_INET, FIONBIO, FIONREAD, MSG_PARTIAL, MSG_PEEK, SD_RECEIVE, SD_SEND,
+from wsp import (FIONBIO, FIONREAD, MSG_PARTIAL, MSG_PEEK, SD_RECEIVE, SD_SEND,
                  SO_DONTLINGER, SO_LINGER, SO_RCVBUF, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, Linger,
                  Overlapped)
-
-LOCAL = "127.0.0.1"
-
-
-# --------------------------------------------------------------- fixtures
-class Sim:
-    """One Process with a started wsp.sim.Provider on a Network."""
-
-    def __init__(self, net=None, seed=0):
-        self.net = net if net is not None else wsp.sim.Network(seed=seed)
-        self.proc = wsp.Process()
-        self.prov = wsp.sim.Provider(self.net)
-        self.prov.WSPStartup(0x0202, None, self.proc.upcalls)
-        self.events = []
-        self.ports = []
-
-    def socket(self, type=SOCK_STREAM):
-        return self.prov.WSPSocket(AF_INET, type, 0)
-
-    def listener(self, addr=(LOCAL, 0), backlog=5):
-        s = self.socket()
-        self.prov.WSPBind(s, addr)
-        self.prov.WSPListen(s, backlog)
-        return s, self.prov.WSPGetSockName(s)
-
-    def pair(self):
-        """(client, accepted server socket, listener)."""
-        lst, addr = self.listener()
-        c = self.socket()
-        self.prov.WSPConnect(c, addr)
-        a, _ = self.prov.WSPAccept(lst)
-        return c, a, lst
-
-    def event(self):
-        ev = self.proc.WSACreateEvent()
-        self.events.append(ev)
-        return ev
-
-    def port(self):
-        p = self.proc.CreateIoCompletionPort(None)
-        self.ports.append(p)
-        return p
-
-    def signalled(self, ev):
-        return self.proc.WSAWaitForMultipleEvents([ev], False, 0, False) == wsp.WSA_WAIT_EVENT_0
-
-    def close(self):
-        """Close everything and check that nothing is left behind."""
-        self.net.set_down(False)
-        if self.prov.started:
-            for s in self.prov.sockets():
-                try:
-                    self.prov.WSPCloseSocket(s)
-                except wsp.WinsockError:
-                    pass
-        while self.proc.SleepEx(0, True) == wsp.WAIT_IO_COMPLETION:
-            pass                                   # completion routines queued to us
-        for p in self.ports:
-            self.proc.CloseHandle(p)
-        for ev in self.events:
-            self.proc.WSACloseEvent(ev)
-        self.ports, self.events = [], []
-        while self.prov.started:
-            self.prov.WSPCleanup()
-        res = self.proc.resources()
-        assert res == dict.fromkeys(res, 0), res
-
-
-@pytest.fixture
-def sim():
-    s = Sim()
-    yield s
-    s.close()
 
 
 def udp(sim, addr=(LOCAL, 0)):

@@ -10,7 +10,7 @@ import weakref
 import pytest
 
 from helpers import Worker, assert_winsock
-from wsp import Overlapped, ServiceProvider, ThreadId
+from wsp import Overlapped, ServiceProvider
 from wsp.errors import (WAIT_IO_COMPLETION, WSA_IO_INCOMPLETE, WSA_IO_PENDING,
                         WSA_OPERATION_ABORTED, WSA_WAIT_EVENT_0, WSA_WAIT_TIMEOUT,
                         WSAECONNRESET, WSAEINVAL, WSAENOTSOCK, WinsockError)

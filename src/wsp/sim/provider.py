@@ -148,6 +148,19 @@ class Provider(ServiceProvider):
             sock.watchers -= 1
             process._remove_alert_waker(me, wake)
 
+    def _await(self, sock: SimSocket, queue: Any, entry: Any, funcname: str) -> None:
+        """A blocking call: wait until the network finishes `entry` (queued
+        on `queue`); raise its error.  If the wait itself fails (WSAEINTR,
+        Ctrl-C), the entry leaves the queue so nothing is delivered to it."""
+        try:
+            self._block(sock, lambda: entry.done, funcname)
+        except BaseException:
+            if entry in queue:
+                queue.remove(entry)
+            raise
+        if entry.error:
+            raise WinsockError(entry.error, funcname)
+
     def complete_recv(self, sock: SimSocket, entry: PendingRecv, notify: bool) -> None:
         """Network callback: a pending overlapped receive finished."""
         if notify:
@@ -361,14 +374,7 @@ class Provider(ServiceProvider):
             if entry.offset == 0:
                 raise WinsockError(WSAEWOULDBLOCK, funcname)
             return (0, entry.offset)
-        try:
-            self._block(sock, lambda: entry.done, funcname)
-        except BaseException:
-            if entry in sock.pending_sends:
-                sock.pending_sends.remove(entry)
-            raise
-        if entry.error:
-            raise WinsockError(entry.error, funcname)
+        self._await(sock, sock.pending_sends, entry, funcname)
         return (0, len(data))
 
     def WSPSendTo(self, s: int, buffers: Sequence[Any], flags: int, to: tuple[str, int],
@@ -464,14 +470,7 @@ class Provider(ServiceProvider):
             sock.peer.pump()      # bytes waiting for room can go straight into this receive
         if op is not None:
             return (0, entry.nbytes, 0) if entry.done and not entry.error else (WSA_IO_PENDING, 0, 0)
-        try:
-            self._block(sock, lambda: entry.done, funcname)
-        except BaseException:
-            if entry in sock.pending_recvs:
-                sock.pending_recvs.remove(entry)
-            raise
-        if entry.error:
-            raise WinsockError(entry.error, funcname)
+        self._await(sock, sock.pending_recvs, entry, funcname)
         return (0, entry.nbytes, 0)
 
     def WSPRecvFrom(self, s: int, buffers: Sequence[Any], flags: int = 0,
@@ -526,16 +525,7 @@ class Provider(ServiceProvider):
         if sock.nonblocking:
             raise WinsockError(WSAEWOULDBLOCK, funcname)
         sock.pending_recvs.append(entry)
-        try:
-            self._block(sock, lambda: entry.done, funcname)
-        except BaseException:
-            if entry in sock.pending_recvs:
-                sock.pending_recvs.remove(entry)
-            raise
-        if entry.error and entry.error != WSAEMSGSIZE:
-            raise WinsockError(entry.error, funcname)
-        if entry.error:
-            raise WinsockError(WSAEMSGSIZE, funcname)
+        self._await(sock, sock.pending_recvs, entry, funcname)  # WSAEMSGSIZE if truncated
         return (0, entry.nbytes, 0, entry.source)
 
     # -- shutdown and close ---------------------------------------------------------------
