@@ -66,7 +66,7 @@ class PendingRecv:
 
     def __init__(self, buffers: list[memoryview], op: Any, peek: bool = False) -> None:
         self.buffers = buffers
-        self.capacity = sum(len(b) for b in buffers)
+        self.capacity = len(buffers[0]) if len(buffers) == 1 else sum(len(b) for b in buffers)
         self.op = op
         self.peek = peek
         self.done = False
@@ -237,7 +237,7 @@ class SimSocket:
             self.fin_sent = True
             peer.receive_fin()
             self.network.forget_if_done(self)
-        if not self.pending_sends and self.writable():
+        if (self.event_mask or self.watchers) and not self.pending_sends and self.writable():
             self.post(FD_WRITE)
             self.wake()
 
@@ -274,7 +274,7 @@ class SimSocket:
             n = min(room, len(view))
             self.recv_buf += view[:n]
             taken += n
-        if self.recv_buf:
+        if self.recv_buf and (self.event_mask or self.watchers):
             self.post(FD_READ)
             self.wake()
         return taken

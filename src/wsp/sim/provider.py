@@ -56,9 +56,12 @@ def _scatter(buffers: object, funcname: str) -> list[memoryview]:
         raise TypeError(f"{funcname}: buffers must be a sequence of writable buffers "
                         "(the WSABUF array), not a single buffer")
     try:
-        views = [memoryview(b).cast("B") for b in buffers]  # type: ignore[union-attr]
+        views = [memoryview(b) for b in buffers]  # type: ignore[union-attr]
     except TypeError:
         raise TypeError(f"{funcname}: buffers must be a sequence of writable buffers") from None
+    for i, view in enumerate(views):
+        if view.format != "B" or view.ndim != 1:     # e.g. array('i'): address it as bytes
+            views[i] = view.cast("B")
     for view in views:
         if view.readonly:
             raise TypeError(f"{funcname}: receive buffers must be writable")
@@ -359,7 +362,7 @@ class Provider(ServiceProvider):
             op = self._start(s, overlapped, routine, thread_id, data, funcname)
             entry = PendingSend(memoryview(data), op)
             sock.pending_sends.append(entry)
-            sock.pump()
+            sock.pump()               # on an idle connection: straight into the peer
             return (0, len(data)) if entry.done and not entry.error else (WSA_IO_PENDING, 0)
         entry = PendingSend(memoryview(data), None)
         sock.pending_sends.append(entry)
