@@ -12,7 +12,7 @@ import pytest
 
 import wsp
 from helpers import Worker
-from simkit import Sim, connect
+from simkit import connect
 from wsp import SO_RCVBUF, SO_SNDBUF, SOL_SOCKET, Overlapped
 
 pytestmark = pytest.mark.stress
@@ -60,7 +60,7 @@ def test_overlapped_traffic_drained_by_several_threads(sim):
     lock = threading.Lock()
     received = {a: bytearray() for _, a, _ in pairs}
     done = threading.Event()
-    for key, (c, a, _) in enumerate(pairs):
+    for key, (_, a, _) in enumerate(pairs):
         sim.proc.CreateIoCompletionPort(a, port, key)
 
     def post_recv(a):

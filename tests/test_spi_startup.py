@@ -84,7 +84,7 @@ def test_reference_counting_needs_one_cleanup_per_startup(proc):
     prov = ServiceProvider()
     for _ in range(3):
         prov.WSPStartup(0x0202, None, proc.upcalls)
-    for remaining in (2, 1):
+    for _ in range(2):
         prov.WSPCleanup()
         assert prov.started and proc.initialised
         proc.upcalls.WPUCreateEvent()                # upcalls still work
