@@ -179,11 +179,17 @@ class Provider(ServiceProvider):
         else:
             self.process.cancel_overlapped(entry.op, entry.error, notify=False)
 
-    def _start(self, s: int, overlapped: Overlapped, routine: Any, thread_id: Any,
+    def _start(self, sock: SimSocket, overlapped: Overlapped, routine: Any, thread_id: Any,
                buffers: Any, funcname: str) -> Any:
-        sock_entry = self._process._handles.query(s)        # valid: _sock checked it
-        return self.process._start_on(sock_entry, s, overlapped, routine, thread_id, buffers,
-                                      self, funcname)
+        # The socket keeps its handle-table entry: no second lookup per operation.
+        return self.process._start_on(sock.entry, sock.handle, overlapped, routine, thread_id,
+                                      buffers, self, funcname)
+
+    def _adopt(self, sock: SimSocket, handle: int) -> None:
+        """Give `sock` its handle (lock held)."""
+        sock.handle = handle
+        sock.entry = self._process._handles.query(handle)
+        self._sockets[handle] = sock
 
     # -- socket, bind, listen, connect, accept -------------------------------------------
     def WSPSocket(self, af: int, type: int, protocol: int, protocol_info: Any = None,
@@ -210,8 +216,7 @@ class Provider(ServiceProvider):
         entry_id = getattr(protocol_info, "dwCatalogEntryId", self.catalog_entry_id)
         s = self.upcalls.WPUCreateSocketHandle(entry_id, sock)
         with self.network.lock:
-            sock.handle = s
-            self._sockets[s] = sock
+            self._adopt(sock, s)
         return s
 
     def WSPBind(self, s: int, addr: tuple[str, int]) -> None:
@@ -306,8 +311,7 @@ class Provider(ServiceProvider):
             server.event, server.event_mask = sock.event, sock.event_mask
             server.armed = FD_ALL_EVENTS
             new = self.upcalls.WPUCreateSocketHandle(self.catalog_entry_id, server)
-            server.handle = new
-            self._sockets[new] = server
+            self._adopt(server, new)
             sock.rearm(FD_ACCEPT)
             if sock.accept_queue:
                 sock.post(FD_ACCEPT)
@@ -359,7 +363,7 @@ class Provider(ServiceProvider):
         if sock.state != "connected":
             raise WinsockError(WSAENOTCONN, funcname)
         if overlapped is not None:
-            op = self._start(s, overlapped, routine, thread_id, data, funcname)
+            op = self._start(sock, overlapped, routine, thread_id, data, funcname)
             entry = PendingSend(memoryview(data), op)
             sock.pending_sends.append(entry)
             sock.pump()               # on an idle connection: straight into the peer
@@ -408,7 +412,7 @@ class Provider(ServiceProvider):
             raise WinsockError(WSAEMSGSIZE, funcname)
         op = None
         if overlapped is not None:
-            op = self._start(s, overlapped, routine, thread_id, data, funcname)
+            op = self._start(sock, overlapped, routine, thread_id, data, funcname)
         try:
             self.network.send_datagram(sock, data, to, funcname)
         except WinsockError as exc:
@@ -456,7 +460,7 @@ class Provider(ServiceProvider):
             raise WinsockError(WSAESHUTDOWN, funcname)
         op = None
         if overlapped is not None:
-            op = self._start(s, overlapped, routine, thread_id, views, funcname)
+            op = self._start(sock, overlapped, routine, thread_id, views, funcname)
         entry = PendingRecv(views, op, peek)
         if not sock.pending_recvs and (sock.recv_buf or sock.eof):
             n = sock.consume(entry) if sock.recv_buf else 0
@@ -465,16 +469,25 @@ class Provider(ServiceProvider):
                 sock.post(FD_READ)
             self.network.finish_recv(sock, entry, n, 0)
             return (0, n, 0)
+        self._queue_recv(sock, entry, funcname)
+        if op is not None and not (entry.done and not entry.error):
+            return (WSA_IO_PENDING, 0, 0)
+        return (0, entry.nbytes, 0)
+
+    def _queue_recv(self, sock: SimSocket, entry: PendingRecv, funcname: str) -> None:
+        """Nothing to receive yet (lock held).  Without an overlapped, a
+        non-blocking socket fails with WSAEWOULDBLOCK; otherwise `entry` joins
+        the receive queue -- bytes waiting in the peer's send buffer flow
+        straight into it -- and a blocking call waits for it to finish."""
         sock.rearm(FD_READ)
-        if op is None and sock.nonblocking:
+        if entry.op is None and sock.nonblocking:
             raise WinsockError(WSAEWOULDBLOCK, funcname)
         sock.pending_recvs.append(entry)
-        if sock.peer is not None and (sock.peer.send_buf or sock.peer.pending_sends):
-            sock.peer.pump()      # bytes waiting for room can go straight into this receive
-        if op is not None:
-            return (0, entry.nbytes, 0) if entry.done and not entry.error else (WSA_IO_PENDING, 0, 0)
-        self._await(sock, sock.pending_recvs, entry, funcname)
-        return (0, entry.nbytes, 0)
+        peer = sock.peer
+        if peer is not None and (peer.send_buf or peer.pending_sends):
+            peer.pump()
+        if entry.op is None:
+            self._await(sock, sock.pending_recvs, entry, funcname)
 
     def WSPRecvFrom(self, s: int, buffers: Sequence[Any], flags: int = 0,
                     overlapped: Overlapped | None = None, completion_routine: Any = None,
@@ -503,7 +516,7 @@ class Provider(ServiceProvider):
             raise WinsockError(WSAESHUTDOWN, funcname)
         op = None
         if overlapped is not None:
-            op = self._start(s, overlapped, routine, thread_id, views, funcname)
+            op = self._start(sock, overlapped, routine, thread_id, views, funcname)
         entry = PendingRecv(views, op, peek)
         if sock.dgrams:
             data, source = sock.dgrams[0]
@@ -521,14 +534,9 @@ class Provider(ServiceProvider):
             if truncated and op is None:
                 raise WinsockError(WSAEMSGSIZE, funcname)
             return (0, n, entry.flags, source)
-        sock.rearm(FD_READ)
+        self._queue_recv(sock, entry, funcname)       # blocking: WSAEMSGSIZE if truncated
         if op is not None:
-            sock.pending_recvs.append(entry)
             return (WSA_IO_PENDING, 0, 0, None)
-        if sock.nonblocking:
-            raise WinsockError(WSAEWOULDBLOCK, funcname)
-        sock.pending_recvs.append(entry)
-        self._await(sock, sock.pending_recvs, entry, funcname)  # WSAEMSGSIZE if truncated
         return (0, entry.nbytes, 0, entry.source)
 
     # -- shutdown and close ---------------------------------------------------------------
@@ -795,7 +803,7 @@ class Provider(ServiceProvider):
             else:
                 raise WinsockError(WSAEINVAL, funcname)
             if overlapped is not None:                # completes at once, still delivered
-                op = self._start(s, overlapped, completion_routine, thread_id, None, funcname)
+                op = self._start(sock, overlapped, completion_routine, thread_id, None, funcname)
                 self.process.complete_overlapped(op, 0, 0)
             return result
 
