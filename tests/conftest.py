@@ -67,3 +67,28 @@ def sim():
     s = Sim()
     yield s
     s.close()
+
+
+@pytest.fixture
+def net():
+    """A fresh simulated network."""
+    from wsp.sim import Network
+    return Network(seed=0)
+
+
+@pytest.fixture
+def host(net):
+    """A process with a started sim provider on `net`; terminated afterwards."""
+    from simkit import Sim
+    h = Sim(net)
+    yield h
+    h.proc.terminate()
+
+
+@pytest.fixture
+def peer(net):
+    """Another process on the same network, to watch `host` from outside."""
+    from simkit import Sim
+    h = Sim(net)
+    yield h
+    h.proc.terminate()

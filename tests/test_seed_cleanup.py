@@ -13,27 +13,7 @@ from wsp import (AF_INET, FD_CLOSE, FD_READ, SO_SNDBUF, SOCK_STREAM, SOL_SOCKET,
                  Overlapped)
 from wsp.errors import (WAIT_TIMEOUT, WSA_OPERATION_ABORTED, WSAECONNRESET, WSAEINTR,
                         WSAENETDOWN, WSANOTINITIALISED, WinsockError)
-from wsp.sim import Network, Provider
-
-
-@pytest.fixture
-def net():
-    return Network(seed=2)
-
-
-@pytest.fixture
-def host(net):
-    h = Sim(net)
-    yield h
-    h.proc.terminate()
-
-
-@pytest.fixture
-def peer(net):
-    """Another process on the same network, to watch from outside."""
-    h = Sim(net)
-    yield h
-    h.proc.terminate()
+from wsp.sim import Provider
 
 
 # -- "The Windows Sockets 2 SPI client is required to perform a successful

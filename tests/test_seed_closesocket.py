@@ -14,21 +14,8 @@ from wsp import (FD_CLOSE, FD_READ, FIONBIO, SO_DONTLINGER, SO_LINGER, SOL_SOCKE
 from wsp.errors import (WAIT_IO_COMPLETION, WAIT_TIMEOUT, WSA_OPERATION_ABORTED,
                         WSAECONNABORTED, WSAECONNRESET, WSAEINPROGRESS, WSAEINTR, WSAENETDOWN,
                         WSAENOTSOCK, WSAEWOULDBLOCK, WinsockError)
-from wsp.sim import Network
 
 STUCK = b"x" * 100        # more than the 8-byte receive buffer below: 92 bytes stay queued
-
-
-@pytest.fixture
-def net():
-    return Network(seed=1)
-
-
-@pytest.fixture
-def host(net):
-    h = Sim(net)
-    yield h
-    h.proc.terminate()
 
 
 def stuck_pair(host):
