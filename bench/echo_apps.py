@@ -175,12 +175,33 @@ class WspEcho:
         for ep in self.endpoints:
             ep.post_recv()
 
+    def _on_completion(self, status: int, nbytes: int, key: int, ov: Overlapped) -> int:
+        """React to one completion; 1 if it finished a client's round."""
+        ep = self.endpoints[key]
+        if ov is ep.recv_ov:
+            if status or not nbytes:
+                raise EchoError(f"receive completed with status {status}, {nbytes} bytes")
+            data = ep.buf[:nbytes]
+            client = ep.client
+            done = 0
+            if client is None:
+                ep.send(data)                     # the server echoes what came
+            elif client.received(data):
+                done = 1
+            ep.post_recv()
+            return done
+        if status or nbytes != ov.object:
+            raise EchoError(f"send completed with status {status}, "
+                            f"{nbytes} of {ov.object} bytes")
+        ep.free.append(ov)
+        return 0
+
     def run_round(self, n: int) -> int:
         """Every connection completes `n` messages; drain the port."""
         for st in self.clients:
             st.start_round(n)
         active = len(self.clients)
-        eps, port = self.endpoints, self.port
+        port, handle = self.port, self._on_completion
         if self.batch > 1:
             getex, batch = self.proc.GetQueuedCompletionStatusEx, self.batch
             while True:
@@ -188,46 +209,14 @@ class WspEcho:
                 if not packets:
                     break
                 for status, nbytes, key, ov in packets:
-                    ep = eps[key]
-                    if ov is ep.recv_ov:
-                        if status or not nbytes:
-                            raise EchoError(f"receive completed with status {status}, "
-                                            f"{nbytes} bytes")
-                        data = ep.buf[:nbytes]
-                        client = ep.client
-                        if client is None:
-                            ep.send(data)             # the server echoes what came
-                        elif client.received(data):
-                            active -= 1
-                        ep.post_recv()
-                    else:
-                        if status or nbytes != ov.object:
-                            raise EchoError(f"send completed with status {status}, "
-                                            f"{nbytes} of {ov.object} bytes")
-                        ep.free.append(ov)
+                    active -= handle(status, nbytes, key, ov)
         else:
             get = self.proc.GetQueuedCompletionStatus
             while True:
                 status, nbytes, key, ov = get(port, 0)
                 if ov is None:
                     break
-                ep = eps[key]
-                if ov is ep.recv_ov:
-                    if status or not nbytes:
-                        raise EchoError(f"receive completed with status {status}, "
-                                        f"{nbytes} bytes")
-                    data = ep.buf[:nbytes]
-                    client = ep.client
-                    if client is None:
-                        ep.send(data)
-                    elif client.received(data):
-                        active -= 1
-                    ep.post_recv()
-                else:
-                    if status or nbytes != ov.object:
-                        raise EchoError(f"send completed with status {status}, "
-                                        f"{nbytes} of {ov.object} bytes")
-                    ep.free.append(ov)
+                active -= handle(status, nbytes, key, ov)
         # One thread and a synchronous network: an empty port means every
         # completion has been handled.  A client short of its goal here
         # would have waited forever on a real port.
