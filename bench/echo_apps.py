@@ -252,6 +252,110 @@ class WspEcho:
         return proc.resources()
 
 
+# ------------------------------------------------- the thin-Python floor
+class _FloorSocket:
+    """One end of a FloorEcho connection: its peer, its completion key, the
+    bytes received with no receive posted, and the posted receive."""
+
+    __slots__ = ("key", "peer", "recv_bufs", "recv_ov", "unread")
+
+    def __init__(self, key: int) -> None:
+        self.key = key
+        self.peer: _FloorSocket | None = None
+        self.unread = bytearray()
+        self.recv_ov: Overlapped | None = None
+        self.recv_bufs: list | None = None
+
+
+class FloorProvider:
+    """The least any SPI layer written as Python classes over the core can do
+    per call, used to find the ceiling of that architecture (diagnostic, not
+    a provider: no parameter checks, no lock, no events, no flow control, no
+    exactly-once bookkeeping, single-buffer stream sends only).
+
+    ``WSPSend``/``WSPRecv`` look the socket up in a core ``HandleTable``,
+    copy the bytes (straight into the peer's posted receive when there is
+    one), and post one packet per completed operation to a core
+    ``CompletionQueue``, parking the Overlapped in a second ``HandleTable``
+    whose handle is the packet's overlapped id, as wsp's engine does.
+    ``GetQueuedCompletionStatus`` takes a packet and swaps the id back."""
+
+    def __init__(self) -> None:
+        core = wsp.core
+        self.sockets = core.HandleTable()
+        self.parked = core.HandleTable()
+        self.queue = core.CompletionQueue()
+
+    def socket_pair(self, key: int) -> tuple[int, int]:
+        a, b = _FloorSocket(key), _FloorSocket(key + 1)
+        a.peer, b.peer = b, a
+        return self.sockets.create(a), self.sockets.create(b)
+
+    def WSPSend(self, s: int, buffers: list, flags: int, ov: Overlapped) -> int:
+        sock = self.sockets.query(s)
+        data = buffers[0]
+        n = len(data)
+        peer = sock.peer
+        rov = peer.recv_ov
+        if rov is None:
+            peer.unread += data
+        else:
+            peer.recv_bufs[0][:n] = data
+            peer.recv_ov = None
+            rov.Internal, rov.InternalHigh = 0, n
+            self.queue.post(0, n, peer.key, self.parked.create(rov))
+        ov.Internal, ov.InternalHigh = 0, n
+        self.queue.post(0, n, sock.key, self.parked.create(ov))
+        return 0
+
+    def WSPRecv(self, s: int, buffers: list, flags: int, ov: Overlapped) -> int:
+        sock = self.sockets.query(s)
+        unread = sock.unread
+        if not unread:
+            sock.recv_ov, sock.recv_bufs = ov, buffers
+            return wsp.WSA_IO_PENDING
+        n = min(len(buffers[0]), len(unread))
+        buffers[0][:n] = unread[:n]
+        del unread[:n]
+        ov.Internal, ov.InternalHigh = 0, n
+        self.queue.post(0, n, sock.key, self.parked.create(ov))
+        return 0
+
+    def GetQueuedCompletionStatus(self, port: object, ms: int):
+        packet = self.queue.get(0)
+        if packet is None:
+            return (wsp.WAIT_TIMEOUT, 0, 0, None)
+        status, nbytes, key, ov_id = packet
+        return status, nbytes, key, self.parked.close(ov_id)
+
+
+class FloorEcho(WspEcho):
+    """The wsp echo's application and loop (``WspEcho.run_round``, one
+    packet per call) over :class:`FloorProvider` instead of the simulated
+    network: what the echo would cost if wsp's SPI, sim provider and engine
+    did nothing but the unavoidable Python-level work."""
+
+    def __init__(self, conns: int, window: int) -> None:
+        self.batch = 1
+        self.prov = self.proc = prov = FloorProvider()
+        self.port = None
+        self.clients = [ClientState(i, window) for i in range(conns)]
+        self.endpoints = []
+        for st in self.clients:
+            pair = prov.socket_pair(len(self.endpoints))
+            for s, client in zip(pair, (st, None)):
+                self.endpoints.append(_Endpoint(prov, s, client))
+        for ep in self.endpoints:
+            ep.post_recv()
+
+    def close(self, strict: bool = True) -> dict[str, int]:
+        prov = self.prov
+        for ep in self.endpoints:
+            prov.sockets.close(ep.s)
+        return {"sockets": len(prov.sockets), "parked": len(prov.parked),
+                "packets": len(prov.queue)}
+
+
 # --------------------------------------------------------- asyncio / uvloop
 class _ServerProtocol(asyncio.Protocol):
     def __init__(self, owner: AsyncioEcho) -> None:

@@ -25,7 +25,11 @@ entries:
   WSPRecv/WSPSend, and one thread that dequeues one packet per
   GetQueuedCompletionStatus and reacts to it;
 * ``wsp, GQCSEx batches`` (diagnostic): the same, draining the port with
-  GetQueuedCompletionStatusEx, up to 64 packets a call.
+  GetQueuedCompletionStatusEx, up to 64 packets a call;
+* ``thin-Python floor`` (diagnostic): the ``wsp`` loop and application over
+  ``echo_apps.FloorProvider``, which does per call only what any SPI layer
+  of Python classes over the core must (look the socket up, copy, post a
+  packet): the ceiling of that architecture.
 
 Measuring: harness.measure sizes an entry by time (at least 100 rounds),
 which for rounds of 5-40 ms would take minutes.  ``measure_rounds`` below
@@ -43,7 +47,7 @@ import statistics
 
 import pytest
 
-from echo_apps import SIZE, AsyncioEcho, EchoError, WspEcho  # bench/echo_apps.py
+from echo_apps import SIZE, AsyncioEcho, EchoError, FloorEcho, WspEcho  # bench/echo_apps.py
 from harness import REFERENCES, Reference, tag  # bench/harness.py
 
 try:
@@ -80,6 +84,8 @@ def _make(impl: str, group: str):
         return WspEcho(conns, window, batch=1)
     if impl == "wsp-ex":
         return WspEcho(conns, window, batch=64)
+    if impl == "floor":
+        return FloorEcho(conns, window)
     raise ValueError(impl)
 
 
@@ -92,7 +98,9 @@ def _check_and_close(echo, rounds_run: int, per_conn: int) -> None:
     for sent, done, rx in counts:
         assert sent == done == rounds_run * per_conn, (sent, done, rounds_run)
         assert rx == done * SIZE
-    if isinstance(echo, WspEcho):
+    if isinstance(echo, FloorEcho):
+        assert leftovers == {"sockets": 0, "parked": 0, "packets": 0}, leftovers
+    elif isinstance(echo, WspEcho):
         assert all(v == 0 for v in leftovers.values()), leftovers
         assert echo.net.lingering == 0 and not echo.net.connections()
     else:
@@ -162,6 +170,8 @@ ENTRIES = [
      "sim network, 1 port, overlapped WSPRecv/WSPSend, 1 thread, GetQueuedCompletionStatus"),
     ("wsp-ex", "wsp, GQCSEx batches", "diagnostic",
      "the same, draining with GetQueuedCompletionStatusEx(port, 64, 0)"),
+    ("floor", "thin-Python floor", "diagnostic",
+     "the wsp loop over echo_apps.FloorProvider: lookup + copy + packet per call, nothing else"),
 ]
 
 
