@@ -78,8 +78,11 @@ class Provider(ServiceProvider):
     """The simulated network's TCP/UDP provider for one process."""
 
     description = "wsp simulated TCP/IP provider"
-    #: the catalog entry its sockets are created under (WSAPROTOCOL_INFO.dwCatalogEntryId)
+    #: the catalog entry its sockets are created under (WSAPROTOCOL_INFO.dwCatalogEntryId);
+    #: Process.catalog.install sets the instance's own
     catalog_entry_id = 1001
+    #: the (family, type, protocol) triples it serves: one base catalog entry each
+    protocols = ((AF_INET, SOCK_STREAM, IPPROTO_TCP), (AF_INET, SOCK_DGRAM, IPPROTO_UDP))
 
     def __init__(self, network: Network) -> None:
         if not isinstance(network, Network):
@@ -213,8 +216,9 @@ class Provider(ServiceProvider):
             raise WinsockError(WSAEINVAL, funcname)          # socket groups are not supported
         sock = SimSocket(self.network, type, self)
         sock.on_event = self._on_event
-        entry_id = getattr(protocol_info, "dwCatalogEntryId", self.catalog_entry_id)
-        s = self.upcalls.WPUCreateSocketHandle(entry_id, sock)
+        # The handle names this provider's own catalog entry (not a chain a
+        # layer above passed down as protocol_info): ws2_32 routes by it.
+        s = self.upcalls.WPUCreateSocketHandle(self.catalog_entry_id, sock)
         with self.network.lock:
             self._adopt(sock, s)
         return s

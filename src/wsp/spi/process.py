@@ -27,6 +27,7 @@ from ..errors import (ERROR_ABANDONED_WAIT_0, INFINITE, WAIT_IO_COMPLETION, WAIT
                       WSA_OPERATION_ABORTED, WSA_WAIT_EVENT_0, WSA_WAIT_IO_COMPLETION,
                       WSA_WAIT_TIMEOUT, WSAEINVAL, WSAENOTSOCK, WinsockError)
 from ..constants import WSA_MAXIMUM_WAIT_EVENTS
+from .application import ApplicationAPI
 from .structs import Overlapped, ThreadId
 
 __all__ = ["Process", "Operation"]
@@ -143,7 +144,7 @@ def _remaining(deadline: float | None) -> float | None:
 
 
 # -------------------------------------------------------------------- process
-class Process:
+class Process(ApplicationAPI):
     """The state ws2_32.dll keeps for one process: handles, threads, events,
     completion ports and overlapped operations in flight.
 
@@ -163,6 +164,7 @@ class Process:
         self._startups = 0                   # outstanding WSPStartups, all providers
         self._providers: dict[Any, Any] = {}     # provider_id -> provider
         self.upcalls = UpcallTable(self)
+        self._init_application()             # the catalog and WSAStartup state
 
     # -- initialisation (driven by ServiceProvider.WSPStartup/WSPCleanup) -----
     @property
@@ -602,6 +604,14 @@ class Process:
         overlapped.Internal = error               # last: ends `pending`
         if op.event is not None:
             op.event.set()
+        relay = overlapped._relay
+        if relay is not None:
+            # A layer above issued this operation with its own overlapped:
+            # it takes the completion over, at once and in this thread (the
+            # in-process form of a layered provider noticing its lower
+            # request completed and calling WPUCompleteOverlappedRequest).
+            relay(error, nbytes, flags)
+            return True
         if op.routine is not None:
             with self._lock:
                 self._routines_queued += 1
@@ -618,6 +628,10 @@ class Process:
         overlapped.InternalHigh = nbytes
         overlapped._flags = 0
         overlapped.Internal = error
+        relay = overlapped._relay
+        if relay is not None:
+            relay(error, nbytes, 0)
+            return
         self._signal_and_post(entry, overlapped, overlapped, error, nbytes)
 
     def _signal_and_post(self, entry: _SocketEntry, riding: Any, overlapped: Overlapped,
@@ -737,6 +751,7 @@ class Process:
             elif type(entry) is _EventEntry:
                 for waiter in list(entry.waiters):
                     waiter.wake()
+        self._forget_application()
         with self._lock:
             self._startups = 0
             self._providers.clear()

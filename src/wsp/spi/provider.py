@@ -52,6 +52,11 @@ class ServiceProvider:
 
     #: WSPDATA.szDescription
     description = "wsp service provider"
+    #: WSAPROTOCOL_INFO.dwCatalogEntryId of the handles it creates; the
+    #: catalog sets it on install
+    catalog_entry_id = 0
+    #: (address family, socket type, protocol) triples a base provider serves
+    protocols: tuple[tuple[int, int, int], ...] = ()
 
     def __init__(self) -> None:
         self._state_lock = threading.Lock()

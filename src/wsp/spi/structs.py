@@ -26,7 +26,7 @@ class Overlapped:
     """
 
     __slots__ = ("Internal", "InternalHigh", "Offset", "OffsetHigh", "hEvent", "object",
-                 "_operation", "_flags", "__weakref__")
+                 "_operation", "_flags", "_relay", "__weakref__")
 
     def __init__(self, hEvent: int | None = None) -> None:  # noqa: N803 -- Win32 name
         if hEvent is not None and not isinstance(hEvent, int):
@@ -39,6 +39,10 @@ class Overlapped:
         self.object = None
         self._operation = None      # the engine's record while pending
         self._flags = 0             # flags reported by the completed operation
+        # A layered provider's hand-over: when set, completing this overlapped
+        # calls _relay(error, nbytes, flags) instead of the routine/event/port
+        # delivery (see Process.complete_overlapped and wsp.lsp).
+        self._relay = None
 
     @property
     def pending(self) -> bool:

@@ -1,0 +1,6 @@
+"""Layered service providers (SPEC §8): ``LayeredProvider``, the base class
+of non-IFS layers, and the protocol catalog types that stack them."""
+from ..spi.catalog import Catalog, ProtocolChain, ProtocolInfo
+from .layered import LayeredProvider, LayerSocket
+
+__all__ = ["Catalog", "LayerSocket", "LayeredProvider", "ProtocolChain", "ProtocolInfo"]

@@ -1,0 +1,448 @@
+"""LayeredProvider: the base class of non-IFS layered service providers
+(SPEC §8).
+
+A layer sits on a lower provider (a base provider or another layer) and, by
+default, passes every WSP call down.  What makes it a non-IFS layer:
+
+* **Its own handles.**  ``WSPSocket``/``WSPAccept`` get a socket from the
+  lower provider and hand the application a handle of the layer's own, made
+  with ``WPUCreateSocketHandle`` (context: a :class:`LayerSocket` naming the
+  lower socket).  ``WSPCloseSocket`` closes the lower socket first and then
+  the layer's handle with ``WPUCloseSocketHandle``; if the lower close fails
+  (WSAEWOULDBLOCK under linger, WSAEINPROGRESS, WSAENETDOWN) the layer's
+  handle stays valid too.
+* **Its own overlapped requests.**  An overlapped call is recorded on the
+  layer's handle (``Process.start_overlapped``: the application's overlapped,
+  routine and thread), then issued to the lower provider with an
+  ``Overlapped`` of the layer's.  When that lower request completes, the
+  layer completes the application's request on its own handle
+  (:meth:`LayeredProvider._lower_completed`), so the completion port, event
+  or routine the application chose is used, exactly once:
+
+  - without a completion routine, the lower overlapped carries a *relay*:
+    the engine hands its completion straight to the layer, in the thread
+    that completed it (what a real layer does from the worker thread that
+    drains its private completion port, without the thread hop);
+  - with a completion routine, the layer gives the lower provider a routine
+    of its own and the application's ``ThreadId``: the lower completion runs
+    as an APC on the application's thread, and from there the layer
+    completes the application's request (its routine then runs in the same
+    alertable wait).  When the layer issues the lower call from its own
+    worker thread (``worker=True``), it opens that ``ThreadId`` with
+    ``WPUOpenCurrentThread`` in the application's thread (unless it was
+    given one to forward) and closes it with ``WPUCloseThread`` after the
+    lower call.
+
+* **Its own startup and cleanup.**  The first ``WSPStartup`` starts the
+  lower provider with the same protocol info; the final ``WSPCleanup``
+  applies the LPWSPCleanup seed through the whole stack: every pending
+  request is cancelled silently, every open socket is reset, and the layer's
+  handles are released.
+
+Subclasses override any ``WSP*`` entry and call ``super()`` (or ``lower``)
+to pass it on, and :meth:`_lower_completed` to see or change completions.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Any, Callable, Sequence
+
+from ..constants import SO_LINGER, SOL_SOCKET
+from ..errors import (WSA_IO_PENDING, WSA_OPERATION_ABORTED, WSAEINVAL, WSAENOTSOCK,
+                      WSANOTINITIALISED, WinsockError)
+from ..spi.process import Operation, Process, _SocketEntry
+from ..spi.provider import WINSOCK_2_2, ServiceProvider
+from ..spi.structs import Linger, Overlapped, ThreadId
+
+__all__ = ["LayerSocket", "LayeredProvider"]
+
+
+class LayerSocket:
+    """The context of a layer's socket handle: the layer and the lower
+    provider's socket under it."""
+
+    __slots__ = ("layer", "lower", "handle")
+
+    def __init__(self, layer: LayeredProvider, lower: int) -> None:
+        self.layer = layer
+        self.lower = lower          # the lower provider's handle
+        self.handle = 0             # the layer's own handle (set once made)
+
+    def __repr__(self) -> str:
+        return f"<LayerSocket {self.handle} over {self.lower} in {type(self.layer).__name__}>"
+
+
+class LayeredProvider(ServiceProvider):
+    """A non-IFS layered provider over `lower`; passes every call down.
+
+    `worker`: issue overlapped sends and receives to the lower provider from
+    the layer's own worker thread instead of the calling thread (the
+    request returns WSA_IO_PENDING at once; a lower call that fails then
+    completes the request with its error)."""
+
+    description = "wsp layered provider"
+    #: a standalone layer's catalog entry id; Process.catalog.install sets the instance's
+    catalog_entry_id = 2001
+
+    def __init__(self, lower: ServiceProvider, *, worker: bool = False) -> None:
+        if not isinstance(lower, ServiceProvider):
+            raise TypeError(f"lower must be a ServiceProvider, not {type(lower).__name__}")
+        super().__init__()
+        self.lower = lower
+        self.worker = bool(worker)
+        self._by_lower: dict[int, int] = {}      # lower handle -> the layer's handle
+        self._map_lock = threading.Lock()
+        self._jobs: queue.SimpleQueue | None = None
+        self._worker_thread: threading.Thread | None = None
+
+    # -- handles ---------------------------------------------------------------------
+    def _sock(self, s: object, funcname: str) -> LayerSocket:
+        """The LayerSocket behind the layer's handle `s` (WSANOTINITIALISED,
+        then WSAENOTSOCK)."""
+        process = self._process
+        if self._startup_count <= 0 or process is None:
+            raise WinsockError(WSANOTINITIALISED, funcname)
+        try:
+            entry = process._handles.query(s)
+        except WinsockError:
+            entry = None
+        ls = entry.context if type(entry) is _SocketEntry else None
+        if type(ls) is not LayerSocket or ls.layer is not self:
+            raise WinsockError(WSAENOTSOCK, funcname)
+        return ls
+
+    def _wrap(self, lower_handle: int) -> int:
+        """A handle of the layer's own over the lower socket `lower_handle`
+        (closed again if the handle cannot be made)."""
+        ls = LayerSocket(self, lower_handle)
+        try:
+            h = self.upcalls.WPUCreateSocketHandle(self.catalog_entry_id, ls)
+        except BaseException:
+            self._hard_close_lower(lower_handle)
+            raise
+        ls.handle = h
+        with self._map_lock:
+            self._by_lower[lower_handle] = h
+        return h
+
+    def _unwrap(self, s: int, ls: LayerSocket) -> None:
+        with self._map_lock:
+            self._by_lower.pop(ls.lower, None)
+        self.upcalls.WPUCloseSocketHandle(s)
+
+    def sockets(self) -> list[int]:
+        """The layer's open socket handles."""
+        with self._map_lock:
+            return list(self._by_lower.values())
+
+    def _hard_close_lower(self, lower_handle: int) -> None:
+        try:
+            self.lower.WSPSetSockOpt(lower_handle, SOL_SOCKET, SO_LINGER, Linger(1, 0))
+        except WinsockError:
+            pass                         # a datagram socket has no linger: a plain close
+        try:
+            self.lower.WSPCloseSocket(lower_handle)
+        except WinsockError:
+            pass
+
+    # -- startup, cleanup, termination -------------------------------------------------
+    def _on_startup(self, protocol_info: Any) -> None:
+        self.lower.WSPStartup(WINSOCK_2_2, protocol_info, self.upcalls)
+
+    def WSPCleanup(self) -> None:
+        """End one WSPStartup.  The final one (seed: LPWSPCleanup, through
+        the stack): the lower provider's final cleanup runs first, so a
+        failure there (WSAENETDOWN) changes nothing anywhere; then the
+        layer's pending requests are cancelled without notification and its
+        handles released.  If the lower provider is still started by
+        someone else, the layer resets its own lower sockets instead (their
+        pending requests cancelled silently first)."""
+        with self._state_lock:
+            if self._startup_count <= 0 or self._process is None:
+                raise WinsockError(WSANOTINITIALISED, "WSPCleanup")
+            final = self._startup_count == 1
+            process = self._process
+        if final:
+            lower = self.lower
+            if lower.started and lower._startup_count == 1:
+                lower.WSPCleanup()                  # raises: nothing has changed
+            else:
+                for lower_handle in list(self._by_lower):
+                    for op in process.operations(socket=lower_handle):
+                        process.cancel_overlapped(op, notify=False)
+                    self._hard_close_lower(lower_handle)
+                if lower.started:
+                    lower.WSPCleanup()
+        super().WSPCleanup()
+
+    def _on_cleanup(self) -> None:
+        # The base class has cancelled this layer's requests silently.
+        with self._map_lock:
+            handles = list(self._by_lower.values())
+            self._by_lower.clear()
+        for h in handles:
+            try:
+                self.upcalls.WPUCloseSocketHandle(h)
+            except WinsockError:
+                pass
+        self._stop_worker()
+
+    def _terminated(self, process: Process) -> None:
+        with self._map_lock:
+            self._by_lower.clear()
+        self._stop_worker()
+        super()._terminated(process)
+
+    # -- overlapped requests -------------------------------------------------------------
+    def _lower_completed(self, op: Operation, error: int, nbytes: int, flags: int) -> None:
+        """The lower request behind `op` completed: complete the
+        application's request.  Override to observe or alter completions
+        (call super() to deliver; not calling it holds the completion, which
+        must then be delivered later with ``process.complete_overlapped``)."""
+        self._process.complete_overlapped(op, error, nbytes, flags)
+
+    def _overlapped(self, funcname: str, s: int, overlapped: Overlapped,
+                    routine: Callable[..., Any] | None, thread_id: ThreadId | None,
+                    buffers: Any, issue: Callable[[Overlapped, Any, Any], Any],
+                    pending_result: tuple, use_worker: bool = True) -> Any:
+        """Record an overlapped request on the layer's handle `s` and issue
+        it below: `issue(lower_overlapped, lower_routine, lower_thread_id)`
+        makes the lower call and returns its result."""
+        process = self._process
+        op = process.start_overlapped(s, overlapped, routine, thread_id, buffers,
+                                      provider=self, funcname=funcname)
+        inner = Overlapped()
+        if routine is None:
+            inner._relay = lambda error, nbytes, flags: self._lower_completed(
+                op, error, nbytes, flags)
+            lower_routine = None
+        else:
+            def lower_routine(error: int, nbytes: int, _inner: Overlapped, flags: int) -> None:
+                self._lower_completed(op, error, nbytes, flags)
+        if self.worker and use_worker:
+            opened = None
+            if routine is not None and thread_id is None:
+                thread_id = opened = self.upcalls.WPUOpenCurrentThread()
+            self._submit(op, funcname, issue, inner, lower_routine, thread_id, opened)
+            return pending_result
+        try:
+            return issue(inner, lower_routine, thread_id)
+        except WinsockError as exc:
+            # Failed before it started below: the request raises and
+            # delivers nothing (SPEC §6.2).
+            process.cancel_overlapped(op, exc.winerror or WSAEINVAL, notify=False)
+            raise
+        except BaseException:
+            process.cancel_overlapped(op, WSAEINVAL, notify=False)
+            raise
+
+    def _submit(self, op: Operation, funcname: str, issue: Callable[..., Any],
+                inner: Overlapped, lower_routine: Any, thread_id: ThreadId | None,
+                opened: ThreadId | None) -> None:
+        with self._map_lock:
+            if self._jobs is None:
+                self._jobs = queue.SimpleQueue()
+                self._worker_thread = threading.Thread(
+                    target=self._work, args=(self._jobs,), daemon=True,
+                    name=f"wsp-{type(self).__name__}-worker")
+                self._worker_thread.start()
+            jobs = self._jobs
+        jobs.put((op, issue, inner, lower_routine, thread_id, opened))
+
+    def _work(self, jobs: queue.SimpleQueue) -> None:
+        while True:
+            job = jobs.get()
+            if job is None:
+                return
+            op, issue, inner, lower_routine, thread_id, opened = job
+            try:
+                issue(inner, lower_routine, thread_id)
+            except WinsockError as exc:
+                # The application already has WSA_IO_PENDING: the failure is
+                # its completion.
+                self._process.complete_overlapped(op, exc.winerror or WSAEINVAL, 0)
+            except BaseException:       # a bug below: fail the request, keep the worker
+                self._process.complete_overlapped(op, WSAEINVAL, 0)
+            finally:
+                if opened is not None:
+                    try:
+                        self.upcalls.WPUCloseThread(opened)
+                    except WinsockError:
+                        pass            # the process was cleaned up meanwhile
+
+    def _stop_worker(self) -> None:
+        with self._map_lock:
+            jobs, thread = self._jobs, self._worker_thread
+            self._jobs = self._worker_thread = None
+        if jobs is not None:
+            jobs.put(None)
+            if thread is not threading.current_thread():
+                thread.join(10)
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Wait until the worker thread has issued every request submitted
+        so far (no-op without ``worker``)."""
+        with self._map_lock:
+            jobs = self._jobs
+        if jobs is None:
+            return
+        done = threading.Event()
+        jobs.put((None, lambda *a: done.set(), None, None, None, None))
+        if not done.wait(timeout):
+            raise TimeoutError("the layer's worker did not drain in time")
+
+    # -- sockets ------------------------------------------------------------------------
+    def WSPSocket(self, af: int, type: int, protocol: int,  # noqa: A002
+                  protocol_info: Any = None, g: int = 0, flags: int = 0) -> int:
+        self._require_started("WSPSocket")
+        return self._wrap(self.lower.WSPSocket(af, type, protocol, protocol_info, g, flags))
+
+    def WSPAccept(self, s: int, condition: Callable[..., int] | None = None,
+                  callback_data: Any = 0) -> tuple[int, tuple[str, int]]:
+        ls = self._sock(s, "WSPAccept")
+        lower_new, addr = self.lower.WSPAccept(ls.lower, condition, callback_data)
+        return self._wrap(lower_new), addr
+
+    def WSPCloseSocket(self, s: int) -> None:
+        """Close the lower socket (seed semantics happen there: linger,
+        aborted requests completed, WSAEINTR for blocked callers), then
+        release the layer's handle.  A lower failure leaves `s` valid."""
+        ls = self._sock(s, "WSPCloseSocket")
+        self.lower.WSPCloseSocket(ls.lower)
+        process = self._process
+        # Requests the lower provider never saw (still with the worker):
+        for op in process.operations(socket=s):
+            process.cancel_overlapped(op, WSA_OPERATION_ABORTED, notify=True)
+        self._unwrap(s, ls)
+
+    def WSPBind(self, s: int, addr: tuple[str, int]) -> None:
+        self.lower.WSPBind(self._sock(s, "WSPBind").lower, addr)
+
+    def WSPListen(self, s: int, backlog: int) -> None:
+        self.lower.WSPListen(self._sock(s, "WSPListen").lower, backlog)
+
+    def WSPConnect(self, s: int, addr: tuple[str, int]) -> None:
+        self.lower.WSPConnect(self._sock(s, "WSPConnect").lower, addr)
+
+    def WSPShutdown(self, s: int, how: int) -> None:
+        self.lower.WSPShutdown(self._sock(s, "WSPShutdown").lower, how)
+
+    def WSPGetSockName(self, s: int) -> tuple[str, int]:
+        return self.lower.WSPGetSockName(self._sock(s, "WSPGetSockName").lower)
+
+    def WSPGetPeerName(self, s: int) -> tuple[str, int]:
+        return self.lower.WSPGetPeerName(self._sock(s, "WSPGetPeerName").lower)
+
+    def WSPSetSockOpt(self, s: int, level: int, optname: int, value: Any) -> None:
+        self.lower.WSPSetSockOpt(self._sock(s, "WSPSetSockOpt").lower, level, optname, value)
+
+    def WSPGetSockOpt(self, s: int, level: int, optname: int) -> Any:
+        return self.lower.WSPGetSockOpt(self._sock(s, "WSPGetSockOpt").lower, level, optname)
+
+    def WSPEventSelect(self, s: int, event: int | None, network_events: int) -> None:
+        self.lower.WSPEventSelect(self._sock(s, "WSPEventSelect").lower, event, network_events)
+
+    def WSPEnumNetworkEvents(self, s: int, event: int | None = None) -> dict[int, int]:
+        return self.lower.WSPEnumNetworkEvents(self._sock(s, "WSPEnumNetworkEvents").lower,
+                                               event)
+
+    def WSPSendDisconnect(self, s: int, disconnect_data: Any = None) -> None:
+        self.lower.WSPSendDisconnect(self._sock(s, "WSPSendDisconnect").lower, disconnect_data)
+
+    def WSPRecvDisconnect(self, s: int, disconnect_data: Any = None) -> None:
+        self.lower.WSPRecvDisconnect(self._sock(s, "WSPRecvDisconnect").lower, disconnect_data)
+
+    def WSPAddressToString(self, addr: tuple[str, int], protocol_info: Any = None) -> str:
+        self._require_started("WSPAddressToString")
+        return self.lower.WSPAddressToString(addr, protocol_info)
+
+    def WSPStringToAddress(self, address: str, af: int = 2,
+                           protocol_info: Any = None) -> tuple[str, int]:
+        self._require_started("WSPStringToAddress")
+        return self.lower.WSPStringToAddress(address, af, protocol_info)
+
+    def WSPSelect(self, read: Sequence[int], write: Sequence[int], except_: Sequence[int],
+                  timeout: float | None) -> tuple[list[int], list[int], list[int]]:
+        """Select over the lower sockets; the result names the layer's handles."""
+        funcname = "WSPSelect"
+        sets = []
+        for handles in (read, write, except_):
+            if isinstance(handles, (str, bytes)) or not hasattr(handles, "__iter__"):
+                raise TypeError(f"{funcname}: socket sets must be sequences of handles")
+            sets.append([self._sock(h, funcname).lower for h in handles])
+        ready = self.lower.WSPSelect(sets[0], sets[1], sets[2], timeout)
+        with self._map_lock:
+            back = dict(self._by_lower)
+        return tuple([back[h] for h in lst if h in back] for lst in ready)  # type: ignore[return-value]
+
+    # -- data ---------------------------------------------------------------------------
+    def WSPSend(self, s: int, buffers: Sequence[Any], flags: int = 0,
+                overlapped: Overlapped | None = None, completion_routine: Any = None,
+                thread_id: ThreadId | None = None) -> tuple[int, int]:
+        ls = self._sock(s, "WSPSend")
+        lower, ls_lower = self.lower, ls.lower
+        if overlapped is None:
+            return lower.WSPSend(ls_lower, buffers, flags, None, completion_routine, thread_id)
+        return self._overlapped(
+            "WSPSend", s, overlapped, completion_routine, thread_id, buffers,
+            lambda inner, routine, tid: lower.WSPSend(ls_lower, buffers, flags, inner, routine,
+                                                      tid),
+            (WSA_IO_PENDING, 0))
+
+    def WSPSendTo(self, s: int, buffers: Sequence[Any], flags: int, to: tuple[str, int],
+                  overlapped: Overlapped | None = None, completion_routine: Any = None,
+                  thread_id: ThreadId | None = None) -> tuple[int, int]:
+        ls = self._sock(s, "WSPSendTo")
+        lower, ls_lower = self.lower, ls.lower
+        if overlapped is None:
+            return lower.WSPSendTo(ls_lower, buffers, flags, to, None, completion_routine,
+                                   thread_id)
+        return self._overlapped(
+            "WSPSendTo", s, overlapped, completion_routine, thread_id, buffers,
+            lambda inner, routine, tid: lower.WSPSendTo(ls_lower, buffers, flags, to, inner,
+                                                        routine, tid),
+            (WSA_IO_PENDING, 0))
+
+    def WSPRecv(self, s: int, buffers: Sequence[Any], flags: int = 0,
+                overlapped: Overlapped | None = None, completion_routine: Any = None,
+                thread_id: ThreadId | None = None) -> tuple[int, int, int]:
+        ls = self._sock(s, "WSPRecv")
+        lower, ls_lower = self.lower, ls.lower
+        if overlapped is None:
+            return lower.WSPRecv(ls_lower, buffers, flags, None, completion_routine, thread_id)
+        return self._overlapped(
+            "WSPRecv", s, overlapped, completion_routine, thread_id, buffers,
+            lambda inner, routine, tid: lower.WSPRecv(ls_lower, buffers, flags, inner, routine,
+                                                      tid),
+            (WSA_IO_PENDING, 0, 0))
+
+    def WSPRecvFrom(self, s: int, buffers: Sequence[Any], flags: int = 0,
+                    overlapped: Overlapped | None = None, completion_routine: Any = None,
+                    thread_id: ThreadId | None = None) -> tuple[int, int, int, Any]:
+        ls = self._sock(s, "WSPRecvFrom")
+        lower, ls_lower = self.lower, ls.lower
+        if overlapped is None:
+            return lower.WSPRecvFrom(ls_lower, buffers, flags, None, completion_routine,
+                                     thread_id)
+        return self._overlapped(
+            "WSPRecvFrom", s, overlapped, completion_routine, thread_id, buffers,
+            lambda inner, routine, tid: lower.WSPRecvFrom(ls_lower, buffers, flags, inner,
+                                                          routine, tid),
+            (WSA_IO_PENDING, 0, 0, None))
+
+    def WSPIoctl(self, s: int, code: int, value: Any = None, overlapped: Any = None,
+                 completion_routine: Any = None, thread_id: ThreadId | None = None) -> Any:
+        ls = self._sock(s, "WSPIoctl")
+        lower, ls_lower = self.lower, ls.lower
+        if overlapped is None:
+            return lower.WSPIoctl(ls_lower, code, value, None, completion_routine, thread_id)
+        return self._overlapped(                        # ioctls are always issued inline
+            "WSPIoctl", s, overlapped, completion_routine, thread_id, None,
+            lambda inner, routine, tid: lower.WSPIoctl(ls_lower, code, value, inner, routine,
+                                                       tid),
+            (WSA_IO_PENDING,), use_worker=False)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} over {self.lower!r}>"
+

@@ -1,0 +1,251 @@
+"""The application-facing Winsock calls of a Process (SPEC §8): what an
+application calls, routed through the catalog to the provider at the top of
+the matching chain, the way ws2_32.dll routes them.
+
+``WSASocket`` picks a catalog entry (the one given, or the first that
+matches the family, type and protocol), loads its provider on first use
+(``WSPStartup`` with the entry as its protocol info) and calls its
+``WSPSocket``.  Every other call finds the provider through the socket
+handle's catalog entry id (set by ``WPUCreateSocketHandle``) and calls the
+matching WSP entry.  The application never passes a ``ThreadId``: for an
+overlapped call with a completion routine the process opens one for the
+calling thread with ``WPUOpenCurrentThread`` and closes it with
+``WPUCloseThread`` once the provider has taken the call.  The engine keeps
+its own reference to the thread until the routine has run, so the routine
+still reaches this thread.
+
+Before ``WSAStartup`` (and after the last ``WSACleanup``) every call here
+fails with WSANOTINITIALISED.  The last ``WSACleanup`` calls ``WSPCleanup``
+on every provider loaded since the first ``WSAStartup``, top layers first.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable, Sequence
+
+from ..errors import (WSAEINVAL, WSAEINVALIDPROVIDER, WSAENOTSOCK, WSANOTINITIALISED,
+                      WSAVERNOTSUPPORTED, WinsockError)
+from .catalog import Catalog, ProtocolInfo
+from .structs import Overlapped, WSPData
+
+__all__ = ["ApplicationAPI"]
+
+_WINSOCK_2_2 = 0x0202
+
+
+class ApplicationAPI:
+    """Mixed into ``Process``: the catalog and the application's calls."""
+
+    def _init_application(self) -> None:
+        self.catalog = Catalog()
+        self._app_lock = threading.Lock()
+        self._wsa_startups = 0
+        self._loaded: list[Any] = []          # providers WSPStartup'ed for the application
+
+    # -- startup and cleanup -------------------------------------------------------
+    def WSAStartup(self, version: int = _WINSOCK_2_2) -> WSPData:
+        """Start using Winsock; reference counted.  Version 2.2 (0x0202) or
+        above negotiates 2.2; below: WSAVERNOTSUPPORTED.  Providers start on
+        first use (WSASocket), not here."""
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise TypeError(f"version must be an int WORD, not {type(version).__name__}")
+        if not 0 <= version <= 0xFFFF or ((version & 0xFF), (version >> 8) & 0xFF) < (2, 2):
+            raise WinsockError(WSAVERNOTSUPPORTED, "WSAStartup")
+        with self._app_lock:
+            self._wsa_startups += 1
+        return WSPData(_WINSOCK_2_2, _WINSOCK_2_2, "wsp")
+
+    def WSACleanup(self) -> None:
+        """End one WSAStartup.  The last one cleans up every loaded provider
+        (each WSPCleanup follows the LPWSPCleanup seed: pending operations
+        cancelled silently, open sockets reset).  WSANOTINITIALISED without
+        a matching WSAStartup."""
+        with self._app_lock:
+            if self._wsa_startups <= 0:
+                raise WinsockError(WSANOTINITIALISED, "WSACleanup")
+            if self._wsa_startups > 1:
+                self._wsa_startups -= 1
+                return
+            loaded = self._loaded
+        errors = []
+        while loaded:
+            provider = loaded[-1]                   # the last loaded first: top layers
+            try:
+                provider.WSPCleanup()
+            except WinsockError as exc:
+                # WSAENETDOWN and the like: the provider is still loaded and
+                # Winsock stays started, so the application can retry.
+                errors.append(exc)
+                break
+            loaded.pop()
+        if errors:
+            raise errors[0]
+        with self._app_lock:
+            self._wsa_startups -= 1
+
+    @property
+    def wsa_started(self) -> bool:
+        """True between WSAStartup and the last WSACleanup."""
+        return self._wsa_startups > 0
+
+    def _require_wsa(self, funcname: str) -> None:
+        if self._wsa_startups <= 0:
+            raise WinsockError(WSANOTINITIALISED, funcname)
+
+    def _load(self, info: ProtocolInfo) -> Any:
+        provider = info.provider
+        with self._app_lock:
+            if any(p is provider for p in self._loaded):
+                return provider
+        provider.WSPStartup(_WINSOCK_2_2, info, self.upcalls)
+        with self._app_lock:
+            self._loaded.append(provider)
+        return provider
+
+    def _provider_for(self, s: object, funcname: str) -> Any:
+        """The provider that serves socket `s` (WSANOTINITIALISED first,
+        then WSAENOTSOCK)."""
+        self._require_wsa(funcname)
+        entry = self._lookup(s, _socket_entry_type())
+        provider = None if entry is None else self.catalog.provider_of(entry.catalog_entry_id)
+        if provider is None:
+            raise WinsockError(WSAENOTSOCK, funcname)
+        return provider
+
+    # -- sockets ---------------------------------------------------------------------
+    def WSASocket(self, af: int, type: int, protocol: int,  # noqa: A002 -- Winsock name
+                  protocol_info: ProtocolInfo | None = None, g: int = 0, flags: int = 0) -> int:
+        """A new socket from the first catalog entry that matches (or from
+        `protocol_info`, a catalog entry).  No entry for the family, type or
+        protocol: WSAEAFNOSUPPORT, WSAESOCKTNOSUPPORT, WSAEPROTONOSUPPORT."""
+        self._require_wsa("WSASocket")
+        if protocol_info is None:
+            info = self.catalog.find(af, type, protocol)
+        else:
+            if not isinstance(protocol_info, ProtocolInfo):
+                raise TypeError("protocol_info must be a ProtocolInfo from proc.catalog or None")
+            info = self.catalog.get(protocol_info.dwCatalogEntryId)
+            if info is None or info.layered:
+                raise WinsockError(WSAEINVALIDPROVIDER, "WSASocket")
+        provider = self._load(info)
+        return provider.WSPSocket(af, type, protocol, info, g, flags)
+
+    def closesocket(self, s: int) -> None:
+        self._provider_for(s, "closesocket").WSPCloseSocket(s)
+
+    def bind(self, s: int, addr: tuple[str, int]) -> None:
+        self._provider_for(s, "bind").WSPBind(s, addr)
+
+    def listen(self, s: int, backlog: int) -> None:
+        self._provider_for(s, "listen").WSPListen(s, backlog)
+
+    def connect(self, s: int, addr: tuple[str, int]) -> None:
+        self._provider_for(s, "connect").WSPConnect(s, addr)
+
+    def accept(self, s: int, condition: Callable[..., int] | None = None,
+               callback_data: Any = 0) -> tuple[int, tuple[str, int]]:
+        """WSAAccept: ``(new socket, peer address)``."""
+        return self._provider_for(s, "accept").WSPAccept(s, condition, callback_data)
+
+    def shutdown(self, s: int, how: int) -> None:
+        self._provider_for(s, "shutdown").WSPShutdown(s, how)
+
+    def getsockname(self, s: int) -> tuple[str, int]:
+        return self._provider_for(s, "getsockname").WSPGetSockName(s)
+
+    def getpeername(self, s: int) -> tuple[str, int]:
+        return self._provider_for(s, "getpeername").WSPGetPeerName(s)
+
+    def setsockopt(self, s: int, level: int, optname: int, value: Any) -> None:
+        self._provider_for(s, "setsockopt").WSPSetSockOpt(s, level, optname, value)
+
+    def getsockopt(self, s: int, level: int, optname: int) -> Any:
+        return self._provider_for(s, "getsockopt").WSPGetSockOpt(s, level, optname)
+
+    def ioctlsocket(self, s: int, cmd: int, arg: Any = None) -> Any:
+        return self._provider_for(s, "ioctlsocket").WSPIoctl(s, cmd, arg)
+
+    def WSAIoctl(self, s: int, code: int, value: Any = None, overlapped: Overlapped | None = None,
+                 completion_routine: Callable[..., Any] | None = None) -> Any:
+        provider = self._provider_for(s, "WSAIoctl")
+        return self._with_thread(completion_routine, lambda tid: provider.WSPIoctl(
+            s, code, value, overlapped, completion_routine, tid))
+
+    def WSAEventSelect(self, s: int, event: int | None, network_events: int) -> None:
+        self._provider_for(s, "WSAEventSelect").WSPEventSelect(s, event, network_events)
+
+    def WSAEnumNetworkEvents(self, s: int, event: int | None = None) -> dict[int, int]:
+        return self._provider_for(s, "WSAEnumNetworkEvents").WSPEnumNetworkEvents(s, event)
+
+    def WSAGetOverlappedResult(self, s: int, overlapped: Overlapped,
+                               wait: bool) -> tuple[int, int]:
+        return self._provider_for(s, "WSAGetOverlappedResult").WSPGetOverlappedResult(
+            s, overlapped, wait)
+
+    def select(self, read: Sequence[int], write: Sequence[int], except_: Sequence[int],
+               timeout: float | None) -> tuple[list[int], list[int], list[int]]:
+        """Routed to the provider of the first socket in the sets (as
+        ws2_32 does); every socket must belong to it (WSAENOTSOCK)."""
+        self._require_wsa("select")
+        handles = [*read, *write, *except_]
+        if not handles:
+            raise WinsockError(WSAEINVAL, "select")
+        provider = self._provider_for(handles[0], "select")
+        for h in handles[1:]:
+            if self._provider_for(h, "select") is not provider:
+                raise WinsockError(WSAENOTSOCK, "select")
+        return provider.WSPSelect(read, write, except_, timeout)
+
+    # -- data ------------------------------------------------------------------------
+    def _with_thread(self, routine: Any, call: Callable[[Any], Any]) -> Any:
+        """Run `call(thread_id)`: with a completion routine, thread_id is a
+        ThreadId of the calling thread, closed again once the provider has
+        taken the call (the engine holds the thread until the routine ran)."""
+        if routine is None:
+            return call(None)
+        upcalls = self.upcalls
+        tid = upcalls.WPUOpenCurrentThread()
+        try:
+            return call(tid)
+        finally:
+            upcalls.WPUCloseThread(tid)
+
+    def WSASend(self, s: int, buffers: Sequence[Any], flags: int = 0,
+                overlapped: Overlapped | None = None,
+                completion_routine: Callable[..., Any] | None = None) -> tuple[int, int]:
+        provider = self._provider_for(s, "WSASend")
+        return self._with_thread(completion_routine, lambda tid: provider.WSPSend(
+            s, buffers, flags, overlapped, completion_routine, tid))
+
+    def WSASendTo(self, s: int, buffers: Sequence[Any], flags: int, to: tuple[str, int],
+                  overlapped: Overlapped | None = None,
+                  completion_routine: Callable[..., Any] | None = None) -> tuple[int, int]:
+        provider = self._provider_for(s, "WSASendTo")
+        return self._with_thread(completion_routine, lambda tid: provider.WSPSendTo(
+            s, buffers, flags, to, overlapped, completion_routine, tid))
+
+    def WSARecv(self, s: int, buffers: Sequence[Any], flags: int = 0,
+                overlapped: Overlapped | None = None,
+                completion_routine: Callable[..., Any] | None = None) -> tuple[int, int, int]:
+        provider = self._provider_for(s, "WSARecv")
+        return self._with_thread(completion_routine, lambda tid: provider.WSPRecv(
+            s, buffers, flags, overlapped, completion_routine, tid))
+
+    def WSARecvFrom(self, s: int, buffers: Sequence[Any], flags: int = 0,
+                    overlapped: Overlapped | None = None,
+                    completion_routine: Callable[..., Any] | None = None
+                    ) -> tuple[int, int, int, Any]:
+        provider = self._provider_for(s, "WSARecvFrom")
+        return self._with_thread(completion_routine, lambda tid: provider.WSPRecvFrom(
+            s, buffers, flags, overlapped, completion_routine, tid))
+
+    # -- teardown (Process.terminate) ---------------------------------------------------
+    def _forget_application(self) -> None:
+        with self._app_lock:
+            self._wsa_startups = 0
+            self._loaded = []
+
+
+def _socket_entry_type() -> type:
+    from .process import _SocketEntry
+    return _SocketEntry
