@@ -30,6 +30,7 @@ import socket
 
 import wsp
 from wsp import AF_INET, SOCK_STREAM, Overlapped, sim
+from wsp.lsp import LayeredProvider
 
 SIZE = 64                 # bytes per message
 DISTINCT = 256            # distinct messages per connection, sent cyclically
@@ -149,14 +150,18 @@ class _Endpoint:
 
 class WspEcho:
     """`conns` connections over a wsp.sim.Network, one completion port, one
-    thread.  ``batch`` > 1 drains the port with GetQueuedCompletionStatusEx
+    thread, through `layers` empty LayeredProviders over the sim Provider.
+    ``batch`` > 1 drains the port with GetQueuedCompletionStatusEx
     (up to `batch` packets a call), 1 with GetQueuedCompletionStatus."""
 
-    def __init__(self, conns: int, window: int, batch: int = 64) -> None:
+    def __init__(self, conns: int, window: int, batch: int = 64, layers: int = 0) -> None:
         self.batch = batch
         self.net = sim.Network(seed=0)
         self.proc = proc = wsp.Process()
-        self.prov = prov = sim.Provider(self.net)
+        prov = sim.Provider(self.net)
+        for _ in range(layers):              # empty pass-through layers on top
+            prov = LayeredProvider(prov)
+        self.prov = prov
         prov.WSPStartup(0x0202, None, proc.upcalls)
         self.port = proc.CreateIoCompletionPort(None)
         self.listener = prov.WSPSocket(AF_INET, SOCK_STREAM, 0)
