@@ -94,6 +94,7 @@ class LayeredProvider(ServiceProvider):
         self._by_lower: dict[int, int] = {}      # lower handle -> the layer's handle
         self._map_lock = threading.Lock()
         self._jobs: queue.SimpleQueue | None = None
+        self._unissued: set[Operation] = set()   # with the worker, not yet issued below
         self._worker_thread: threading.Thread | None = None
 
     # -- handles ---------------------------------------------------------------------
@@ -181,6 +182,7 @@ class LayeredProvider(ServiceProvider):
         with self._map_lock:
             handles = list(self._by_lower.values())
             self._by_lower.clear()
+            self._unissued.clear()
         for h in handles:
             try:
                 self.upcalls.WPUCloseSocketHandle(h)
@@ -191,6 +193,7 @@ class LayeredProvider(ServiceProvider):
     def _terminated(self, process: Process) -> None:
         with self._map_lock:
             self._by_lower.clear()
+            self._unissued.clear()
         self._stop_worker()
         super()._terminated(process)
 
@@ -248,6 +251,7 @@ class LayeredProvider(ServiceProvider):
                     name=f"wsp-{type(self).__name__}-worker")
                 self._worker_thread.start()
             jobs = self._jobs
+            self._unissued.add(op)
         jobs.put((op, issue, inner, lower_routine, thread_id, opened))
 
     def _work(self, jobs: queue.SimpleQueue) -> None:
@@ -256,8 +260,12 @@ class LayeredProvider(ServiceProvider):
             if job is None:
                 return
             op, issue, inner, lower_routine, thread_id, opened = job
+            with self._map_lock:
+                claimed = op is None or op in self._unissued
+                self._unissued.discard(op)
             try:
-                issue(inner, lower_routine, thread_id)
+                if claimed:            # else: cancelled by a close or cleanup meanwhile
+                    issue(inner, lower_routine, thread_id)
             except WinsockError as exc:
                 # The application already has WSA_IO_PENDING: the failure is
                 # its completion.
@@ -310,10 +318,15 @@ class LayeredProvider(ServiceProvider):
         release the layer's handle.  A lower failure leaves `s` valid."""
         ls = self._sock(s, "WSPCloseSocket")
         self.lower.WSPCloseSocket(ls.lower)
-        process = self._process
-        # Requests the lower provider never saw (still with the worker):
-        for op in process.operations(socket=s):
-            process.cancel_overlapped(op, WSA_OPERATION_ABORTED, notify=True)
+        # The lower close aborted what it had; requests it never saw (still
+        # queued for the worker) are aborted here.  Requests the lower
+        # provider already completed keep their status: their completion is
+        # on its way up (an APC, or a completion a subclass holds).
+        with self._map_lock:
+            unissued = [op for op in self._unissued if op.socket == s]
+            self._unissued.difference_update(unissued)
+        for op in unissued:
+            self._process.cancel_overlapped(op, WSA_OPERATION_ABORTED, notify=True)
         self._unwrap(s, ls)
 
     def WSPBind(self, s: int, addr: tuple[str, int]) -> None:

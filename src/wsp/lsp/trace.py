@@ -1,0 +1,384 @@
+"""TracingProvider: a layer that records every WSP call passing through it
+and every completion of an overlapped request it relays (SPEC §8).
+
+The layer is transparent: each entry records what happened and then hands
+back exactly what the layer below returned or raised.  A record is a
+:class:`TraceRecord`; by default they are kept in ``tracer.records`` and
+:meth:`TracingProvider.to_jsonl` writes them out one JSON object per line::
+
+    tracer = TracingProvider(wsp.sim.Provider(net))
+    tracer.WSPStartup(0x0202, None, proc.upcalls)
+    ...
+    tracer.to_jsonl("trace.jsonl")
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from typing import Any, Callable, Sequence
+
+from ..errors import WinsockError
+from ..spi.process import Operation
+from ..spi.structs import Overlapped, ThreadId
+from .layered import LayeredProvider
+
+__all__ = ["TraceRecord", "TracingProvider"]
+
+
+class TraceRecord:
+    """One traced event: a WSP call that returned or raised, or the
+    completion of an overlapped request.
+
+    * ``time``: the clock (ns) when the record was made -- when the call
+      returned or raised, or when the completion arrived from below;
+    * ``thread``: ``threading.get_ident()`` of the thread it happened in;
+    * ``socket``: the layer's socket handle (for ``WSPSocket`` the new
+      handle; None for calls without a socket, or when ``WSPSocket`` failed);
+    * ``op``: the WSP entry name (``"WSPSend"``), or ``"completion"``;
+    * ``call``: for a completion, the entry that started the request
+      (``"WSPRecv"``); None for call records;
+    * ``size``: bytes offered by a send, buffer capacity of a receive
+      (also on their completions); None otherwise;
+    * ``nbytes``: bytes transferred when known -- a send or receive that
+      completed at once, a completion, ``WSPGetOverlappedResult``; else None;
+    * ``result``: the return value made JSON-friendly (tuples become lists,
+      small structures dicts, anything else its ``repr``); the exception's
+      type name when a call raised something other than ``WinsockError``;
+      the completion flags for a completion;
+    * ``error``: the WSA error code of a ``WinsockError`` or of a failed
+      completion; None on success (and for other exceptions).
+    """
+
+    __slots__ = ("time", "thread", "socket", "op", "call", "size", "nbytes", "result", "error")
+
+    #: the field names, in the order ``to_dict`` gives them
+    FIELDS = __slots__
+
+    def __init__(self, time: int, thread: int, socket: int | None, op: str,
+                 call: str | None = None, size: int | None = None, nbytes: int | None = None,
+                 result: Any = None, error: int | None = None) -> None:
+        self.time = time
+        self.thread = thread
+        self.socket = socket
+        self.op = op
+        self.call = call
+        self.size = size
+        self.nbytes = nbytes
+        self.result = result
+        self.error = error
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as a plain dict (the keys are :attr:`FIELDS`)."""
+        return {name: getattr(self, name) for name in self.FIELDS}
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TraceRecord):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]  -- mutable, compared by value
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.FIELDS)
+        return f"TraceRecord({fields})"
+
+
+def summarise(value: Any) -> Any:
+    """`value` as something ``json.dumps`` accepts: scalars as they are,
+    tuples and lists as lists, dicts with string keys, a small structure
+    with ``__slots__`` (``WSPData``, ``Linger``) as a dict of its public
+    fields, bytes-like objects as their length, anything else as its repr."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (tuple, list)):
+        return [summarise(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): summarise(item) for key, item in value.items()}
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return len(memoryview(value))
+    names = [name for klass in type(value).__mro__
+             for name in getattr(klass, "__slots__", ())
+             if isinstance(name, str) and not name.startswith("_")]
+    if names:
+        return {name: summarise(getattr(value, name, None)) for name in names}
+    return repr(value)
+
+
+def _offered(buffers: Any) -> int | None:
+    """Bytes in a send's WSABUF array; None if it is not one (the layer
+    below reports that)."""
+    if isinstance(buffers, (bytes, bytearray, memoryview, str)):
+        return None
+    try:
+        return sum(memoryview(b).nbytes for b in buffers)
+    except TypeError:
+        return None
+
+
+# A receive's capacity is counted the same way: the bytes its buffers hold.
+_capacity = _offered
+
+
+def _immediate(value: Any) -> int | None:
+    """nbytes of a send/receive result ``(rc, nbytes, ...)`` that completed
+    at once; None while it is pending."""
+    if isinstance(value, tuple) and len(value) >= 2 and value[0] == 0:
+        return value[1]
+    return None
+
+
+def _transferred(value: Any) -> int | None:
+    """nbytes of WSPGetOverlappedResult's ``(nbytes, flags)``."""
+    return value[0]
+
+
+class TracingProvider(LayeredProvider):
+    """A layered provider that records every WSP call and every overlapped
+    completion passing through it.
+
+    `sink` takes each :class:`TraceRecord` as it is made, in the thread
+    where the call or completion happened (so it must be thread-safe);
+    by default records are appended to :attr:`records`.  `clock` gives the
+    records' ``time`` (ns; default ``time.monotonic_ns``).
+
+    A record is made when the call returns or raises, so a completion that
+    happens inside the call (an overlapped send on an idle connection)
+    is recorded before the call itself.  Exceptions propagate unchanged.
+    Completions cancelled silently by the final ``WSPCleanup`` are not
+    completions and are not recorded.
+    """
+
+    description = "wsp tracing layer"
+
+    def __init__(self, lower: Any, sink: Callable[[TraceRecord], Any] | None = None, *,
+                 clock: Callable[[], int] = time.monotonic_ns) -> None:
+        super().__init__(lower)
+        if sink is not None and not callable(sink):
+            raise TypeError("sink must be callable or None")
+        if not callable(clock):
+            raise TypeError("clock must be callable")
+        #: the records, when no sink was given
+        self.records: list[TraceRecord] = []
+        self._records_lock = threading.Lock()
+        self._sink = sink if sink is not None else self._append
+        self._clock = clock
+        # The application's overlapped -> (entry name, size) of the request
+        # it carries, for that request's completion record.
+        self._requests: dict[Overlapped, tuple[str, int | None]] = {}
+
+    # -- recording -------------------------------------------------------------------------
+    def _append(self, record: TraceRecord) -> None:
+        with self._records_lock:
+            self.records.append(record)
+
+    def _emit(self, socket: int | None, op: str, *, call: str | None = None,
+              size: int | None = None, nbytes: int | None = None, result: Any = None,
+              error: int | None = None) -> None:
+        self._sink(TraceRecord(self._clock(), threading.get_ident(), socket, op, call, size,
+                               nbytes, result, error))
+
+    def _traced(self, op: str, socket: int | None, func: Callable[..., Any], *args: Any,
+                size: int | None = None,
+                nbytes_of: Callable[[Any], int | None] | None = None,
+                overlapped: Any = None) -> Any:
+        """Run ``func(*args)`` and record it.  `nbytes_of` reads the bytes
+        transferred from the result, when it tells them.  `overlapped`: the
+        application's overlapped, remembered for the completion record."""
+        request = None
+        if isinstance(overlapped, Overlapped) and not overlapped.pending:
+            # (A pending one makes the call fail with WSAEINVAL: leave the
+            # request it carries alone.)
+            request = (op, size)
+            with self._records_lock:
+                self._requests[overlapped] = request
+        try:
+            value = func(*args)
+        except BaseException as exc:
+            if request is not None and not overlapped.pending:
+                with self._records_lock:      # the request never started
+                    if self._requests.get(overlapped) is request:
+                        del self._requests[overlapped]
+            if isinstance(exc, WinsockError):
+                self._emit(socket, op, size=size, error=exc.winerror)
+            else:
+                self._emit(socket, op, size=size, result=type(exc).__name__)
+            raise
+        if op == "WSPSocket":
+            socket = value
+        self._emit(socket, op, size=size, nbytes=None if nbytes_of is None else nbytes_of(value),
+                   result=summarise(value))
+        return value
+
+    def _lower_completed(self, op: Operation, error: int, nbytes: int, flags: int) -> None:
+        """Record the completion, then deliver it (always, even if the sink
+        raises: the application's request must still complete)."""
+        with self._records_lock:
+            call, size = self._requests.pop(op.overlapped, (None, None))
+        try:
+            self._emit(op.socket, "completion", call=call, size=size, nbytes=nbytes,
+                       result=flags, error=error or None)
+        finally:
+            super()._lower_completed(op, error, nbytes, flags)
+
+    # -- output --------------------------------------------------------------------------
+    def to_jsonl(self, file_or_path: Any) -> int:
+        """Write :attr:`records` as JSON lines (one ``to_dict`` object per
+        line) to an open text file or a path (created or truncated);
+        returns the number of lines written."""
+        with self._records_lock:
+            records = list(self.records)
+        lines = [json.dumps(record.to_dict()) + "\n" for record in records]
+        if hasattr(file_or_path, "write"):
+            for line in lines:
+                file_or_path.write(line)
+        else:
+            with open(os.fspath(file_or_path), "w", encoding="utf-8") as out:
+                out.writelines(lines)
+        return len(lines)
+
+    def _forget_requests(self) -> None:
+        with self._records_lock:
+            self._requests.clear()
+
+    def _on_cleanup(self) -> None:
+        # The requests still pending were cancelled silently: no completions.
+        self._forget_requests()
+        super()._on_cleanup()
+
+    def _terminated(self, process: Any) -> None:
+        self._forget_requests()
+        super()._terminated(process)
+
+    # -- startup and cleanup -------------------------------------------------------------
+    def WSPStartup(self, version: int, protocol_info: Any, upcalls: Any) -> Any:
+        return self._traced("WSPStartup", None, super().WSPStartup, version, protocol_info,
+                            upcalls)
+
+    def WSPCleanup(self) -> None:
+        return self._traced("WSPCleanup", None, super().WSPCleanup)
+
+    # -- sockets -------------------------------------------------------------------------
+    def WSPSocket(self, af: int, type: int, protocol: int,  # noqa: A002
+                  protocol_info: Any = None, g: int = 0, flags: int = 0) -> int:
+        return self._traced("WSPSocket", None, super().WSPSocket, af, type, protocol,
+                            protocol_info, g, flags)
+
+    def WSPAccept(self, s: int, condition: Callable[..., int] | None = None,
+                  callback_data: Any = 0) -> tuple[int, tuple[str, int]]:
+        return self._traced("WSPAccept", s, super().WSPAccept, s, condition, callback_data)
+
+    def WSPCloseSocket(self, s: int) -> None:
+        return self._traced("WSPCloseSocket", s, super().WSPCloseSocket, s)
+
+    def WSPBind(self, s: int, addr: tuple[str, int]) -> None:
+        return self._traced("WSPBind", s, super().WSPBind, s, addr)
+
+    def WSPListen(self, s: int, backlog: int) -> None:
+        return self._traced("WSPListen", s, super().WSPListen, s, backlog)
+
+    def WSPConnect(self, s: int, addr: tuple[str, int]) -> None:
+        return self._traced("WSPConnect", s, super().WSPConnect, s, addr)
+
+    def WSPShutdown(self, s: int, how: int) -> None:
+        return self._traced("WSPShutdown", s, super().WSPShutdown, s, how)
+
+    def WSPGetSockName(self, s: int) -> tuple[str, int]:
+        return self._traced("WSPGetSockName", s, super().WSPGetSockName, s)
+
+    def WSPGetPeerName(self, s: int) -> tuple[str, int]:
+        return self._traced("WSPGetPeerName", s, super().WSPGetPeerName, s)
+
+    def WSPSetSockOpt(self, s: int, level: int, optname: int, value: Any) -> None:
+        return self._traced("WSPSetSockOpt", s, super().WSPSetSockOpt, s, level, optname,
+                            value)
+
+    def WSPGetSockOpt(self, s: int, level: int, optname: int) -> Any:
+        return self._traced("WSPGetSockOpt", s, super().WSPGetSockOpt, s, level, optname)
+
+    def WSPEventSelect(self, s: int, event: int | None, network_events: int) -> None:
+        return self._traced("WSPEventSelect", s, super().WSPEventSelect, s, event,
+                            network_events)
+
+    def WSPEnumNetworkEvents(self, s: int, event: int | None = None) -> dict[int, int]:
+        return self._traced("WSPEnumNetworkEvents", s, super().WSPEnumNetworkEvents, s, event)
+
+    def WSPSendDisconnect(self, s: int, disconnect_data: Any = None) -> None:
+        return self._traced("WSPSendDisconnect", s, super().WSPSendDisconnect, s,
+                            disconnect_data)
+
+    def WSPRecvDisconnect(self, s: int, disconnect_data: Any = None) -> None:
+        return self._traced("WSPRecvDisconnect", s, super().WSPRecvDisconnect, s,
+                            disconnect_data)
+
+    def WSPAddressToString(self, addr: tuple[str, int], protocol_info: Any = None) -> str:
+        return self._traced("WSPAddressToString", None, super().WSPAddressToString, addr,
+                            protocol_info)
+
+    def WSPStringToAddress(self, address: str, af: int = 2,
+                           protocol_info: Any = None) -> tuple[str, int]:
+        return self._traced("WSPStringToAddress", None, super().WSPStringToAddress, address,
+                            af, protocol_info)
+
+    def WSPSelect(self, read: Sequence[int], write: Sequence[int], except_: Sequence[int],
+                  timeout: float | None) -> tuple[list[int], list[int], list[int]]:
+        return self._traced("WSPSelect", None, super().WSPSelect, read, write, except_,
+                            timeout)
+
+    def WSPGetOverlappedResult(self, s: int, overlapped: Overlapped,
+                               wait: bool) -> tuple[int, int]:
+        return self._traced("WSPGetOverlappedResult", s, super().WSPGetOverlappedResult, s,
+                            overlapped, wait, nbytes_of=_transferred)
+
+    # The entries this layer does not support (WSAEOPNOTSUPP) are calls too.
+    def WSPAsyncSelect(self, s: int, *args: Any) -> Any:
+        return self._traced("WSPAsyncSelect", s, super().WSPAsyncSelect, s, *args)
+
+    def WSPDuplicateSocket(self, s: int, *args: Any) -> Any:
+        return self._traced("WSPDuplicateSocket", s, super().WSPDuplicateSocket, s, *args)
+
+    def WSPJoinLeaf(self, s: int, *args: Any) -> Any:
+        return self._traced("WSPJoinLeaf", s, super().WSPJoinLeaf, s, *args)
+
+    def WSPGetQOSByName(self, s: int, *args: Any) -> Any:
+        return self._traced("WSPGetQOSByName", s, super().WSPGetQOSByName, s, *args)
+
+    def WSPCancelBlockingCall(self, *args: Any) -> Any:
+        return self._traced("WSPCancelBlockingCall", None, super().WSPCancelBlockingCall,
+                            *args)
+
+    # -- data ----------------------------------------------------------------------------
+    def WSPSend(self, s: int, buffers: Sequence[Any], flags: int = 0,
+                overlapped: Overlapped | None = None, completion_routine: Any = None,
+                thread_id: ThreadId | None = None) -> tuple[int, int]:
+        return self._traced("WSPSend", s, super().WSPSend, s, buffers, flags, overlapped,
+                            completion_routine, thread_id, size=_offered(buffers),
+                            nbytes_of=_immediate, overlapped=overlapped)
+
+    def WSPSendTo(self, s: int, buffers: Sequence[Any], flags: int, to: tuple[str, int],
+                  overlapped: Overlapped | None = None, completion_routine: Any = None,
+                  thread_id: ThreadId | None = None) -> tuple[int, int]:
+        return self._traced("WSPSendTo", s, super().WSPSendTo, s, buffers, flags, to,
+                            overlapped, completion_routine, thread_id, size=_offered(buffers),
+                            nbytes_of=_immediate, overlapped=overlapped)
+
+    def WSPRecv(self, s: int, buffers: Sequence[Any], flags: int = 0,
+                overlapped: Overlapped | None = None, completion_routine: Any = None,
+                thread_id: ThreadId | None = None) -> tuple[int, int, int]:
+        return self._traced("WSPRecv", s, super().WSPRecv, s, buffers, flags, overlapped,
+                            completion_routine, thread_id, size=_capacity(buffers),
+                            nbytes_of=_immediate, overlapped=overlapped)
+
+    def WSPRecvFrom(self, s: int, buffers: Sequence[Any], flags: int = 0,
+                    overlapped: Overlapped | None = None, completion_routine: Any = None,
+                    thread_id: ThreadId | None = None) -> tuple[int, int, int, Any]:
+        return self._traced("WSPRecvFrom", s, super().WSPRecvFrom, s, buffers, flags,
+                            overlapped, completion_routine, thread_id,
+                            size=_capacity(buffers), nbytes_of=_immediate, overlapped=overlapped)
+
+    def WSPIoctl(self, s: int, code: int, value: Any = None, overlapped: Any = None,
+                 completion_routine: Any = None, thread_id: ThreadId | None = None) -> Any:
+        return self._traced("WSPIoctl", s, super().WSPIoctl, s, code, value, overlapped,
+                            completion_routine, thread_id, overlapped=overlapped)
+

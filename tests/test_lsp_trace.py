@@ -1,0 +1,479 @@
+"""TracingProvider (wsp.lsp.trace): one record per WSP call and per
+overlapped completion, over the simulated network."""
+from __future__ import annotations
+
+import io
+import json
+import threading
+
+import pytest
+
+import wsp
+import wsp.sim
+from wsp import (AF_INET, FD_CLOSE, FD_READ, FIONBIO, FIONREAD, SO_LINGER, SOCK_DGRAM,
+                 SOCK_STREAM, SOL_SOCKET, Overlapped, WinsockError)
+from wsp.errors import (WAIT_IO_COMPLETION, WAIT_TIMEOUT, WSA_IO_PENDING,
+                        WSA_OPERATION_ABORTED, WSAEMSGSIZE, WSAENOTCONN, WSAENOTSOCK,
+                        WSAEOPNOTSUPP, WSAEWOULDBLOCK)
+from wsp.lsp import FaultProvider, LayeredProvider, TraceRecord, TracingProvider
+
+LOCAL = "127.0.0.1"
+FIELDS = {"time", "thread", "socket", "op", "call", "size", "nbytes", "result", "error"}
+
+
+class Stack:
+    """A Process and a provider stack built over a wsp.sim.Provider by
+    `build(base) -> top`, started on the top."""
+
+    def __init__(self, build=TracingProvider):
+        self.net = wsp.sim.Network(seed=0)
+        self.proc = wsp.Process()
+        self.base = wsp.sim.Provider(self.net)
+        self.top = build(self.base)
+        self.top.WSPStartup(0x0202, None, self.proc.upcalls)
+        self.ports = []
+
+    def pair(self):
+        """(client, accepted, listener) on the top of the stack."""
+        top = self.top
+        lst = top.WSPSocket(AF_INET, SOCK_STREAM, 0)
+        top.WSPBind(lst, (LOCAL, 0))
+        top.WSPListen(lst, 5)
+        c = top.WSPSocket(AF_INET, SOCK_STREAM, 0)
+        top.WSPConnect(c, top.WSPGetSockName(lst))
+        a, _ = top.WSPAccept(lst)
+        return c, a, lst
+
+    def port(self, *sockets, key=7):
+        port = self.proc.CreateIoCompletionPort(None)
+        self.ports.append(port)
+        for s in sockets:
+            self.proc.CreateIoCompletionPort(s, port, key)
+        return port
+
+    def packets(self, port):
+        """Every packet queued on `port` now, without waiting."""
+        return [p[:3] for p in self.proc.GetQueuedCompletionStatusEx(port, 64, 0)]
+
+    def close(self):
+        top, proc = self.top, self.proc
+        if top.started:
+            for s in top.sockets():
+                try:
+                    top.WSPCloseSocket(s)
+                except WinsockError:
+                    pass
+        while proc.SleepEx(0, True) == WAIT_IO_COMPLETION:
+            pass
+        while top.started:
+            top.WSPCleanup()
+        for port in self.ports:
+            proc.CloseHandle(port)
+        res = proc.resources()
+        assert res == dict.fromkeys(res, 0), res
+
+
+@pytest.fixture
+def stack():
+    st = Stack()
+    yield st
+    st.close()
+
+
+def records_of(tracer, socket=None, op=None):
+    return [r for r in tracer.records
+            if (socket is None or r.socket == socket) and (op is None or r.op == op)]
+
+
+def test_connect_send_recv_close_sequence(stack):
+    top = stack.top
+    c, a, lst = stack.pair()
+    assert top.WSPSend(c, [b"hel", b"lo"]) == (0, 5)
+    buf = bytearray(16)
+    assert top.WSPRecv(a, [buf]) == (0, 5, 0)
+    client_addr = top.WSPGetSockName(c)
+    top.WSPCloseSocket(c)
+    with pytest.raises(WinsockError) as exc:
+        top.WSPSend(c, [b"x"])
+    assert exc.value.winerror == WSAENOTSOCK
+
+    ops = [r.op for r in records_of(top, socket=c)]
+    assert ops == ["WSPSocket", "WSPConnect", "WSPSend", "WSPGetSockName", "WSPCloseSocket",
+                   "WSPSend"]
+    sock_rec, conn_rec, send_rec, _, close_rec, bad_rec = records_of(top, socket=c)
+    assert sock_rec.result == c and sock_rec.error is None and sock_rec.size is None
+    assert conn_rec.result is None and conn_rec.error is None
+    assert (send_rec.size, send_rec.nbytes, send_rec.result, send_rec.error) == (5, 5, [0, 5],
+                                                                                  None)
+    assert close_rec.error is None
+    assert (bad_rec.size, bad_rec.nbytes, bad_rec.result, bad_rec.error) == (1, None, None,
+                                                                              WSAENOTSOCK)
+    recv_rec, = records_of(top, socket=a, op="WSPRecv")
+    assert (recv_rec.size, recv_rec.nbytes, recv_rec.result, recv_rec.error) == (16, 5,
+                                                                                  [0, 5, 0], None)
+    accept_rec, = records_of(top, op="WSPAccept")
+    assert accept_rec.socket == lst
+    assert accept_rec.result == [a, list(client_addr)]
+    assert [r.op for r in top.records[:1]] == ["WSPStartup"]
+    assert top.records[0].result["wVersion"] == 0x0202
+    assert all(r.thread == threading.get_ident() for r in top.records)
+    times = [r.time for r in top.records]
+    assert times == sorted(times)
+    assert not records_of(top, op="completion")
+
+
+def test_completion_recorded_in_port_mode(stack):
+    top = stack.top
+    c, a, _ = stack.pair()
+    port = stack.port(a)
+    buf, ov = bytearray(10), Overlapped()
+    assert top.WSPRecv(a, [buf], 0, ov) == (WSA_IO_PENDING, 0, 0)
+    issued = top.records[-1]
+    assert (issued.op, issued.size, issued.nbytes, issued.result) == ("WSPRecv", 10, None,
+                                                                       [WSA_IO_PENDING, 0, 0])
+    top.WSPSend(c, [b"hello"])
+    done, = records_of(top, op="completion")
+    assert done.socket == a and done.call == "WSPRecv"
+    assert (done.size, done.nbytes, done.error, done.result) == (10, 5, None, 0)
+    assert done.thread == threading.get_ident()
+    rc, nbytes, key, got = stack.proc.GetQueuedCompletionStatus(port, 1000)
+    assert (rc, nbytes, key, got) == (0, 5, 7, ov) and bytes(buf[:5]) == b"hello"
+
+
+def test_completion_recorded_in_routine_mode_on_the_application_thread(stack):
+    top, proc = stack.top, stack.proc
+    c, a, _ = stack.pair()
+    got = []
+    ov = Overlapped()
+    assert top.WSPRecv(a, [bytearray(8)], 0, ov,
+                       lambda e, n, o, f: got.append((e, n, threading.get_ident()))) == (
+        WSA_IO_PENDING, 0, 0)
+
+    sender = threading.Thread(target=top.WSPSend, args=(c, [b"abc"]))
+    sender.start()
+    sender.join(5)
+    assert not sender.is_alive()
+    # The lower completion is an APC to this thread: not recorded before it runs.
+    assert not records_of(top, op="completion")
+    assert proc.SleepEx(1000, True) == WAIT_IO_COMPLETION
+    me = threading.get_ident()
+    assert got == [(0, 3, me)]
+    done, = records_of(top, op="completion")
+    assert (done.call, done.nbytes, done.error, done.thread) == ("WSPRecv", 3, None, me)
+    send_rec, = records_of(top, op="WSPSend")
+    assert send_rec.thread == sender.ident != me
+
+
+def test_immediate_overlapped_completion_is_recorded_before_the_call(stack):
+    top = stack.top
+    c, a, _ = stack.pair()
+    port = stack.port(c)
+    ov = Overlapped()
+    assert top.WSPSend(c, [b"12345678"], 0, ov) == (0, 8)
+    done, call = top.records[-2:]
+    assert (done.op, done.call, done.size, done.nbytes) == ("completion", "WSPSend", 8, 8)
+    assert (call.op, call.size, call.nbytes, call.result) == ("WSPSend", 8, 8, [0, 8])
+    assert done.time <= call.time
+    assert stack.packets(port) == [(0, 8, 7)]
+
+
+def test_aborted_completion_on_close(stack):
+    top = stack.top
+    c, a, _ = stack.pair()
+    port = stack.port(a)
+    ov = Overlapped()
+    top.WSPRecv(a, [bytearray(4)], 0, ov)
+    top.WSPCloseSocket(a)
+    done, = records_of(top, op="completion")
+    assert (done.socket, done.call, done.nbytes, done.error) == (a, "WSPRecv", 0,
+                                                                 WSA_OPERATION_ABORTED)
+    assert stack.packets(port) == [(WSA_OPERATION_ABORTED, 0, 7)]
+
+
+def test_failure_before_start_records_the_error_and_no_completion(stack):
+    top = stack.top
+    s = top.WSPSocket(AF_INET, SOCK_STREAM, 0)
+    ov = Overlapped()
+    with pytest.raises(WinsockError) as exc:
+        top.WSPRecv(s, [bytearray(4)], 0, ov)
+    assert exc.value.winerror == WSAENOTCONN
+    rec = top.records[-1]
+    assert (rec.op, rec.socket, rec.size, rec.error, rec.result) == ("WSPRecv", s, 4,
+                                                                     WSAENOTCONN, None)
+    assert not ov.pending and not top._requests
+    assert stack.proc.resources()["overlapped_pending"] == 0
+
+
+def test_type_error_is_recorded_by_name_and_propagates(stack):
+    top = stack.top
+    c, a, _ = stack.pair()
+    with pytest.raises(TypeError):
+        top.WSPSend(c, b"not a WSABUF array")
+    rec = top.records[-1]
+    assert (rec.op, rec.socket, rec.size, rec.error, rec.result) == ("WSPSend", c, None, None,
+                                                                     "TypeError")
+
+
+def test_unsupported_entry_is_recorded(stack):
+    top = stack.top
+    s = top.WSPSocket(AF_INET, SOCK_STREAM, 0)
+    with pytest.raises(WinsockError) as exc:
+        top.WSPDuplicateSocket(s, 1234)
+    assert exc.value.winerror == WSAEOPNOTSUPP
+    rec = top.records[-1]
+    assert (rec.op, rec.socket, rec.error) == ("WSPDuplicateSocket", s, WSAEOPNOTSUPP)
+
+
+def test_datagram_results_and_sizes(stack):
+    top = stack.top
+    r = top.WSPSocket(AF_INET, SOCK_DGRAM, 0)
+    top.WSPBind(r, (LOCAL, 0))
+    to = top.WSPGetSockName(r)
+    s = top.WSPSocket(AF_INET, SOCK_DGRAM, 0)
+    assert top.WSPSendTo(s, [b"ping!"], 0, to) == (0, 5)
+    rc, n, flags, src = top.WSPRecvFrom(r, [bytearray(32)])
+    assert (rc, n, flags) == (0, 5, 0)
+    rec = top.records[-1]
+    assert (rec.op, rec.size, rec.nbytes) == ("WSPRecvFrom", 32, 5)
+    assert rec.result == [0, 5, 0, list(src)]
+    send_rec, = records_of(top, op="WSPSendTo")
+    assert (send_rec.socket, send_rec.size, send_rec.nbytes) == (s, 5, 5)
+    # a datagram larger than the buffer: WSAEMSGSIZE, recorded with the capacity
+    top.WSPSendTo(s, [b"0123456789"], 0, to)
+    with pytest.raises(WinsockError) as exc:
+        top.WSPRecvFrom(r, [bytearray(4)])
+    assert exc.value.winerror == WSAEMSGSIZE
+    assert (top.records[-1].size, top.records[-1].error) == (4, WSAEMSGSIZE)
+
+
+def test_ioctl_select_and_would_block(stack):
+    top = stack.top
+    c, a, _ = stack.pair()
+    top.WSPSend(c, [b"xyz"])
+    assert top.WSPIoctl(a, FIONREAD) == 3
+    assert top.records[-1].result == 3 and top.records[-1].nbytes is None
+    assert top.WSPSelect([a], [], [], 0) == ([a], [], [])
+    rec = top.records[-1]
+    assert (rec.op, rec.socket, rec.result) == ("WSPSelect", None, [[a], [], []])
+    top.WSPIoctl(c, FIONBIO, 1)
+    with pytest.raises(WinsockError) as exc:
+        top.WSPRecv(c, [bytearray(4)])
+    assert exc.value.winerror == WSAEWOULDBLOCK
+    assert (top.records[-1].op, top.records[-1].error) == ("WSPRecv", WSAEWOULDBLOCK)
+
+
+def test_structures_and_event_maps_are_summarised(stack):
+    top = stack.top
+    c, a, _ = stack.pair()
+    assert top.WSPGetSockOpt(c, SOL_SOCKET, SO_LINGER).l_onoff == 0
+    assert top.records[-1].result == {"l_onoff": 0, "l_linger": 0}
+    ev = stack.proc.WSACreateEvent()
+    try:
+        top.WSPEventSelect(a, ev, FD_READ | FD_CLOSE)
+        top.WSPSend(c, [b"x"])
+        assert top.WSPEnumNetworkEvents(a, ev) == {FD_READ: 0}
+        assert top.records[-1].result == {str(FD_READ): 0}
+    finally:
+        stack.proc.WSACloseEvent(ev)
+    assert json.loads(json.dumps([r.to_dict() for r in top.records]))
+
+
+def test_get_overlapped_result_records_the_bytes(stack):
+    top = stack.top
+    c, a, _ = stack.pair()
+    ev = stack.proc.WSACreateEvent()
+    try:
+        ov = Overlapped(ev)
+        top.WSPRecv(a, [bytearray(8)], 0, ov)
+        top.WSPSend(c, [b"four"])
+        assert top.WSPGetOverlappedResult(a, ov, True) == (4, 0)
+        rec = top.records[-1]
+        assert (rec.op, rec.socket, rec.nbytes, rec.result) == ("WSPGetOverlappedResult", a, 4,
+                                                                [4, 0])
+    finally:
+        stack.proc.WSACloseEvent(ev)
+
+
+def test_to_jsonl_round_trip(stack, tmp_path):
+    top = stack.top
+    c, a, _ = stack.pair()
+    port = stack.port(a)
+    top.WSPRecv(a, [bytearray(8)], 0, Overlapped())
+    top.WSPSend(c, [b"json"])
+    with pytest.raises(WinsockError):
+        top.WSPGetPeerName(123456)
+    assert stack.packets(port) == [(0, 4, 7)]
+
+    out = io.StringIO()
+    n = top.to_jsonl(out)
+    lines = out.getvalue().splitlines()
+    assert n == len(lines) == len(top.records)
+    decoded = [json.loads(line) for line in lines]
+    assert decoded == [r.to_dict() for r in top.records]
+    assert all(set(d) == FIELDS for d in decoded)
+    assert decoded[-1]["error"] == WSAENOTSOCK
+    assert any(d["op"] == "completion" and d["call"] == "WSPRecv" and d["nbytes"] == 4
+               for d in decoded)
+
+    path = tmp_path / "trace.jsonl"
+    assert top.to_jsonl(path) == n
+    assert [json.loads(line) for line in path.read_text().splitlines()] == decoded
+    assert top.to_jsonl(str(path)) == n                  # a str path, truncated and rewritten
+    assert len(path.read_text().splitlines()) == n
+
+
+def test_call_from_another_thread_records_its_ident(stack):
+    top = stack.top
+    c, a, _ = stack.pair()
+    seen = {}
+
+    def worker():
+        seen["ident"] = threading.get_ident()
+        top.WSPGetPeerName(c)
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join(5)
+    assert not t.is_alive()
+    rec = top.records[-1]
+    assert rec.op == "WSPGetPeerName" and rec.socket == c
+    assert rec.thread == seen["ident"] != threading.get_ident()
+
+
+def test_concurrent_calls_are_all_recorded(stack):
+    top = stack.top
+    c, a, _ = stack.pair()
+    before = len(top.records)
+    barrier = threading.Barrier(4)
+
+    def worker():
+        barrier.wait(5)
+        for _ in range(250):
+            top.WSPGetSockName(c)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert not any(t.is_alive() for t in threads)
+    assert len(top.records) - before == 1000
+    assert {r.thread for r in top.records[before:]} == {t.ident for t in threads}
+
+
+def test_custom_sink_and_clock():
+    ticks = iter(range(1000, 2000))
+    sunk = []
+    st = Stack(lambda base: TracingProvider(base, sunk.append, clock=lambda: next(ticks)))
+    try:
+        s = st.top.WSPSocket(AF_INET, SOCK_STREAM, 0)
+        st.top.WSPCloseSocket(s)
+    finally:
+        st.close()
+    assert st.top.records == []
+    assert [r.op for r in sunk] == ["WSPStartup", "WSPSocket", "WSPCloseSocket", "WSPCleanup"]
+    assert [r.time for r in sunk] == [1000, 1001, 1002, 1003]
+    assert all(isinstance(r, TraceRecord) for r in sunk)
+
+
+def test_bad_arguments():
+    base = wsp.sim.Provider(wsp.sim.Network())
+    with pytest.raises(TypeError):
+        TracingProvider(base, sink=42)
+    with pytest.raises(TypeError):
+        TracingProvider(base, clock=None)
+    with pytest.raises(TypeError):
+        TracingProvider(object())
+
+
+def test_record_to_dict_and_equality():
+    rec = TraceRecord(1, 2, 3, "completion", "WSPSend", 4, 4, 0, None)
+    assert rec.to_dict() == {"time": 1, "thread": 2, "socket": 3, "op": "completion",
+                             "call": "WSPSend", "size": 4, "nbytes": 4, "result": 0,
+                             "error": None}
+    assert rec == TraceRecord(**rec.to_dict())
+    assert rec != TraceRecord(**{**rec.to_dict(), "nbytes": 3})
+    assert "WSPSend" in repr(rec)
+
+
+def test_cleanup_with_pending_request_records_no_completion():
+    st = Stack()
+    top = st.top
+    c, a, _ = st.pair()
+    ov = Overlapped()
+    top.WSPRecv(a, [bytearray(4)], 0, ov)
+    top.WSPCleanup()                                    # the final one
+    assert ov.Internal == WSA_OPERATION_ABORTED
+    assert not records_of(top, op="completion")
+    assert top.records[-1].op == "WSPCleanup" and top.records[-1].error is None
+    assert not top._requests
+    st.close()
+
+
+def test_tracer_inside_a_stack_sees_the_layer_handles_below():
+    """trace over a plain layer over the base: the records name the tracer's
+    own handles, and completions relay through both layers."""
+    st = Stack(lambda base: TracingProvider(LayeredProvider(base)))
+    try:
+        top = st.top
+        c, a, _ = st.pair()
+        assert set(top.sockets()) >= {c, a}
+        assert not set(top.lower.sockets()) & {c, a}
+        port = st.port(a)
+        top.WSPRecv(a, [bytearray(8)], 0, Overlapped())
+        top.WSPSend(c, [b"two"])
+        assert st.packets(port) == [(0, 3, 7)]
+        done, = records_of(top, op="completion")
+        assert (done.socket, done.nbytes) == (a, 3)
+    finally:
+        st.close()
+
+
+def test_tracer_over_a_fault_layer_records_injected_errors_and_dropped_sends():
+    st = Stack(lambda base: TracingProvider(FaultProvider(base)))
+    try:
+        top, fault = st.top, st.top.lower
+        c, a, _ = st.pair()
+        fault_c = top._sock(c, "test").lower             # the fault layer's handle under c
+        fault.add_rule("WSPSend", "fail", code=wsp.WSAENETRESET, count=1)
+        with pytest.raises(WinsockError) as exc:
+            top.WSPSend(c, [b"lost"])
+        assert exc.value.winerror == wsp.WSAENETRESET
+        assert (top.records[-1].op, top.records[-1].error) == ("WSPSend", wsp.WSAENETRESET)
+
+        fault.add_rule("WSPSend", "drop", socket=fault_c)
+        port = st.port(c)
+        assert top.WSPSend(c, [b"dropped"], 0, Overlapped()) == (0, 7)
+        done, call = top.records[-2:]
+        assert (done.op, done.call, done.nbytes, done.error) == ("completion", "WSPSend", 7,
+                                                                 None)
+        assert (call.op, call.nbytes) == ("WSPSend", 7)
+        assert st.packets(port) == [(0, 7, 7)]
+        assert st.proc.GetQueuedCompletionStatus(port, 0)[0] == WAIT_TIMEOUT
+    finally:
+        st.close()
+
+
+def test_application_calls_through_the_catalog_are_traced():
+    net = wsp.sim.Network()
+    proc = wsp.Process()
+    tracer = TracingProvider(FaultProvider(wsp.sim.Provider(net)))
+    proc.catalog.install(tracer)
+    proc.WSAStartup()
+    lst = proc.WSASocket(AF_INET, SOCK_STREAM, 0)
+    proc.bind(lst, (LOCAL, 0))
+    proc.listen(lst, 5)
+    c = proc.WSASocket(AF_INET, SOCK_STREAM, 0)
+    proc.connect(c, proc.getsockname(lst))
+    a, _ = proc.accept(lst)
+    proc.WSASend(c, [b"abc"])
+    proc.WSACleanup()
+    ops = [(r.op, r.socket) for r in tracer.records]
+    assert ops[:4] == [("WSPStartup", None), ("WSPSocket", lst), ("WSPBind", lst),
+                       ("WSPListen", lst)]
+    assert ("WSPConnect", c) in ops and ("WSPAccept", lst) in ops
+    send_rec, = [r for r in tracer.records if r.op == "WSPSend"]
+    assert (send_rec.socket, send_rec.size, send_rec.nbytes) == (c, 3, 3)
+    assert ops[-1] == ("WSPCleanup", None)
+    res = proc.resources()
+    assert res == dict.fromkeys(res, 0), res
