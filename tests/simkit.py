@@ -1,26 +1,58 @@
 """Building blocks for tests over the simulated network: ``Sim`` (one
-Process with a started wsp.sim.Provider), ``connect`` (a connected pair,
-possibly across two processes) and ``recv_all``."""
+Process with a started stack of zero or more wsp.lsp.LayeredProvider layers
+over a wsp.sim.Provider), ``stack`` (such a stack, not started), ``connect``
+(a connected pair, possibly across two processes) and ``recv_all``."""
 from __future__ import annotations
 
 import wsp
 import wsp.sim
 from wsp import AF_INET, SO_LINGER, SO_RCVBUF, SOCK_STREAM, SOL_SOCKET, Linger
+from wsp.lsp import LayeredProvider, LayerSocket
 
 LOCAL = "127.0.0.1"
 
+#: the stack depths the behavioural tests run on, and their test ids
+DEPTHS = (0, 1, 2)
+DEPTH_IDS = {0: "base", 1: "1layer", 2: "2layers"}
+
+
+def stack(base, layers):
+    """`layers` LayeredProviders over the provider `base` (not started): the top."""
+    prov = base
+    for _ in range(layers):
+        prov = LayeredProvider(prov)
+    return prov
+
 
 class Sim:
-    """One Process with a started wsp.sim.Provider on a Network (a new one
-    unless `net` is given)."""
+    """One Process with a started stack on a Network (a new one unless `net`
+    is given): `layers` LayeredProviders over a wsp.sim.Provider.  `base` is
+    the wsp.sim.Provider, `prov` the top of the stack (what an application
+    calls; `base` itself when `layers` is 0)."""
 
-    def __init__(self, net=None, seed=0):
+    def __init__(self, net=None, seed=0, layers=0):
         self.net = net if net is not None else wsp.sim.Network(seed=seed)
         self.proc = wsp.Process()
-        self.prov = wsp.sim.Provider(self.net)
+        self.layers = layers
+        self.base = wsp.sim.Provider(self.net)
+        self.prov = stack(self.base, layers)
         self.prov.WSPStartup(0x0202, None, self.proc.upcalls)
         self.events = []
         self.ports = []
+
+    def entries(self, n):
+        """What `n` application sockets (or overlapped requests) occupy in
+        the process's tables: the base provider's, and one more per layer
+        (each layer has handles and requests of its own)."""
+        return n * (self.layers + 1)
+
+    def base_handle(self, s):
+        """The base provider's handle under the top-of-stack handle `s`."""
+        while True:
+            ctx = self.proc.upcalls.WPUQuerySocketHandleContext(s)
+            if type(ctx) is not LayerSocket:
+                return s
+            s = ctx.lower
 
     def socket(self, type=SOCK_STREAM):
         return self.prov.WSPSocket(AF_INET, type, 0)

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from helpers import Worker, assert_winsock
-from simkit import Sim, connect
+from simkit import Sim, connect, stack
 from wsp import (AF_INET, FD_CLOSE, FD_READ, SO_SNDBUF, SOCK_STREAM, SOL_SOCKET,
                  Overlapped)
 from wsp.errors import (WAIT_TIMEOUT, WSA_OPERATION_ABORTED, WSAECONNRESET, WSAEINTR,
@@ -18,8 +18,8 @@ from wsp.sim import Provider
 
 # -- "The Windows Sockets 2 SPI client is required to perform a successful
 #     WSPStartup call before it can use Winsock service providers."
-def test_startup_is_required_before_using_the_provider(net):
-    proc, prov = Sim(net).proc, Provider(net)
+def test_startup_is_required_before_using_the_provider(net, layers):
+    proc, prov = Sim(net).proc, stack(Provider(net), layers)
     for call, args in ((prov.WSPSocket, (AF_INET, SOCK_STREAM, 0)), (prov.WSPCleanup, ()),
                        (prov.WSPCloseSocket, (4,))):
         with pytest.raises(WinsockError) as e:
@@ -216,8 +216,8 @@ def test_cleanup_errors(host):
     assert_winsock(e, WSANOTINITIALISED)
 
 
-def test_nothing_leaks_after_a_busy_session_and_cleanup(net):
-    one, two = Sim(net), Sim(net)
+def test_nothing_leaks_after_a_busy_session_and_cleanup(net, layers):
+    one, two = Sim(net, layers=layers), Sim(net, layers=layers)
     try:
         for _ in range(20):
             c, a, listener = connect(one, two)

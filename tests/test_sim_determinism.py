@@ -8,11 +8,12 @@ from simkit import Sim, connect
 from wsp import SOCK_DGRAM, Overlapped
 
 
-def scenario(seed):
+def scenario(seed, layers=0):
     """A scripted mix of streams, datagrams, overlapped I/O, faults and close
-    modes; returns everything observable, in order."""
+    modes, through stacks of `layers` layers; returns everything observable,
+    in order."""
     net = wsp.sim.Network(seed=seed)
-    one, two = Sim(net), Sim(net)
+    one, two = Sim(net, layers=layers), Sim(net, layers=layers)
     log = []
 
     def attempt(label, call, *args):
@@ -58,8 +59,8 @@ def scenario(seed):
     return log
 
 
-def test_same_seed_same_transcript():
-    first, second = scenario(7), scenario(7)
+def test_same_seed_same_transcript(layers):
+    first, second = scenario(7, layers), scenario(7, layers)
     assert first == second
     assert len(first) > 30
     # and the transcript says something: datagrams were lost, errors happened
@@ -67,7 +68,7 @@ def test_same_seed_same_transcript():
     assert 0 < len(received) < 20
 
 
-def test_the_seed_drives_the_faults():
-    lost = [sum(1 for e in scenario(seed) if e[0] == "recvfrom" and e[1] == "error")
+def test_the_seed_drives_the_faults(layers):
+    lost = [sum(1 for e in scenario(seed, layers) if e[0] == "recvfrom" and e[1] == "error")
             for seed in (1, 2, 3, 4)]
     assert len(set(lost)) > 1            # different seeds, different datagrams lost

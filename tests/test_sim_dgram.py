@@ -314,10 +314,10 @@ def test_datagram_bigger_than_the_receive_buffer_is_dropped_unless_a_receive_is_
     assert bytes(buf[:9]) == b"nine byte"
 
 
-def run_lossy(seed, probability, count=300):
-    """Send `count` numbered datagrams over a lossy network; return the
-    numbers that arrived."""
-    s = Sim(seed=seed)
+def run_lossy(seed, probability, count=300, layers=0):
+    """Send `count` numbered datagrams over a lossy network, through a stack
+    of `layers` layers; return the numbers that arrived."""
+    s = Sim(seed=seed, layers=layers)
     try:
         s.net.set_datagram_loss(probability)
         a, b = udp(s), udp(s)
@@ -339,21 +339,21 @@ def run_lossy(seed, probability, count=300):
         s.close()
 
 
-def test_datagram_loss_is_deterministic_under_the_seed():
-    first = run_lossy(seed=42, probability=0.3)
-    second = run_lossy(seed=42, probability=0.3)
+def test_datagram_loss_is_deterministic_under_the_seed(layers):
+    first = run_lossy(seed=42, probability=0.3, layers=layers)
+    second = run_lossy(seed=42, probability=0.3, layers=layers)
     assert len(first) == len(second)
     assert first == second                        # the very same datagrams were lost
     assert first == sorted(first)                 # what arrives is in order
     assert 0 < len(first) < 300
     assert 150 < len(first) < 270                 # about 70 % arrive
-    other = run_lossy(seed=43, probability=0.3)
+    other = run_lossy(seed=43, probability=0.3, layers=layers)
     assert other != first
 
 
-def test_datagram_loss_extremes_and_bad_probability():
-    assert run_lossy(seed=1, probability=0.0, count=50) == list(range(50))
-    assert run_lossy(seed=1, probability=1.0, count=50) == []
+def test_datagram_loss_extremes_and_bad_probability(layers):
+    assert run_lossy(seed=1, probability=0.0, count=50, layers=layers) == list(range(50))
+    assert run_lossy(seed=1, probability=1.0, count=50, layers=layers) == []
     net = wsp.sim.Network(seed=0)
     for bad in (-0.1, 1.5):
         with pytest.raises(ValueError):

@@ -30,7 +30,7 @@ def test_socket_stream_and_datagram_with_default_and_native_protocols(sim):
     assert [p.WSPGetSockOpt(h, SOL_SOCKET, wsp.SO_TYPE) for h in handles] == [
         SOCK_STREAM, SOCK_STREAM, SOCK_DGRAM, SOCK_DGRAM]
     assert sorted(p.sockets()) == sorted(handles)
-    assert sim.proc.resources()["sockets"] == 4
+    assert sim.proc.resources()["sockets"] == sim.entries(4)
 
 
 @pytest.mark.parametrize("af, type_, protocol, code", [
@@ -71,10 +71,10 @@ def test_bind_port_zero_picks_distinct_free_ephemeral_ports(sim):
     assert len(set(ports)) == 5
 
 
-def test_bind_port_zero_is_deterministic_across_networks():
+def test_bind_port_zero_is_deterministic_across_networks(layers):
     runs = []
     for _ in range(2):
-        s = Sim(seed=3)
+        s = Sim(seed=3, layers=layers)
         try:
             ports = []
             for _ in range(3):
@@ -735,7 +735,7 @@ def test_overlapped_recv_with_an_event(sim):
     with pytest.raises(wsp.WinsockError) as e:
         sim.prov.WSPGetOverlappedResult(a, ov, False)
     assert_winsock(e, wsp.WSA_IO_INCOMPLETE)
-    assert sim.proc.resources()["overlapped_pending"] == 1
+    assert sim.proc.resources()["overlapped_pending"] == sim.entries(1)
     sim.prov.WSPSend(c, [b"hello"])
     assert sim.signalled(ev)
     assert not ov.pending and ov.Internal == 0 and ov.InternalHigh == 5
@@ -864,7 +864,7 @@ def test_completion_routine_runs_only_in_the_issuing_threads_alertable_wait(sim)
     assert sim.proc.SleepEx(0, False) == 0
     assert sim.proc.WSAWaitForMultipleEvents([ev], False, 0, False) == wsp.WSA_WAIT_TIMEOUT
     assert calls == []                                   # non-alertable waits run nothing
-    assert sim.proc.resources()["overlapped_undelivered"] == 1
+    assert sim.proc.resources()["overlapped_undelivered"] == sim.entries(1)  # one per layer
     assert sim.proc.SleepEx(1000, True) == wsp.WAIT_IO_COMPLETION
     assert calls == [(0, 4, ov, 0, threading.get_ident())]
     assert not sim.signalled(ev)                         # a routine: no event
@@ -976,9 +976,9 @@ def test_overlapped_already_pending_cannot_be_reused(sim):
 
 
 # ---------------------------------------------------------- two processes
-def test_two_processes_on_one_network_talk_to_each_other():
+def test_two_processes_on_one_network_talk_to_each_other(layers):
     net = wsp.sim.Network(seed=0)
-    server, client = Sim(net), Sim(net)
+    server, client = Sim(net, layers=layers), Sim(net, layers=layers)
     try:
         lst, addr = server.listener()
         c = client.socket()
@@ -994,8 +994,8 @@ def test_two_processes_on_one_network_talk_to_each_other():
         assert server.prov.WSPSend(a, [b"from A"]) == (0, 6)
         assert client.prov.WSPGetOverlappedResult(c, ov, False) == (6, 0)
         assert bytes(buf) == b"from A"
-        assert client.proc.resources()["sockets"] == 1
-        assert server.proc.resources()["sockets"] == 2
+        assert client.proc.resources()["sockets"] == client.entries(1)
+        assert server.proc.resources()["sockets"] == server.entries(2)
         client.prov.WSPShutdown(c, SD_SEND)
         assert server.prov.WSPRecv(a, [bytearray(1)]) == (0, 0, 0)
     finally:

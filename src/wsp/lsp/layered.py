@@ -23,11 +23,11 @@ default, passes every WSP call down.  What makes it a non-IFS layer:
     the engine hands its completion straight to the layer, in the thread
     that completed it (what a real layer does from the worker thread that
     drains its private completion port, without the thread hop);
-  - with a completion routine, the layer gives the lower provider a routine
-    of its own and the application's ``ThreadId``: the lower completion runs
-    as an APC on the application's thread, and from there the layer
-    completes the application's request (its routine then runs in the same
-    alertable wait).  When the layer issues the lower call from its own
+  - with a completion routine, the relay settles the application's request
+    at once (its overlapped shows the result, as on Windows before the
+    routine runs), and the layer gives the lower provider a routine of its
+    own and the application's ``ThreadId``: that routine runs as an APC on
+    the application's thread, and runs the application's routine there.  When the layer issues the lower call from its own
     worker thread (``worker=True``), it opens that ``ThreadId`` with
     ``WPUOpenCurrentThread`` in the application's thread (unless it was
     given one to forward) and closes it with ``WPUCloseThread`` after the
@@ -202,8 +202,18 @@ class LayeredProvider(ServiceProvider):
         """The lower request behind `op` completed: complete the
         application's request.  Override to observe or alter completions
         (call super() to deliver; not calling it holds the completion, which
-        must then be delivered later with ``process.complete_overlapped``)."""
-        self._process.complete_overlapped(op, error, nbytes, flags)
+        must then be delivered later with ``process.complete_overlapped``).
+
+        Called at once, in the thread that completed the lower request.
+        Without a completion routine this delivers the application's
+        completion (event, port).  With one it settles the request (the
+        overlapped shows the result now) and the routine runs when the
+        lower request's own routine runs as an APC on the application's
+        thread (the ThreadId passed down)."""
+        if op.routine is None:
+            self._process.complete_overlapped(op, error, nbytes, flags)
+        else:
+            self._process.settle_overlapped(op, error, nbytes, flags)
 
     def _overlapped(self, funcname: str, s: int, overlapped: Overlapped,
                     routine: Callable[..., Any] | None, thread_id: ThreadId | None,
@@ -221,8 +231,14 @@ class LayeredProvider(ServiceProvider):
                 op, error, nbytes, flags)
             lower_routine = None
         else:
-            def lower_routine(error: int, nbytes: int, _inner: Overlapped, flags: int) -> None:
+            def relay(error: int, nbytes: int, flags: int) -> bool:
                 self._lower_completed(op, error, nbytes, flags)
+                return True                 # and queue lower_routine, below, as usual
+
+            def lower_routine(error: int, nbytes: int, _inner: Overlapped, flags: int) -> None:
+                process.deliver_settled(op)   # on the thread the ThreadId named
+
+            inner._relay = relay
         if self.worker and use_worker:
             opened = None
             if routine is not None and thread_id is None:
@@ -388,6 +404,11 @@ class LayeredProvider(ServiceProvider):
         with self._map_lock:
             back = dict(self._by_lower)
         return tuple([back[h] for h in lst if h in back] for lst in ready)  # type: ignore[return-value]
+
+    def WSPGetOverlappedResult(self, s: int, overlapped: Overlapped,
+                               wait: bool) -> tuple[int, int]:
+        self._sock(s, "WSPGetOverlappedResult")      # a socket of this layer's, or WSAENOTSOCK
+        return super().WSPGetOverlappedResult(s, overlapped, wait)
 
     # -- data ---------------------------------------------------------------------------
     def WSPSend(self, s: int, buffers: Sequence[Any], flags: int = 0,

@@ -99,7 +99,7 @@ class Operation:
     """
 
     __slots__ = ("overlapped", "socket", "entry", "provider", "routine", "thread_handle",
-                 "buffers", "event", "__weakref__")
+                 "buffers", "event", "settled", "__weakref__")
 
     def __init__(self, overlapped: Overlapped, socket: int, entry: _SocketEntry,
                  provider: Any, routine: Callable[..., Any] | None,
@@ -112,6 +112,7 @@ class Operation:
         self.thread_handle = thread_handle    # the engine's own, for the routine's APC
         self.buffers = buffers
         self.event: threading.Event | None = None   # for WSPGetOverlappedResult(wait=True)
+        self.settled: tuple[int, int, int] | None = None   # see Process.settle_overlapped
 
     def __repr__(self) -> str:
         return f"<Operation socket={self.socket} {self.overlapped!r}>"
@@ -162,7 +163,7 @@ class Process(ApplicationAPI):
         self._routines_queued = 0            # completion APCs not yet run
         self._alertable: dict[int, list[Callable[[], Any]]] = {}  # ident -> wakers
         self._startups = 0                   # outstanding WSPStartups, all providers
-        self._providers: dict[Any, Any] = {}     # provider_id -> provider
+        self._providers: dict[int, Any] = {}     # id(provider) -> started provider
         self.upcalls = UpcallTable(self)
         self._init_application()             # the catalog and WSAStartup state
 
@@ -175,13 +176,13 @@ class Process(ApplicationAPI):
     def _provider_started(self, provider: Any) -> None:
         with self._lock:
             self._startups += 1
-            self._providers[provider.provider_id] = provider
+            self._providers[id(provider)] = provider
 
     def _provider_cleaned(self, provider: Any, final: bool) -> None:
         with self._lock:
             self._startups -= 1
-            if final and self._providers.get(provider.provider_id) is provider:
-                del self._providers[provider.provider_id]
+            if final and self._providers.get(id(provider)) is provider:
+                del self._providers[id(provider)]
 
     # -- handle lookups ----------------------------------------------------------
     def _lookup(self, handle: object, kind: type) -> Any:
@@ -605,12 +606,12 @@ class Process(ApplicationAPI):
         if op.event is not None:
             op.event.set()
         relay = overlapped._relay
-        if relay is not None:
+        if relay is not None and not relay(error, nbytes, flags):
             # A layer above issued this operation with its own overlapped:
             # it takes the completion over, at once and in this thread (the
             # in-process form of a layered provider noticing its lower
             # request completed and calling WPUCompleteOverlappedRequest).
-            relay(error, nbytes, flags)
+            # A true result means: deliver this one too (its routine).
             return True
         if op.routine is not None:
             with self._lock:
@@ -618,6 +619,44 @@ class Process(ApplicationAPI):
             self._queue_apc(op.thread_handle, self._run_routine, (op, error, nbytes, flags))
             return True
         self._signal_and_post(op.entry, op, overlapped, error, nbytes)
+        return True
+
+    def settle_overlapped(self, op: Operation, error: int, nbytes: int, flags: int = 0) -> bool:
+        """Complete `op`'s status now and owe its completion routine: the
+        overlapped shows the result at once (as Windows writes the status
+        when the I/O completes, before the routine's APC runs), and
+        :meth:`deliver_settled` runs the routine later, in the thread that
+        should run it.  For a layered provider whose lower request
+        completes through an APC on the application's thread.  Until then
+        the routine counts as undelivered.  False if `op` had already
+        completed."""
+        try:
+            self._operations.remove(op)
+        except KeyError:
+            return False
+        overlapped = op.overlapped
+        overlapped.InternalHigh = nbytes
+        overlapped._flags = flags
+        overlapped._operation = None
+        op.settled = (error, nbytes, flags)
+        with self._lock:
+            self._routines_queued += 1
+        overlapped.Internal = error               # last: ends `pending`
+        if op.event is not None:
+            op.event.set()
+        relay = overlapped._relay
+        if relay is not None:                     # a layer above settles its own request
+            relay(error, nbytes, flags)
+        return True
+
+    def deliver_settled(self, op: Operation) -> bool:
+        """Run the routine :meth:`settle_overlapped` owed, in this thread;
+        False if there is none (never settled, or already delivered)."""
+        with self._lock:
+            args, op.settled = op.settled, None
+        if args is None:
+            return False
+        self._run_routine((op, *args))
         return True
 
     def _complete_unstarted(self, entry: _SocketEntry, overlapped: Overlapped, error: int,
@@ -630,7 +669,7 @@ class Process(ApplicationAPI):
         overlapped.Internal = error
         relay = overlapped._relay
         if relay is not None:
-            relay(error, nbytes, 0)
+            relay(error, nbytes, 0)               # no routine here to deliver
             return
         self._signal_and_post(entry, overlapped, overlapped, error, nbytes)
 

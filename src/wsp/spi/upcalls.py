@@ -205,7 +205,8 @@ class UpcallTable:
                 raise WinsockError(WSAEINVAL, "WPUGetProviderPath") from None
         if not isinstance(provider_id, uuid.UUID):
             raise TypeError("provider_id must be a uuid.UUID or its string form")
-        provider = process._providers.get(provider_id)
+        provider = next((p for p in list(process._providers.values())
+                         if p.provider_id == provider_id), None)
         if provider is None:
             raise WinsockError(WSAEINVAL, "WPUGetProviderPath")
         cls = type(provider)
