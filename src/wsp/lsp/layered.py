@@ -62,12 +62,13 @@ class LayerSocket:
     """The context of a layer's socket handle: the layer and the lower
     provider's socket under it."""
 
-    __slots__ = ("layer", "lower", "handle")
+    __slots__ = ("layer", "lower", "handle", "closing")
 
     def __init__(self, layer: LayeredProvider, lower: int) -> None:
         self.layer = layer
         self.lower = lower          # the lower provider's handle
         self.handle = 0             # the layer's own handle (set once made)
+        self.closing = False        # WSPCloseSocket has begun: late requests are aborted
 
     def __repr__(self) -> str:
         return f"<LayerSocket {self.handle} over {self.lower} in {type(self.layer).__name__}>"
@@ -166,15 +167,15 @@ class LayeredProvider(ServiceProvider):
             process = self._process
         if final:
             lower = self.lower
-            if lower.started and lower._startup_count == 1:
+            if lower.started:
                 lower.WSPCleanup()                  # raises: nothing has changed
-            else:
+            if lower.started:
+                # Still started by someone else: reset this layer's own
+                # sockets there, their requests cancelled silently first.
                 for lower_handle in list(self._by_lower):
                     for op in process.operations(socket=lower_handle):
                         process.cancel_overlapped(op, notify=False)
                     self._hard_close_lower(lower_handle)
-                if lower.started:
-                    lower.WSPCleanup()
         super().WSPCleanup()
 
     def _on_cleanup(self) -> None:
@@ -242,6 +243,10 @@ class LayeredProvider(ServiceProvider):
         if self.worker and use_worker:
             opened = None
             if routine is not None and thread_id is None:
+                # The lower call happens later, on the worker: it needs a
+                # ThreadId naming this (the application's) thread.  One it
+                # was given is forwarded; its owner keeps it open until the
+                # request completes (the application API does).
                 thread_id = opened = self.upcalls.WPUOpenCurrentThread()
             self._submit(op, funcname, issue, inner, lower_routine, thread_id, opened)
             return pending_result
@@ -284,8 +289,10 @@ class LayeredProvider(ServiceProvider):
                     issue(inner, lower_routine, thread_id)
             except WinsockError as exc:
                 # The application already has WSA_IO_PENDING: the failure is
-                # its completion.
-                self._process.complete_overlapped(op, exc.winerror or WSAEINVAL, 0)
+                # its completion -- an abort if the socket closed under it.
+                closing = op.entry.context.closing
+                self._process.complete_overlapped(
+                    op, WSA_OPERATION_ABORTED if closing else exc.winerror or WSAEINVAL, 0)
             except BaseException:       # a bug below: fail the request, keep the worker
                 self._process.complete_overlapped(op, WSAEINVAL, 0)
             finally:
@@ -333,7 +340,12 @@ class LayeredProvider(ServiceProvider):
         aborted requests completed, WSAEINTR for blocked callers), then
         release the layer's handle.  A lower failure leaves `s` valid."""
         ls = self._sock(s, "WSPCloseSocket")
-        self.lower.WSPCloseSocket(ls.lower)
+        ls.closing = True
+        try:
+            self.lower.WSPCloseSocket(ls.lower)
+        except BaseException:
+            ls.closing = False                  # the close did not happen: s stays valid
+            raise
         # The lower close aborted what it had; requests it never saw (still
         # queued for the worker) are aborted here.  Requests the lower
         # provider already completed keep their status: their completion is

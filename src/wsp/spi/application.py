@@ -9,10 +9,10 @@ matches the family, type and protocol), loads its provider on first use
 handle's catalog entry id (set by ``WPUCreateSocketHandle``) and calls the
 matching WSP entry.  The application never passes a ``ThreadId``: for an
 overlapped call with a completion routine the process opens one for the
-calling thread with ``WPUOpenCurrentThread`` and closes it with
-``WPUCloseThread`` once the provider has taken the call.  The engine keeps
-its own reference to the thread until the routine has run, so the routine
-still reaches this thread.
+calling thread with ``WPUOpenCurrentThread`` and closes it when the
+operation has completed (just before the application's routine runs; at
+once if the call fails; at the last ``WSACleanup`` for requests it
+cancelled), so a layer may forward it to work issued later.
 
 Before ``WSAStartup`` (and after the last ``WSACleanup``) every call here
 fails with WSANOTINITIALISED.  The last ``WSACleanup`` calls ``WSPCleanup``
@@ -41,6 +41,7 @@ class ApplicationAPI:
         self._app_lock = threading.Lock()
         self._wsa_startups = 0
         self._loaded: list[Any] = []          # providers WSPStartup'ed for the application
+        self._call_threads: set[Any] = set()  # ThreadIds opened for calls still in progress
 
     # -- startup and cleanup -------------------------------------------------------
     def WSAStartup(self, version: int = _WINSOCK_2_2) -> WSPData:
@@ -82,6 +83,11 @@ class ApplicationAPI:
             raise errors[0]
         with self._app_lock:
             self._wsa_startups -= 1
+            leftover, self._call_threads = self._call_threads, set()
+        # Requests cancelled silently by the cleanup never run their routine:
+        # close the ThreadIds opened for them here.
+        for tid in list(leftover):
+            self._close_call_thread(tid, leftover)
 
     @property
     def wsa_started(self) -> bool:
@@ -107,7 +113,7 @@ class ApplicationAPI:
         then WSAENOTSOCK)."""
         self._require_wsa(funcname)
         entry = self._lookup(s, _socket_entry_type())
-        provider = None if entry is None else self.catalog.provider_of(entry.catalog_entry_id)
+        provider = None if entry is None else self.catalog.route(entry.catalog_entry_id)
         if provider is None:
             raise WinsockError(WSAENOTSOCK, funcname)
         return provider
@@ -119,6 +125,10 @@ class ApplicationAPI:
         `protocol_info`, a catalog entry).  No entry for the family, type or
         protocol: WSAEAFNOSUPPORT, WSAESOCKTNOSUPPORT, WSAEPROTONOSUPPORT."""
         self._require_wsa("WSASocket")
+        for value, what in ((af, "af"), (type, "type"), (protocol, "protocol"), (g, "g"),
+                            (flags, "flags")):
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise TypeError(f"{what} must be an int, not {value.__class__.__name__}")
         if protocol_info is None:
             info = self.catalog.find(af, type, protocol)
         else:
@@ -168,8 +178,8 @@ class ApplicationAPI:
     def WSAIoctl(self, s: int, code: int, value: Any = None, overlapped: Overlapped | None = None,
                  completion_routine: Callable[..., Any] | None = None) -> Any:
         provider = self._provider_for(s, "WSAIoctl")
-        return self._with_thread(completion_routine, lambda tid: provider.WSPIoctl(
-            s, code, value, overlapped, completion_routine, tid))
+        return self._with_thread(completion_routine, lambda routine, tid: provider.WSPIoctl(
+            s, code, value, overlapped, routine, tid))
 
     def WSAEventSelect(self, s: int, event: int | None, network_events: int) -> None:
         self._provider_for(s, "WSAEventSelect").WSPEventSelect(s, event, network_events)
@@ -197,47 +207,68 @@ class ApplicationAPI:
         return provider.WSPSelect(read, write, except_, timeout)
 
     # -- data ------------------------------------------------------------------------
-    def _with_thread(self, routine: Any, call: Callable[[Any], Any]) -> Any:
-        """Run `call(thread_id)`: with a completion routine, thread_id is a
-        ThreadId of the calling thread, closed again once the provider has
-        taken the call (the engine holds the thread until the routine ran)."""
+    def _with_thread(self, routine: Any, call: Callable[[Any, Any], Any]) -> Any:
+        """Run `call(routine, thread_id)`.  With a completion routine, the
+        provider gets a ThreadId of the calling thread (WPUOpenCurrentThread)
+        and the routine wrapped so that the ThreadId is closed when the
+        operation has completed, just before the application's routine
+        runs; if the call fails it is closed at once, and the last
+        WSACleanup closes those of requests it cancelled."""
         if routine is None:
-            return call(None)
-        upcalls = self.upcalls
-        tid = upcalls.WPUOpenCurrentThread()
+            return call(None, None)
+        tid = self.upcalls.WPUOpenCurrentThread()
+        pending = self._call_threads
+        with self._app_lock:
+            pending.add(tid)
+
+        def completed(error: int, nbytes: int, overlapped: Overlapped, flags: int) -> None:
+            self._close_call_thread(tid, pending)
+            routine(error, nbytes, overlapped, flags)
+
         try:
-            return call(tid)
-        finally:
-            upcalls.WPUCloseThread(tid)
+            return call(completed, tid)
+        except BaseException:
+            self._close_call_thread(tid, pending)
+            raise
+
+    def _close_call_thread(self, tid: Any, pending: set[Any]) -> None:
+        with self._app_lock:
+            if tid not in pending:
+                return                     # closed already (by WSACleanup, or once run)
+            pending.discard(tid)
+        try:
+            self.threads.close(tid.ThreadHandle)
+        except WinsockError:
+            pass                           # gone with a terminate()'s fresh registry
 
     def WSASend(self, s: int, buffers: Sequence[Any], flags: int = 0,
                 overlapped: Overlapped | None = None,
                 completion_routine: Callable[..., Any] | None = None) -> tuple[int, int]:
         provider = self._provider_for(s, "WSASend")
-        return self._with_thread(completion_routine, lambda tid: provider.WSPSend(
-            s, buffers, flags, overlapped, completion_routine, tid))
+        return self._with_thread(completion_routine, lambda routine, tid: provider.WSPSend(
+            s, buffers, flags, overlapped, routine, tid))
 
     def WSASendTo(self, s: int, buffers: Sequence[Any], flags: int, to: tuple[str, int],
                   overlapped: Overlapped | None = None,
                   completion_routine: Callable[..., Any] | None = None) -> tuple[int, int]:
         provider = self._provider_for(s, "WSASendTo")
-        return self._with_thread(completion_routine, lambda tid: provider.WSPSendTo(
-            s, buffers, flags, to, overlapped, completion_routine, tid))
+        return self._with_thread(completion_routine, lambda routine, tid: provider.WSPSendTo(
+            s, buffers, flags, to, overlapped, routine, tid))
 
     def WSARecv(self, s: int, buffers: Sequence[Any], flags: int = 0,
                 overlapped: Overlapped | None = None,
                 completion_routine: Callable[..., Any] | None = None) -> tuple[int, int, int]:
         provider = self._provider_for(s, "WSARecv")
-        return self._with_thread(completion_routine, lambda tid: provider.WSPRecv(
-            s, buffers, flags, overlapped, completion_routine, tid))
+        return self._with_thread(completion_routine, lambda routine, tid: provider.WSPRecv(
+            s, buffers, flags, overlapped, routine, tid))
 
     def WSARecvFrom(self, s: int, buffers: Sequence[Any], flags: int = 0,
                     overlapped: Overlapped | None = None,
                     completion_routine: Callable[..., Any] | None = None
                     ) -> tuple[int, int, int, Any]:
         provider = self._provider_for(s, "WSARecvFrom")
-        return self._with_thread(completion_routine, lambda tid: provider.WSPRecvFrom(
-            s, buffers, flags, overlapped, completion_routine, tid))
+        return self._with_thread(completion_routine, lambda routine, tid: provider.WSPRecvFrom(
+            s, buffers, flags, overlapped, routine, tid))
 
     # -- teardown (Process.terminate) ---------------------------------------------------
     def _forget_application(self) -> None:

@@ -91,6 +91,9 @@ class Catalog:
         self._lock = threading.Lock()
         self._entries: list[ProtocolInfo] = []
         self._ids = itertools.count(FIRST_CATALOG_ENTRY_ID)
+        # Removed entries' providers, by id: sockets opened through an entry
+        # keep their stack after it is removed (ids are never reused).
+        self._retired: dict[int, Any] = {}
 
     # -- installing ---------------------------------------------------------------
     def install_base(self, provider: Any, af: int, type: int, protocol: int,  # noqa: A002
@@ -100,8 +103,7 @@ class Catalog:
         has no catalog entry yet (its socket handles carry it)."""
         _check_provider(provider)
         for value, what in ((af, "af"), (type, "type"), (protocol, "protocol")):
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise TypeError(f"{what} must be an int, not {type_name(value)}")
+            _check_int(value, what)
         with self._lock:
             entry_id = next(self._ids)
             info = ProtocolInfo(entry_id, ProtocolChain(BASE_PROTOCOL, (entry_id,)), af, type,
@@ -160,6 +162,7 @@ class Catalog:
         for the provider at the bottom (unless it has some already), and one
         chain per base entry of the bottom provider.  Returns the entries a
         socket can be created through (the chains, or the base entries)."""
+        _check_provider(provider)
         stack = [provider]
         while getattr(stack[-1], "lower", None) is not None:
             stack.append(stack[-1].lower)
@@ -186,6 +189,7 @@ class Catalog:
     def remove(self, entry_id: int) -> None:
         """Remove an entry.  WSAEINVAL for an unknown id, or for an entry a
         remaining chain names (remove the chain first)."""
+        _check_int(entry_id, "entry_id")
         with self._lock:
             info = self._get(entry_id)
             if info is None:
@@ -195,6 +199,7 @@ class Catalog:
                         and entry_id in other.ProtocolChain.ChainEntries):
                     raise WinsockError(WSAEINVAL, "remove")
             self._entries.remove(info)
+            self._retired[entry_id] = info.provider
 
     # -- looking up -----------------------------------------------------------------
     def entries(self) -> list[ProtocolInfo]:
@@ -212,10 +217,20 @@ class Catalog:
             info = self._get(entry_id)
         return None if info is None else info.provider
 
+    def route(self, entry_id: int) -> Any:
+        """The provider that serves sockets created under catalog id
+        `entry_id`: :meth:`provider_of`, and after the entry was removed the
+        provider it had (open sockets keep their stack); None if never known."""
+        with self._lock:
+            info = self._get(entry_id)
+            return self._retired.get(entry_id) if info is None else info.provider
+
     def find(self, af: int, type: int, protocol: int) -> ProtocolInfo:  # noqa: A002
         """The first non-layered entry for (af, type, protocol); protocol 0
         matches any.  Nothing for `af`: WSAEAFNOSUPPORT; for `type`:
         WSAESOCKTNOSUPPORT; for `protocol`: WSAEPROTONOSUPPORT."""
+        for value, what in ((af, "af"), (type, "type"), (protocol, "protocol")):
+            _check_int(value, what)
         seen_af = seen_type = False
         with self._lock:
             for info in self._entries:
@@ -254,6 +269,11 @@ class Catalog:
 
 def type_name(value: object) -> str:
     return type(value).__name__
+
+
+def _check_int(value: object, what: str) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{what} must be an int, not {type_name(value)}")
 
 
 def _check_provider(provider: Any) -> None:
