@@ -672,7 +672,9 @@ def test_worker_delivers_the_routine_on_the_applications_thread(wstack, counted_
     opener, opened = counted_threads["open"][0]
     closer, closed = counted_threads["close"][0]
     assert opener == me and closed == opened and isinstance(opened, ThreadId)
-    assert closer != me                                    # the worker closed it
+    # closed once the lower request had completed: in its routine, which ran
+    # here (a worker layer below could still have needed it before that)
+    assert closer == me
 
 
 def test_worker_pairs_opens_and_closes_over_many_requests(wstack, counted_threads):
@@ -1231,3 +1233,55 @@ def test_stress_close_while_draining_many_pending_receives(stack2):
     assert res["overlapped_pending"] == 0 and res["overlapped_undelivered"] == 0
     assert res["threads"] == 0
     assert _notsock(proc, a)
+
+
+# -- two worker layers stacked: the lower one issues later still, with the
+#    ThreadId the upper one opened; it must stay open until the request is done
+@pytest.mark.parametrize("mode", ["routine", "event"])
+def test_two_stacked_worker_layers_deliver_every_request(mode):
+    st = Stack(depth=2, worker=True)
+    try:
+        proc = st.proc
+        c, a, _ = st.pair()
+        calls, routine = _recorder()
+        events, overlappeds = [], []
+        for _ in range(20):
+            ev = st.event() if mode == "event" else None
+            ov = Overlapped(ev)
+            overlappeds.append(ov)
+            events.append(ev)
+            rc = st.top.WSPRecv(a, [bytearray(8)], 0, ov, routine if mode == "routine" else None)
+            assert rc == (WSA_IO_PENDING, 0, 0)
+        for layer in reversed(st.layers):            # the top worker first, then the next
+            layer.flush()
+        for _ in range(20):
+            assert st.top.WSPSend(c, [b"abc"]) == (0, 3)
+        if mode == "routine":
+            assert _wait_alertable(proc, lambda: len(calls) == 20)
+            assert [cl[:2] for cl in calls] == [(0, 3)] * 20
+            assert {cl[4] for cl in calls} == {threading.get_ident()}
+        else:
+            for ev in events:
+                assert proc.WSAWaitForMultipleEvents([ev], False, 2000, False) == WSA_WAIT_EVENT_0
+        assert [(ov.Internal, ov.InternalHigh) for ov in overlappeds] == [(0, 3)] * 20
+        # Every ThreadId a layer opened is closed again; only the engine's
+        # own references for routines still to run could remain, and none do.
+        assert proc.resources()["threads"] == 0
+        assert proc.resources()["overlapped_pending"] == 0
+    finally:
+        st.finish()
+
+
+def test_worker_layer_cleanup_closes_the_threadids_of_cancelled_requests():
+    st = Stack(worker=True)
+    proc = st.proc
+    c, a, _ = st.pair()
+    calls, routine = _recorder()
+    ov = Overlapped()
+    assert st.top.WSPRecv(a, [bytearray(8)], 0, ov, routine)[0] == WSA_IO_PENDING
+    st.top.flush()
+    assert proc.resources()["threads"] >= 1           # the layer's ThreadId, the engine's
+    st.top.WSPCleanup()                               # cancelled silently: no routine
+    assert proc.SleepEx(0, True) == 0 and calls == []
+    assert ov.Internal == WSA_OPERATION_ABORTED
+    assert proc.resources() == dict.fromkeys(proc.resources(), 0)

@@ -27,11 +27,14 @@ default, passes every WSP call down.  What makes it a non-IFS layer:
     at once (its overlapped shows the result, as on Windows before the
     routine runs), and the layer gives the lower provider a routine of its
     own and the application's ``ThreadId``: that routine runs as an APC on
-    the application's thread, and runs the application's routine there.  When the layer issues the lower call from its own
-    worker thread (``worker=True``), it opens that ``ThreadId`` with
+    the application's thread, and runs the application's routine there.
+    When the layer issues the lower call from its own worker thread
+    (``worker=True``), it opens that ``ThreadId`` with
     ``WPUOpenCurrentThread`` in the application's thread (unless it was
-    given one to forward) and closes it with ``WPUCloseThread`` after the
-    lower call.
+    given one to forward) and closes it with ``WPUCloseThread`` once the
+    lower request has completed (or failed to start, or was cancelled by
+    the final cleanup): a worker layer below may still forward it until
+    then.
 
 * **Its own startup and cleanup.**  The first ``WSPStartup`` starts the
   lower provider with the same protocol info; the final ``WSPCleanup``
@@ -96,6 +99,7 @@ class LayeredProvider(ServiceProvider):
         self._map_lock = threading.Lock()
         self._jobs: queue.SimpleQueue | None = None
         self._unissued: set[Operation] = set()   # with the worker, not yet issued below
+        self._opened: set[ThreadId] = set()      # ThreadIds it opened, until their use ends
         self._worker_thread: threading.Thread | None = None
 
     # -- handles ---------------------------------------------------------------------
@@ -190,11 +194,13 @@ class LayeredProvider(ServiceProvider):
             except WinsockError:
                 pass
         self._stop_worker()
+        self._close_all_opened()        # of requests the cleanup cancelled
 
     def _terminated(self, process: Process) -> None:
         with self._map_lock:
             self._by_lower.clear()
             self._unissued.clear()
+            self._opened.clear()        # gone with the process's thread registry
         self._stop_worker()
         super()._terminated(process)
 
@@ -226,6 +232,18 @@ class LayeredProvider(ServiceProvider):
         process = self._process
         op = process.start_overlapped(s, overlapped, routine, thread_id, buffers,
                                       provider=self, funcname=funcname)
+        to_worker = self.worker and use_worker
+        opened = None
+        if to_worker and routine is not None and thread_id is None:
+            # The lower call happens later, on the worker: it needs a
+            # ThreadId naming this (the application's) thread, open until
+            # the lower request has completed (a worker layer below may
+            # forward it later still).  One it was given is forwarded: its
+            # owner keeps it open until the request completes, as the
+            # application API does.
+            thread_id = opened = self.upcalls.WPUOpenCurrentThread()
+            with self._map_lock:
+                self._opened.add(opened)
         inner = Overlapped()
         if routine is None:
             inner._relay = lambda error, nbytes, flags: self._lower_completed(
@@ -237,17 +255,12 @@ class LayeredProvider(ServiceProvider):
                 return True                 # and queue lower_routine, below, as usual
 
             def lower_routine(error: int, nbytes: int, _inner: Overlapped, flags: int) -> None:
+                if opened is not None:
+                    self._close_opened(opened)
                 process.deliver_settled(op)   # on the thread the ThreadId named
 
             inner._relay = relay
-        if self.worker and use_worker:
-            opened = None
-            if routine is not None and thread_id is None:
-                # The lower call happens later, on the worker: it needs a
-                # ThreadId naming this (the application's) thread.  One it
-                # was given is forwarded; its owner keeps it open until the
-                # request completes (the application API does).
-                thread_id = opened = self.upcalls.WPUOpenCurrentThread()
+        if to_worker:
             self._submit(op, funcname, issue, inner, lower_routine, thread_id, opened)
             return pending_result
         try:
@@ -293,14 +306,32 @@ class LayeredProvider(ServiceProvider):
                 closing = op.entry.context.closing
                 self._process.complete_overlapped(
                     op, WSA_OPERATION_ABORTED if closing else exc.winerror or WSAEINVAL, 0)
+                if opened is not None:
+                    self._close_opened(opened)     # nothing below will use it
             except BaseException:       # a bug below: fail the request, keep the worker
                 self._process.complete_overlapped(op, WSAEINVAL, 0)
-            finally:
                 if opened is not None:
-                    try:
-                        self.upcalls.WPUCloseThread(opened)
-                    except WinsockError:
-                        pass            # the process was cleaned up meanwhile
+                    self._close_opened(opened)
+            else:
+                if not claimed and opened is not None:
+                    self._close_opened(opened)
+
+    def _close_opened(self, tid: ThreadId) -> None:
+        """WPUCloseThread a ThreadId this layer opened, once."""
+        with self._map_lock:
+            if tid not in self._opened:
+                return
+            self._opened.discard(tid)
+        try:
+            self.upcalls.WPUCloseThread(tid)
+        except WinsockError:
+            pass                        # the process was cleaned up or terminated meanwhile
+
+    def _close_all_opened(self) -> None:
+        with self._map_lock:
+            leftover = list(self._opened)
+        for tid in leftover:
+            self._close_opened(tid)
 
     def _stop_worker(self) -> None:
         with self._map_lock:
