@@ -20,11 +20,16 @@ def extensions():
     compile_args = ["-O0", "-g", "-UNDEBUG"] if DEBUG_BUILD else ["-O2"]
     if os.name == "nt":
         compile_args = ["/Od", "/Zi"] if DEBUG_BUILD else ["/O2"]
+    import Cython
+
     core = Extension(
         "wsp._core",
         ["src/wsp/_core.pyx"],
         include_dirs=["src/wsp"],
         extra_compile_args=compile_args,
+        # Recorded in the module for `wsp info` (wsp._core.build_info()).
+        define_macros=[("WSP_CYTHON_VERSION", f'"{Cython.__version__}"'),
+                       ("WSP_BUILD_FLAGS", '"' + " ".join(compile_args) + '"')],
     )
     return cythonize(
         [core],

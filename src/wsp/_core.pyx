@@ -54,6 +54,28 @@ include "_core_parts/threads.pxi"
 include "_core_parts/completion.pxi"
 
 
+# What setup.py compiled this module with (C macros it defines), for `wsp info`.
+cdef extern from *:
+    """
+    #ifndef WSP_CYTHON_VERSION
+    #define WSP_CYTHON_VERSION "unknown"
+    #endif
+    #ifndef WSP_BUILD_FLAGS
+    #define WSP_BUILD_FLAGS "unknown"
+    #endif
+    """
+    const char *WSP_CYTHON_VERSION
+    const char *WSP_BUILD_FLAGS
+
+
+def build_info():
+    """How this core was built: ``{"cython": version, "flags": compiler
+    flags, "debug": bool}`` (the pure twin answers with ``None``s)."""
+    flags = WSP_BUILD_FLAGS.decode()
+    return {"cython": WSP_CYTHON_VERSION.decode(), "flags": flags,
+            "debug": "-O0" in flags.split() or "/Od" in flags.split()}
+
+
 @cython.final
 cdef class _CallFloor:
     """A method that does nothing: the cost floor of calling into this
@@ -63,4 +85,4 @@ cdef class _CallFloor:
         return x
 
 
-__all__ = ["HandleTable", "ThreadRegistry", "CompletionQueue", "debug_counters"]
+__all__ = ["HandleTable", "ThreadRegistry", "CompletionQueue", "build_info", "debug_counters"]

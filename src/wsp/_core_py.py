@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable
 
 from .errors import WSA_INVALID_HANDLE, WSAEINVAL, WSAENOBUFS, WSAENOTSOCK, WinsockError
 
-__all__ = ["HandleTable", "ThreadRegistry", "CompletionQueue", "debug_counters"]
+__all__ = ["HandleTable", "ThreadRegistry", "CompletionQueue", "build_info", "debug_counters"]
 
 # Handle values: ((index << SLOT_GEN_BITS) | generation) << 2 -- see _core.pxd.
 SLOT_INDEX_BITS = 32
@@ -33,6 +33,11 @@ _counters = {"tables": 0, "registries": 0, "queues": 0, "parking_locks": 0,
 def _count(kind: str, delta: int) -> None:
     with _counters_lock:
         _counters[kind] += delta
+
+
+def build_info() -> dict[str, Any]:
+    """How the core was built: the pure twin is not compiled."""
+    return {"cython": None, "flags": None, "debug": False}
 
 
 def debug_counters() -> dict[str, int]:

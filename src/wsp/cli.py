@@ -1,7 +1,13 @@
 """The ``wsp`` command line (also ``python -m wsp``).
 
-Today it has ``wsp info``; ``wsp sim`` and ``wsp bench`` arrive with the
-simulated network and the CLI issue.
+* ``wsp sim``   -- the main job: the echo scenario of :mod:`wsp.scenario`
+  over the simulated network, with a summary table (or ``--json``);
+* ``wsp bench`` -- the core and engine microbenchmarks of
+  :mod:`wsp.microbench`, each against its peer, as a table of ratios;
+* ``wsp info``  -- version, core in use, how it was built, interpreter.
+
+Exit status: 0 on success; 1 when ``wsp sim`` finds a leak or an error;
+2 for a usage error (argparse's convention).
 """
 from __future__ import annotations
 
@@ -10,49 +16,238 @@ import json
 import platform
 import sys
 import sysconfig
+from typing import Any, Callable, Sequence
 
 import wsp
 
+EXAMPLES = """\
+examples:
+  wsp sim                               the default scenario (about 5-10 s)
+  wsp sim --connections 16 --messages 50 --seed 7 --json
+  wsp sim --lsp trace,fault             the same through two layered providers
+  wsp bench                             core and engine against their peers
+  wsp bench --quick --json
+  wsp info
+"""
 
-def _info() -> dict[str, object]:
-    try:
-        import Cython
-        cython_version = Cython.__version__
-    except ImportError:         # not needed at run time; only the build uses it
-        cython_version = None
-    gil_disabled = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+
+# ----------------------------------------------------------------------- info
+def info_facts() -> dict[str, Any]:
+    """What ``wsp info`` reports."""
+    build = wsp.core.build_info()
     return {
         "version": wsp.__version__,
         "core": wsp.core_impl,
+        "cython": build["cython"],
+        "build_flags": build["flags"],
+        "debug_build": build["debug"],
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
-        "free_threaded": gil_disabled,
-        "cython": cython_version,
+        "free_threaded": bool(sysconfig.get_config_var("Py_GIL_DISABLED")),
         "platform": platform.platform(),
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+def _print_facts(facts: dict[str, Any]) -> None:
+    width = max(len(k) for k in facts)
+    for key, value in facts.items():
+        print(f"{key:<{width}}  {'-' if value is None else value}")
+
+
+# ------------------------------------------------------------------------ sim
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
+    return value
+
+
+def _layers(text: str) -> tuple[str, ...]:
+    from .scenario import LAYERS
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in names if name not in LAYERS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown layered provider {', '.join(unknown) or text!r}; "
+            f"choose from {', '.join(LAYERS)} (comma-separated, top layer first)")
+    return names
+
+
+def _progress_bar(total: int, unit: str) -> tuple[Callable[..., None], Callable[[], None]]:
+    """A progress bar on stderr when it is a terminal (tqdm), else nothing."""
+    if not sys.stderr.isatty():
+        return (lambda *args: None), (lambda: None)
+    try:
+        from tqdm import tqdm
+    except ImportError:          # an install without the dependency: no bar
+        return (lambda *args: None), (lambda: None)
+    bar = tqdm(total=total, unit=unit, file=sys.stderr, leave=False, dynamic_ncols=True)
+
+    def update(done: int, *_: Any) -> None:
+        bar.update(done - bar.n)
+
+    return update, bar.close
+
+
+def sim_summary(report: dict[str, Any]) -> str:
+    """The readable summary of a ``wsp sim`` report."""
+    p = report["parameters"]
+    stack = " over ".join([*p["lsp"], "sim provider"])
+    rows = [
+        ("scenario", f"{p['connections']} connections x {p['messages']} messages of "
+                     f"{p['size']} B, {p['threads']} worker threads per process, seed {p['seed']}"),
+        ("stack", stack),
+        ("core", f"{report['core']} (wsp {report['wsp']}, Python {report['python']})"),
+        ("time", f"{report['seconds']:.2f} s" + ("  (cut short by --duration)"
+                                                 if report["cut_short"] else "")),
+        ("messages", f"{report['messages']:,}  ({report['messages_per_second']:,.0f}/s)"),
+        ("operations", f"{report['operations']:,}  ({report['operations_per_second']:,.0f}/s)"),
+        ("bytes", f"{report['bytes']:,}  (by completed sends and receives)"),
+        ("close modes", ", ".join(f"{k} {v}" for k, v in report["close_modes"].items())),
+        ("resets seen", f"{report['resets_seen']}"),
+    ]
+    if "fault" in p["lsp"]:
+        rows.append(("faults injected", str(report["faults_injected"])))
+    if "trace" in p["lsp"]:
+        rows.append(("trace records", f"{report['trace_records']:,}"))
+    rows.append(("completions", ""))
+    rows += [(f"  {name}", f"{count:,}") for name, count in report["completions"].items()]
+    if report["calls_failed"]:
+        rows.append(("calls failed", ", ".join(f"{name} {count:,}" for name, count
+                                               in report["calls_failed"].items())))
+    rows.append(("closes would-block", f"{report['closes_would_block']} (then retried)"))
+    leaked = {k: v for k, v in report["leaks"].items() if v}
+    rows.append(("leaks", "none" if not leaked else
+                 ", ".join(f"{k} {v}" for k, v in leaked.items())))
+    if report["errors"]:
+        rows.append(("errors", "; ".join(report["errors"])))
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}".rstrip() for name, value in rows)
+
+
+def run_sim(args: argparse.Namespace) -> int:
+    from .scenario import Scenario, ScenarioConfig
+    config = ScenarioConfig(connections=args.connections, messages=args.messages,
+                            size=args.size, threads=args.threads, seed=args.seed,
+                            lsp=args.lsp, duration=args.duration)
+    update, close = _progress_bar(config.connections * config.messages, "msg")
+    try:
+        report = Scenario(config).run(progress=update)
+    finally:
+        close()
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(sim_summary(report))
+    return 1 if report["leaked"] or report["errors"] else 0
+
+
+# ---------------------------------------------------------------------- bench
+def run_bench(args: argparse.Namespace) -> int:
+    from . import microbench
+    update, close = _progress_bar(len(microbench.GROUPS), "group")
+    try:
+        report = microbench.run(quick=args.quick, seconds=args.seconds,
+                                progress=lambda _group, index, _total: update(index))
+    finally:
+        close()
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(microbench.format_table(report))
+    return 0
+
+
+# ----------------------------------------------------------------------- main
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wsp",
         description="The Windows Sockets 2 SPI, in-process, on any OS.",
-        epilog="example: wsp info --json",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"wsp {wsp.__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    info = commands.add_parser("info", help="version, core in use, interpreter")
+
+    sim = commands.add_parser(
+        "sim", help="run the echo scenario over the simulated network (the main job)",
+        description="Two processes on one simulated network echo messages over "
+                    "overlapped sends and receives drained from completion ports by "
+                    "worker threads, close in a seeded mix of modes (graceful, hard, "
+                    "linger with time-out, non-blocking would-block then retry) and "
+                    "clean up; prints rates, completions by status, resets and leaks.",
+        epilog="example: wsp sim --connections 16 --messages 50 --lsp trace,fault --json")
+    sim.add_argument("--connections", type=_positive_int, default=128,
+                     help="client/server connection pairs (default 128)")
+    sim.add_argument("--messages", type=_positive_int, default=800,
+                     help="messages per connection (default 800)")
+    sim.add_argument("--size", type=_positive_int, default=64,
+                     help="bytes per message, at most 4096 (default 64)")
+    sim.add_argument("--threads", type=_positive_int, default=2,
+                     help="worker threads draining each process's port (default 2)")
+    sim.add_argument("--seed", type=int, default=0,
+                     help="seed of the close modes and faults: same seed, same counts "
+                          "(default 0)")
+    sim.add_argument("--lsp", type=_layers, default=(), metavar="LAYERS",
+                     help="layered providers over the sim provider, top first: "
+                          "trace, fault or both (e.g. trace,fault)")
+    sim.add_argument("--duration", type=_seconds, default=None, metavar="SECONDS",
+                     help="stop after this long even if unfinished (counts then vary)")
+    sim.add_argument("--json", action="store_true", help="print the report as JSON")
+    sim.set_defaults(run=run_sim)
+
+    bench = commands.add_parser(
+        "bench", help="time the core and the engine against their peers",
+        description="The core structures and the SPI engine, each timed against the "
+                    "peer a user would pick instead (dict, queue.SimpleQueue), in "
+                    "alternating rounds; prints medians and ratios.",
+        epilog="example: wsp bench --quick")
+    bench.add_argument("--quick", action="store_true", help="a short run (about 0.5 s)")
+    bench.add_argument("--seconds", type=_seconds, default=None,
+                       help="time budget per group (default 1.5, quick 0.1)")
+    bench.add_argument("--json", action="store_true", help="print the report as JSON")
+    bench.set_defaults(run=run_bench)
+
+    info = commands.add_parser("info", help="version, core in use, build, interpreter",
+                               epilog="example: wsp info --json")
     info.add_argument("--json", action="store_true", help="print a JSON object")
+    info.set_defaults(run=None)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
-    facts = _info()
-    if args.json:
-        print(json.dumps(facts, indent=2))
-    else:
-        width = max(len(k) for k in facts)
-        for key, value in facts.items():
-            print(f"{key:<{width}}  {value}")
-    return 0
+    if args.command == "sim" and args.size > 4096:
+        parser.error("--size must be at most 4096 bytes")
+    if args.run is None:                    # info
+        facts = info_facts()
+        if args.json:
+            print(json.dumps(facts, indent=2))
+        else:
+            _print_facts(facts)
+        return 0
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,19 +17,23 @@ NO_EXTENSIONS = bool(os.environ.get("WSP_NO_EXTENSIONS")) or (
 
 if TYPE_CHECKING:
     # Type checkers see the pure twin: same names, same signatures.
-    from ._core_py import CompletionQueue, HandleTable, ThreadRegistry, debug_counters
+    from ._core_py import (CompletionQueue, HandleTable, ThreadRegistry, build_info,
+                           debug_counters)
 
     core_impl: str
 else:
     core_impl = "python"
     if not NO_EXTENSIONS:
         try:
-            from ._core import CompletionQueue, HandleTable, ThreadRegistry, debug_counters
+            from ._core import (CompletionQueue, HandleTable, ThreadRegistry, build_info,
+                                debug_counters)
         except ImportError:  # no compiler on this platform: the twin takes over
             pass
         else:
             core_impl = "cython"
     if core_impl == "python":
-        from ._core_py import CompletionQueue, HandleTable, ThreadRegistry, debug_counters
+        from ._core_py import (CompletionQueue, HandleTable, ThreadRegistry, build_info,
+                               debug_counters)
 
-__all__ = ["CompletionQueue", "HandleTable", "ThreadRegistry", "core_impl", "debug_counters"]
+__all__ = ["CompletionQueue", "HandleTable", "ThreadRegistry", "build_info", "core_impl",
+           "debug_counters"]
