@@ -19,47 +19,19 @@ between rounds and check it afterwards; they are not timed.
 """
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 from wsp.errors import WSAENOTSOCK, WinsockError
+from wsp.microbench import DictHandleTable as _DictHandleTable
 
 __all__ = ["DictHandleTable", "GenSlotTable"]
 
 
-class DictHandleTable:
-    """Handles are keys of a dict; values come from a counter in steps of 4.
+class DictHandleTable(_DictHandleTable):
+    """``wsp.microbench.DictHandleTable`` (the same peer ``wsp bench`` uses):
+    handles are keys of a dict, values from ``itertools.count(4, 4)``."""
 
-    ``itertools.count`` is the idiomatic counter: ``next()`` on it is one C
-    call and is atomic under the GIL, so two threads never get the same
-    handle.  Handle values grow forever and are never reused.
-    """
-
-    __slots__ = ("_contexts", "_next_handle")
-
-    def __init__(self) -> None:
-        self._contexts: dict[int, Any] = {}
-        self._next_handle = itertools.count(4, 4).__next__
-
-    def create(self, context: Any = None) -> int:
-        handle = self._next_handle()
-        self._contexts[handle] = context
-        return handle
-
-    def query(self, handle: int) -> Any:
-        try:
-            return self._contexts[handle]
-        except KeyError:
-            raise WinsockError(WSAENOTSOCK) from None
-
-    def close(self, handle: int) -> Any:
-        try:
-            return self._contexts.pop(handle)
-        except KeyError:
-            raise WinsockError(WSAENOTSOCK) from None
-
-    def __len__(self) -> int:
-        return len(self._contexts)
+    __slots__ = ()
 
     def handles(self) -> list[int]:
         return list(self._contexts)

@@ -8,72 +8,23 @@ import time
 import pytest
 
 import wsp
-import wsp.sim
-from wsp import (AF_INET, FIONBIO, SOCK_DGRAM, SOCK_STREAM, Overlapped, ServiceProvider,
-                 WinsockError)
+from lspkit import Stack, run_threads, wait_alertable
+from wsp import AF_INET, FIONBIO, SOCK_STREAM, Overlapped, ServiceProvider, WinsockError
 from wsp.errors import (WAIT_IO_COMPLETION, WSA_IO_PENDING, WSA_OPERATION_ABORTED,
-                        WSA_WAIT_EVENT_0, WSAECONNABORTED, WSAECONNREFUSED, WSAECONNRESET,
-                        WSAEINVAL, WSAENETDOWN, WSAENETRESET, WSAENOTSOCK, WSAEOPNOTSUPP,
-                        WSAETIMEDOUT, WSAEWOULDBLOCK)
+                        WSAECONNABORTED, WSAECONNREFUSED, WSAECONNRESET, WSAEINVAL,
+                        WSAENETDOWN, WSAENETRESET, WSAENOTSOCK, WSAEOPNOTSUPP, WSAETIMEDOUT,
+                        WSAEWOULDBLOCK)
 from wsp.lsp import FaultProvider, LayeredProvider, Rule, TracingProvider
 
-LOCAL = "127.0.0.1"
 
-class Stack:
-    """A Process and a provider stack built over a wsp.sim.Provider by
-    `build(base) -> top`, started on the top; `fault` is the FaultProvider
-    in it."""
+class FaultStack(Stack):
+    """An lspkit.Stack whose `build` puts a FaultProvider in it (by default
+    the FaultProvider alone): ``fault`` is that layer, its rules cleared
+    before finish()."""
 
     def __init__(self, build=FaultProvider):
-        self.net = wsp.sim.Network(seed=0)
-        self.proc = wsp.Process()
-        self.base = wsp.sim.Provider(self.net)
-        self.top = build(self.base)
-        layer = self.top
-        while not isinstance(layer, FaultProvider):
-            layer = layer.lower
-        self.fault = layer
-        self.top.WSPStartup(0x0202, None, self.proc.upcalls)
-        self.ports = []
-        self.events = []
-
-    def pair(self):
-        """(client, accepted, listener) on the top of the stack."""
-        top = self.top
-        lst = top.WSPSocket(AF_INET, SOCK_STREAM, 0)
-        top.WSPBind(lst, (LOCAL, 0))
-        top.WSPListen(lst, 5)
-        c = top.WSPSocket(AF_INET, SOCK_STREAM, 0)
-        top.WSPConnect(c, top.WSPGetSockName(lst))
-        a, _ = top.WSPAccept(lst)
-        return c, a, lst
-
-    def dgrams(self):
-        """(sender, receiver, receiver's address): two datagram sockets."""
-        top = self.top
-        r = top.WSPSocket(AF_INET, SOCK_DGRAM, 0)
-        top.WSPBind(r, (LOCAL, 0))
-        s = top.WSPSocket(AF_INET, SOCK_DGRAM, 0)
-        return s, r, top.WSPGetSockName(r)
-
-    def port(self, *sockets, key=7):
-        port = self.proc.CreateIoCompletionPort(None)
-        self.ports.append(port)
-        for s in sockets:
-            self.proc.CreateIoCompletionPort(s, port, key)
-        return port
-
-    def event(self):
-        ev = self.proc.WSACreateEvent()
-        self.events.append(ev)
-        return ev
-
-    def signalled(self, ev):
-        return self.proc.WSAWaitForMultipleEvents([ev], False, 0, False) == WSA_WAIT_EVENT_0
-
-    def packets(self, port):
-        """Every packet queued on `port` now, without waiting."""
-        return [p[:3] for p in self.proc.GetQueuedCompletionStatusEx(port, 64, 0)]
+        super().__init__(build)
+        self.fault = next(p for p in self.layers if isinstance(p, FaultProvider))
 
     def nothing_to_read(self, s):
         """True if a non-blocking receive on `s` would block."""
@@ -87,25 +38,9 @@ class Stack:
             self.top.WSPIoctl(s, FIONBIO, 0)
         return False
 
-    def close(self):
-        top, proc = self.top, self.proc
+    def finish(self):
         self.fault.clear()
-        if top.started:
-            for s in top.sockets():
-                try:
-                    top.WSPCloseSocket(s)
-                except WinsockError:
-                    pass
-        while proc.SleepEx(0, True) == WAIT_IO_COMPLETION:
-            pass
-        while top.started:
-            top.WSPCleanup()
-        for port in self.ports:
-            proc.CloseHandle(port)
-        for ev in self.events:
-            proc.WSACloseEvent(ev)
-        res = proc.resources()
-        assert res == dict.fromkeys(res, 0), res
+        super().finish()
 
 
 # The stacks every action is exercised on: the fault layer alone, over a
@@ -119,34 +54,14 @@ STACKS = {
 
 @pytest.fixture(params=list(STACKS))
 def stack(request):
-    st = Stack(STACKS[request.param])
-    yield st
-    st.close()
+    with FaultStack(STACKS[request.param]) as st:
+        yield st
 
 
 @pytest.fixture
 def single():
-    st = Stack()
-    yield st
-    st.close()
-
-
-def handle_in_fault(st, s):
-    """The fault layer's own handle under the top's handle `s`."""
-    layer, h = st.top, s
-    while layer is not st.fault:
-        h = layer._sock(h, "test").lower
-        layer = layer.lower
-    return h
-
-
-def wait_for(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.005)
-    return True
+    with FaultStack() as st:
+        yield st
 
 
 # ------------------------------------------------------------------- add_rule
@@ -264,11 +179,8 @@ def test_fail_overlapped_delivers_nothing(stack):
 
 def test_fail_connect_accept_and_close(stack):
     top, fault = stack.top, stack.fault
-    lst = top.WSPSocket(AF_INET, SOCK_STREAM, 0)
-    top.WSPBind(lst, (LOCAL, 0))
-    top.WSPListen(lst, 5)
-    addr = top.WSPGetSockName(lst)
-    c = top.WSPSocket(AF_INET, SOCK_STREAM, 0)
+    lst, addr = stack.listener()
+    c = stack.socket()
     rule = fault.add_rule("WSPConnect", "fail", code=WSAECONNREFUSED)
     with pytest.raises(WinsockError) as exc:
         top.WSPConnect(c, addr)
@@ -282,7 +194,7 @@ def test_fail_connect_accept_and_close(stack):
     fault.remove_rule(rule)
     a, _ = top.WSPAccept(lst)                         # the connection stayed queued
     rule = fault.add_rule("WSPCloseSocket", "fail", code=WSAENETDOWN,
-                          socket=handle_in_fault(stack, a))
+                          socket=stack.handle_in(stack.fault, a))
     with pytest.raises(WinsockError) as exc:
         top.WSPCloseSocket(a)
     assert exc.value.winerror == WSAENETDOWN
@@ -639,22 +551,6 @@ def test_delay_then_close_routine_mode(single):
     assert proc.SleepEx(0, True) == 0
 
 
-def test_delay_then_close_under_a_tracer_keeps_the_held_status():
-    st = Stack(STACKS["trace/fault"])
-    try:
-        top, fault = st.top, st.fault
-        c, a, _ = st.pair()
-        port = st.port(a)
-        fault.add_rule("WSPRecv", "delay")
-        top.WSPRecv(a, [bytearray(4)], 0, Overlapped())
-        top.WSPSend(c, [b"data"])
-        top.WSPCloseSocket(a)
-        fault.release()
-        assert st.packets(port) == [(0, 4, 7)]
-    finally:
-        st.close()
-
-
 def test_cleanup_cancels_held_completions_silently(single):
     top, proc, fault = single.top, single.proc, single.fault
     c, a, _ = single.pair()
@@ -707,7 +603,7 @@ def test_reset_on_overlapped_recv_fails_the_own_pending_ones(stack):
     port = stack.port(c)
     first = Overlapped()
     top.WSPRecv(c, [bytearray(8)], 0, first)
-    stack.fault.add_rule("WSPRecv", "reset", socket=handle_in_fault(stack, c))
+    stack.fault.add_rule("WSPRecv", "reset", socket=stack.handle_in(stack.fault, c))
     second = Overlapped()
     with pytest.raises(WinsockError) as exc:
         top.WSPRecv(c, [bytearray(8)], 0, second)
@@ -744,7 +640,7 @@ def test_abort_status_port_mode(stack):
     other, _, _ = stack.pair()
     port = stack.port(a, other)
     stack.fault.add_rule("WSPCloseSocket", "abort_status", code=WSAECONNABORTED,
-                         socket=handle_in_fault(stack, a))
+                         socket=stack.handle_in(stack.fault, a))
     ov1, ov2 = Overlapped(), Overlapped()
     top.WSPRecv(a, [bytearray(4)], 0, ov1)
     top.WSPRecv(a, [bytearray(4)], 0, ov2)
@@ -760,28 +656,14 @@ def test_abort_status_port_mode(stack):
 
 # A layer above the fault layer must not abort the request itself at close:
 # the lower completion (an APC) is still on its way up through it.
-@pytest.mark.parametrize("name", [
-    "fault", "fault/trace",
-    "trace/fault",
-])
-def test_abort_status_routine_mode(name):
-    stack = Stack(STACKS[name])
-    try:
-        check_abort_status_routine_mode(stack)
-    finally:
-        stack.close()
-
-
-def check_abort_status_routine_mode(stack):
+def test_abort_status_routine_mode(stack):
     top, proc = stack.top, stack.proc
     c, a, _ = stack.pair()
     stack.fault.add_rule("WSPCloseSocket", "abort_status", code=WSAECONNRESET)
     got = []
     top.WSPRecv(a, [bytearray(4)], 0, Overlapped(), lambda e, n, o, f: got.append((e, n)))
     top.WSPCloseSocket(a)
-    deadline = time.monotonic() + 5
-    while not got and time.monotonic() < deadline:
-        proc.SleepEx(100, True)
+    wait_alertable(proc, lambda: got, 5.0)
     assert got == [(WSAECONNRESET, 0)]
 
 
@@ -799,8 +681,7 @@ def test_abort_status_keeps_completed_requests(single):
 
 # ------------------------------------------------------------- determinism
 def run_pattern(seed, n=200):
-    st = Stack(lambda base: FaultProvider(base, seed=seed))
-    try:
+    with FaultStack(lambda base: FaultProvider(base, seed=seed)) as st:
         c, a, _ = st.pair()
         rule = st.fault.add_rule("WSPSend", "fail", code=WSAENETRESET, probability=0.5)
         st.top.WSPIoctl(c, FIONBIO, 1)
@@ -813,9 +694,7 @@ def run_pattern(seed, n=200):
                 assert exc.winerror == WSAENETRESET
                 pattern.append(1)
         assert rule.hits == sum(pattern)
-        return pattern
-    finally:
-        st.close()
+    return pattern
 
 
 def test_seed_reproducibility():
@@ -853,19 +732,13 @@ def test_concurrent_hits_are_counted(single):
         with lock:
             failures.append(n)
 
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(10)
-    assert not any(t.is_alive() for t in threads)
+    run_threads(worker)
     assert rule.hits == sum(failures)
 
 
 # ---------------------------------------------------------------- stacking
 def test_fault_over_trace_hides_dropped_sends_from_the_tracer():
-    st = Stack(STACKS["fault/trace"])
-    try:
+    with FaultStack(STACKS["fault/trace"]) as st:
         top, tracer = st.top, st.top.lower
         c, a, _ = st.pair()
         st.fault.add_rule("WSPSend", "drop", count=1)
@@ -876,23 +749,24 @@ def test_fault_over_trace_hides_dropped_sends_from_the_tracer():
         st.fault.add_rule("WSPSend", "truncate", size=2)
         top.WSPSend(c, [b"abcdef"])
         assert (tracer.records[-1].size, tracer.records[-1].nbytes) == (2, 2)
-    finally:
-        st.close()
 
 
-def test_trace_over_fault_records_delayed_completions_when_released():
-    st = Stack(STACKS["trace/fault"])
-    try:
+# A delayed receive under a tracer: neither delivered nor traced until the
+# release, then both, with the held status -- also when the socket was closed
+# in between (the tracer must not abort the request itself at close).
+@pytest.mark.parametrize("close_first", [False, True], ids=["open", "closed"])
+def test_trace_over_fault_records_delayed_completions_when_released(close_first):
+    with FaultStack(STACKS["trace/fault"]) as st:
         top, fault = st.top, st.fault
         c, a, _ = st.pair()
         port = st.port(a)
         fault.add_rule("WSPRecv", "delay")
         top.WSPRecv(a, [bytearray(8)], 0, Overlapped())
         top.WSPSend(c, [b"late"])
+        if close_first:
+            top.WSPCloseSocket(a)
         assert not [r for r in top.records if r.op == "completion"]
         fault.release()
         done, = [r for r in top.records if r.op == "completion"]
         assert (done.call, done.nbytes, done.error) == ("WSPRecv", 4, None)
         assert st.packets(port) == [(0, 4, 7)]
-    finally:
-        st.close()

@@ -13,17 +13,16 @@ import pytest
 
 import wsp
 import wsp.sim
+from lspkit import JOIN, AppStack, Stack, build_layers, recorder, recv_now, wait_alertable
 from wsp import (AF_INET, CF_ACCEPT, FIONBIO, SD_SEND, SO_LINGER, SO_RCVBUF, SO_SNDBUF,
                  SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, Linger, Overlapped, ThreadId, UpcallTable,
                  WinsockError)
-from wsp.errors import (WAIT_IO_COMPLETION, WAIT_TIMEOUT, WSA_IO_INCOMPLETE, WSA_IO_PENDING,
-                        WSA_OPERATION_ABORTED, WSA_WAIT_EVENT_0,
-                        WSAECONNABORTED, WSAECONNRESET, WSAEINPROGRESS, WSAEINTR, WSAEINVAL,
-                        WSAENOTCONN, WSAENOTSOCK, WSAEWOULDBLOCK, WSANOTINITIALISED)
+from wsp.errors import (WAIT_TIMEOUT, WSA_IO_INCOMPLETE, WSA_IO_PENDING, WSA_OPERATION_ABORTED,
+                        WSA_WAIT_EVENT_0, WSAECONNABORTED, WSAECONNRESET, WSAEINPROGRESS,
+                        WSAEINTR, WSAEINVAL, WSAENOTCONN, WSAENOTSOCK, WSAEWOULDBLOCK,
+                        WSANOTINITIALISED)
 from wsp.lsp import LayeredProvider, LayerSocket
 
-LOCAL = "127.0.0.1"
-JOIN = 10.0
 WAIT_MS = 2000
 
 
@@ -35,117 +34,32 @@ class OuterLayer(LayeredProvider):
     description = "outer layer"
 
 
-class Stack:
-    """A Process, a wsp.sim.Provider and `depth` layers over it (distinct
-    classes, innermost first), started through the top with WSPStartup."""
-
-    def __init__(self, net=None, depth=1, worker=False, top_cls=None):
-        self.net = net if net is not None else wsp.sim.Network(seed=0)
-        self.proc = wsp.Process()
-        self.base = wsp.sim.Provider(self.net)
-        self.layers = []
-        lower = self.base
-        for k in range(depth):
-            cls = top_cls if (top_cls is not None and k == depth - 1) else (
-                InnerLayer if k == 0 else OuterLayer)
-            lower = cls(lower, worker=worker)
-            self.layers.append(lower)
-        self.top = lower
-        self.top.WSPStartup(0x0202, None, self.proc.upcalls)
-        self.ports, self.events = [], []
-
-    def socket(self, type=SOCK_STREAM):
-        return self.top.WSPSocket(AF_INET, type, 0)
-
-    def listener(self):
-        s = self.socket()
-        self.top.WSPBind(s, (LOCAL, 0))
-        self.top.WSPListen(s, 16)
-        return s, self.top.WSPGetSockName(s)
-
-    def pair(self):
-        lst, addr = self.listener()
-        c = self.socket()
-        self.top.WSPConnect(c, addr)
-        a, _ = self.top.WSPAccept(lst)
-        return c, a, lst
-
-    def port(self):
-        p = self.proc.CreateIoCompletionPort(None)
-        self.ports.append(p)
-        return p
-
-    def event(self):
-        ev = self.proc.WSACreateEvent()
-        self.events.append(ev)
-        return ev
-
-    def ctx(self, s):
-        return self.proc.upcalls.WPUQuerySocketHandleContext(s)
-
-    def chain_of(self, s):
-        """[top handle, next lower handle, ..., base handle]."""
-        handles = [s]
-        ctx = self.ctx(s)
-        while type(ctx) is LayerSocket:
-            handles.append(ctx.lower)
-            ctx = self.ctx(ctx.lower)
-        return handles
-
-    def signalled(self, ev):
-        return self.proc.WSAWaitForMultipleEvents([ev], False, 0, False) == WSA_WAIT_EVENT_0
-
-    def drain_apcs(self):
-        while self.proc.SleepEx(0, True) == WAIT_IO_COMPLETION:
-            pass
-
-    def finish(self):
-        self.net.set_down(False)
-        self.drain_apcs()
-        for layer in self.layers:
-            layer.flush()
-        while self.top.started:
-            self.top.WSPCleanup()
-        while self.base.started:
-            self.base.WSPCleanup()
-        self.drain_apcs()
-        for p in self.ports:
-            self.proc.CloseHandle(p)
-        for ev in self.events:
-            self.proc.WSACloseEvent(ev)
-        self.ports, self.events = [], []
-        res = self.proc.resources()
-        assert res == dict.fromkeys(res, 0), res
+def stack_of(depth=1, worker=False, top_cls=None):
+    """A started lspkit.Stack of `depth` layers of distinct classes over a
+    wsp.sim.Provider: InnerLayer innermost, OuterLayer over it (`top_cls`, if
+    given, for the top one)."""
+    classes = [InnerLayer] + [OuterLayer] * (depth - 1)
+    if top_cls is not None:
+        classes[-1] = top_cls
+    return Stack(build_layers(*classes, worker=worker))
 
 
 @pytest.fixture
 def stack():
-    st = Stack()
-    yield st
-    try:
-        st.finish()
-    finally:
-        st.proc.terminate()
+    with stack_of() as st:
+        yield st
 
 
 @pytest.fixture
 def stack2():
-    st = Stack(depth=2)
-    yield st
-    try:
-        st.finish()
-    finally:
-        st.proc.terminate()
+    with stack_of(depth=2) as st:
+        yield st
 
 
 @pytest.fixture
 def wstack():
-    st = Stack(worker=True)
-    yield st
-    try:
-        st.finish()
-    finally:
-        st.proc.terminate()
+    with stack_of(worker=True) as st:
+        yield st
 
 
 @pytest.fixture
@@ -162,33 +76,6 @@ def peer():
     yield make
     for p in made:
         p.proc.terminate()
-
-
-def _recorder():
-    calls = []
-
-    def routine(error, nbytes, overlapped, flags):
-        calls.append((error, nbytes, overlapped, flags, threading.get_ident()))
-    return calls, routine
-
-
-def _wait_alertable(proc, predicate, seconds=2.0):
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return False
-        proc.SleepEx(min(WAIT_MS, max(1, int(remaining * 1000))), True)
-    return True
-
-
-def _recv_now(prov, s, size=4096):
-    readable, _, _ = prov.WSPSelect([s], [], [], 2.0)
-    assert readable == [s], "nothing to receive within 2 s"
-    buf = bytearray(size)
-    rc, n, _ = prov.WSPRecv(s, [buf])
-    assert rc == 0
-    return bytes(buf[:n])
 
 
 def _notsock(proc, s):
@@ -260,8 +147,7 @@ def test_calls_before_startup_are_wsanotinitialised():
 
 
 def test_startup_starts_the_lower_provider_and_cleanup_stops_it():
-    st = Stack(depth=2)
-    try:
+    with stack_of(depth=2) as st:
         assert all(p.started for p in (st.top, st.layers[0], st.base))
         assert st.proc.resources()["providers"] == 3
         st.top.WSPStartup(0x0202, None, st.proc.upcalls)          # counted
@@ -270,9 +156,6 @@ def test_startup_starts_the_lower_provider_and_cleanup_stops_it():
         st.top.WSPCleanup()
         assert not any(p.started for p in (st.top, st.layers[0], st.base))
         assert not st.proc.initialised
-        st.finish()
-    finally:
-        st.proc.terminate()
 
 
 # ------------------------------------------------------------- close and release
@@ -301,8 +184,8 @@ def test_close_at_the_top_releases_every_layers_handle(stack2, peer):
         stack2.proc.upcalls.WPUCloseSocketHandle(handles[0])      # the layer closed it
     assert exc.value.winerror == WSAENOTSOCK
     # graceful: the data, then the end of the stream
-    assert _recv_now(p.prov, pa) == b"last words"
-    assert _recv_now(p.prov, pa) == b""
+    assert recv_now(p.prov, pa) == b"last words"
+    assert recv_now(p.prov, pa) == b""
     p.prov.WSPCloseSocket(pa)
     p.prov.WSPCloseSocket(lst)
 
@@ -369,7 +252,7 @@ def test_lower_close_failure_leaves_the_top_handle_valid(stack2, then):
         st.top.WSPSetSockOpt(a, SOL_SOCKET, SO_RCVBUF, 1 << 16)
         got = 0
         while True:
-            chunk = _recv_now(st.top, a)
+            chunk = recv_now(st.top, a)
             if not chunk:
                 break
             got += len(chunk)
@@ -421,8 +304,7 @@ def _start_recv(st, s, mode, buf, key=3):
     (overlapped, check) where check() -> list of completions seen."""
     proc = st.proc
     if mode == "port":
-        port = st.port()
-        proc.CreateIoCompletionPort(s, port, key)
+        port = st.port(s, key=key)
         ov = Overlapped()
         rc = st.top.WSPRecv(s, [buf], 0, ov)
 
@@ -445,7 +327,7 @@ def _start_recv(st, s, mode, buf, key=3):
             proc.WSAResetEvent(ev)
             return [(ov.Internal, ov.InternalHigh)]
         return ov, rc, seen
-    calls, routine = _recorder()
+    calls, routine = recorder()
     ov = Overlapped()
     rc = st.top.WSPRecv(s, [buf], 0, ov, routine)
 
@@ -494,12 +376,11 @@ def test_overlapped_send_on_the_top_completes_exactly_once(stack2, mode):
     st = stack2
     c, a, lst = st.pair()
     proc = st.proc
-    calls, routine = _recorder()
+    calls, routine = recorder()
     ev = st.event()
     ov = Overlapped(ev if mode == "event" else None)
     if mode == "port":
-        port = st.port()
-        proc.CreateIoCompletionPort(c, port, 9)
+        port = st.port(c, key=9)
     rc = st.top.WSPSend(c, [b"abc", b"de"], 0, ov, routine if mode == "routine" else None)
     assert rc == (0, 5)
     if mode == "port":
@@ -509,11 +390,11 @@ def test_overlapped_send_on_the_top_completes_exactly_once(stack2, mode):
         assert st.signalled(ev)
     else:
         assert not st.signalled(ev)
-        assert _wait_alertable(proc, lambda: calls)
+        assert wait_alertable(proc, lambda: calls)
         st.drain_apcs()
         assert [c_[:4] for c_ in calls] == [(0, 5, ov, 0)]
     assert st.top.WSPGetOverlappedResult(c, ov, False) == (5, 0)
-    assert _recv_now(st.top, a) == b"abcde"
+    assert recv_now(st.top, a) == b"abcde"
 
 
 @pytest.mark.parametrize("mode", ["port", "event", "routine"])
@@ -550,7 +431,7 @@ def test_close_with_many_pending_requests_of_every_mode(stack2):
     st = stack2
     proc = st.proc
     c, a, lst = st.pair()
-    calls, routine = _recorder()
+    calls, routine = recorder()
     events = [st.event() for _ in range(5)]
     ov_ev = [Overlapped(ev) for ev in events]
     ov_rt = [Overlapped() for _ in range(5)]
@@ -574,9 +455,8 @@ def test_routine_on_a_port_associated_socket_is_wsaeinval_with_nothing_recorded(
     st = stack2
     proc = st.proc
     c, a, lst = st.pair()
-    port = st.port()
-    proc.CreateIoCompletionPort(a, port, 1)
-    calls, routine = _recorder()
+    port = st.port(a, key=1)
+    calls, routine = recorder()
     ov = Overlapped()
     before = proc.resources()
     with pytest.raises(WinsockError) as exc:
@@ -589,7 +469,7 @@ def test_routine_on_a_port_associated_socket_is_wsaeinval_with_nothing_recorded(
     st.drain_apcs()
     assert calls == []
     assert proc.GetQueuedCompletionStatus(port, 0) == (WAIT_TIMEOUT, 0, 0, None)
-    assert _recv_now(st.top, a) == b"zz"
+    assert recv_now(st.top, a) == b"zz"
 
 
 def test_second_request_on_a_pending_overlapped_is_wsaeinval(stack):
@@ -654,14 +534,14 @@ def test_worker_delivers_the_routine_on_the_applications_thread(wstack, counted_
     st = wstack
     proc = st.proc
     c, a, lst = st.pair()
-    calls, routine = _recorder()
+    calls, routine = recorder()
     ov, buf = Overlapped(), bytearray(16)
     assert st.top.WSPRecv(a, [buf], 0, ov, routine) == (WSA_IO_PENDING, 0, 0)
     st.top.flush()
     lower = st.ctx(a).lower
     assert len(proc.operations(socket=lower)) == 1         # issued below by the worker
     st.top.WSPSend(c, [b"from below"])
-    assert _wait_alertable(proc, lambda: calls)
+    assert wait_alertable(proc, lambda: calls)
     me = threading.get_ident()
     assert calls == [(0, 10, ov, 0, me)]
     assert bytes(buf[:10]) == b"from below"
@@ -681,13 +561,13 @@ def test_worker_pairs_opens_and_closes_over_many_requests(wstack, counted_thread
     st = wstack
     proc = st.proc
     c, a, lst = st.pair()
-    calls, routine = _recorder()
+    calls, routine = recorder()
     ovs = [Overlapped() for _ in range(20)]
     for ov in ovs:
         st.top.WSPRecv(a, [bytearray(1)], 0, ov, routine)
     st.top.flush()
     st.top.WSPSend(c, [bytes(range(20))])
-    assert _wait_alertable(proc, lambda: len(calls) == 20)
+    assert wait_alertable(proc, lambda: len(calls) == 20)
     assert [n for _, n, _, _, _ in calls] == [1] * 20
     assert [o for _, _, o, _, _ in calls] == ovs              # in issue order
     opened = [tid for _, tid in counted_threads["open"]]
@@ -701,13 +581,13 @@ def test_worker_forwards_a_given_threadid_without_opening_its_own(wstack, counte
     st = wstack
     proc = st.proc
     c, a, lst = st.pair()
-    calls, routine = _recorder()
+    calls, routine = recorder()
     tid = proc.upcalls.WPUOpenCurrentThread()              # the caller's, kept open
     ov = Overlapped()
     assert st.top.WSPRecv(a, [bytearray(8)], 0, ov, routine, tid)[0] == WSA_IO_PENDING
     st.top.flush()
     st.top.WSPSend(c, [b"fwd"])
-    assert _wait_alertable(proc, lambda: calls)
+    assert wait_alertable(proc, lambda: calls)
     assert calls[0][:2] == (0, 3) and calls[0][4] == threading.get_ident()
     assert [t for _, t in counted_threads["open"]] == [tid]      # only the test's own
     assert counted_threads["close"] == []
@@ -723,10 +603,10 @@ def test_worker_routine_requested_from_another_thread_runs_there(wstack):
     issued, done = threading.Event(), threading.Event()
 
     def app_thread():
-        calls, routine = _recorder()
+        calls, routine = recorder()
         st.top.WSPRecv(a, [bytearray(8)], 0, Overlapped(), routine)
         issued.set()
-        state["ok"] = _wait_alertable(proc, lambda: calls, 5.0)
+        state["ok"] = wait_alertable(proc, lambda: calls, 5.0)
         state["calls"], state["me"] = calls, threading.get_ident()
         done.set()
 
@@ -765,8 +645,7 @@ def test_worker_lower_failure_completes_the_request_with_its_error(wstack):
     st = wstack
     proc = st.proc
     s = st.socket()                                        # not connected
-    port = st.port()
-    proc.CreateIoCompletionPort(s, port, 4)
+    port = st.port(s, key=4)
     ov = Overlapped()
     assert st.top.WSPRecv(s, [bytearray(4)], 0, ov) == (WSA_IO_PENDING, 0, 0)
     st.top.flush()
@@ -806,8 +685,7 @@ def test_worker_request_still_queued_at_close_is_aborted_once(wstack, monkeypatc
     st = wstack
     proc = st.proc
     c, a, lst = st.pair()
-    port = st.port()
-    proc.CreateIoCompletionPort(a, port, 8)
+    port = st.port(a, key=8)
     gate, entered, count = _gate_lower_recv(monkeypatch, st.base)
     ov1, ov2 = Overlapped(), Overlapped()
     assert st.top.WSPRecv(a, [bytearray(4)], 0, ov1) == (WSA_IO_PENDING, 0, 0)
@@ -842,31 +720,20 @@ def test_worker_request_in_flight_at_close_is_aborted(wstack, monkeypatch):
 
 
 def test_worker_routine_through_the_application_api(monkeypatch):
-    net = wsp.sim.Network(seed=0)
-    proc = wsp.Process()
-    base = wsp.sim.Provider(net)
-    layer = LayeredProvider(base, worker=True)
-    proc.catalog.install(layer)
-    proc.WSAStartup()
-    try:
-        lst = proc.WSASocket(AF_INET, SOCK_STREAM, 0)
-        proc.bind(lst, (LOCAL, 0))
-        proc.listen(lst, 4)
-        c = proc.WSASocket(AF_INET, SOCK_STREAM, 0)
-        proc.connect(c, proc.getsockname(lst))
-        a, _ = proc.accept(lst)
-        gate, _, _ = _gate_lower_recv(monkeypatch, base)  # the worker is slower than us
-        calls, routine = _recorder()
+    with AppStack(build_layers(LayeredProvider, worker=True)) as app:
+        proc, layer = app.proc, app.top
+        proc.WSAStartup()
+        c, a, lst = app.pair()
+        gate, _, _ = _gate_lower_recv(monkeypatch, app.base)  # the worker is slower than us
+        calls, routine = recorder()
         ov, buf = Overlapped(), bytearray(8)
         assert proc.WSARecv(a, [buf], 0, ov, routine) == (WSA_IO_PENDING, 0, 0)
         gate.set()
         layer.flush()
         proc.WSASend(c, [b"app"])
-        assert _wait_alertable(proc, lambda: calls)
+        assert wait_alertable(proc, lambda: calls)
         assert calls[0][:2] == (0, 3) and calls[0][4] == threading.get_ident()
         assert bytes(buf[:3]) == b"app"
-    finally:
-        proc.terminate()
 
 
 # --------------------------------------------------------- _lower_completed hook
@@ -903,8 +770,7 @@ class HoldingLayer(LayeredProvider):
 
 @pytest.mark.parametrize("mode", ["port", "event", "routine"])
 def test_lower_completed_can_change_the_status(mode):
-    st = Stack(top_cls=AbortingLayer)
-    try:
+    with stack_of(top_cls=AbortingLayer) as st:
         c, a, lst = st.pair()
         ov, rc, seen = _start_recv(st, a, mode, bytearray(8))
         st.top.WSPSend(c, [b"data"])
@@ -921,14 +787,10 @@ def test_lower_completed_can_change_the_status(mode):
         with pytest.raises(WinsockError) as exc:
             st.top.WSPGetOverlappedResult(a, ov, False)
         assert exc.value.winerror == WSAECONNABORTED
-        st.finish()
-    finally:
-        st.proc.terminate()
 
 
 def test_lower_completed_can_hold_and_deliver_later():
-    st = Stack(top_cls=HoldingLayer)
-    try:
+    with stack_of(top_cls=HoldingLayer) as st:
         c, a, lst = st.pair()
         ev = st.event()
         ov = Overlapped(ev)
@@ -959,9 +821,6 @@ def test_lower_completed_can_hold_and_deliver_later():
         assert ov3.Internal == WSA_OPERATION_ABORTED and not st.signalled(ev3)
         assert st.top.release() == [False]
         assert ov3.Internal == WSA_OPERATION_ABORTED and not st.signalled(ev3)
-        st.finish()
-    finally:
-        st.proc.terminate()
 
 
 # ---------------------------------------------------------------------- cleanup
@@ -974,12 +833,11 @@ def test_cleanup_through_the_stack_follows_the_seed(stack2, peer):
     st.top.WSPConnect(c1, addr)
     p1, _ = p.prov.WSPAccept(lst)
     ev = st.event()
-    port = st.port()
-    calls, routine = _recorder()
+    calls, routine = recorder()
     c2 = st.socket()
     st.top.WSPConnect(c2, addr)
     p2, _ = p.prov.WSPAccept(lst)
-    proc.CreateIoCompletionPort(c2, port, 2)
+    port = st.port(c2, key=2)
     ov_ev, ov_port, ov_rt = Overlapped(ev), Overlapped(), Overlapped()
     st.top.WSPRecv(c1, [bytearray(4)], 0, ov_ev)
     st.top.WSPRecv(c2, [bytearray(4)], 0, ov_port)
@@ -1008,7 +866,7 @@ def test_cleanup_through_the_stack_follows_the_seed(stack2, peer):
         assert exc.value.winerror == WSAECONNRESET
     got = b""
     while True:
-        chunk = _recv_now(p.prov, p3)
+        chunk = recv_now(p.prov, p3)
         if not chunk:
             break
         got += chunk
@@ -1026,13 +884,12 @@ def test_cleanup_through_the_stack_follows_the_seed(stack2, peer):
     st.top.WSPConnect(s, addr)
     ps, _ = p.prov.WSPAccept(lst)
     st.top.WSPSend(s, [b"again"])
-    assert _recv_now(p.prov, ps) == b"again"
+    assert recv_now(p.prov, ps) == b"again"
     assert proc.resources()["sockets"] == 3
 
 
 def test_cleanup_with_a_shared_lower_resets_only_the_layers_sockets(peer):
-    st = Stack(depth=2)
-    try:
+    with stack_of(depth=2) as st:
         proc, base = st.proc, st.base
         base.WSPStartup(0x0202, None, proc.upcalls)          # the application's own use
         p = peer(st.net)
@@ -1065,15 +922,12 @@ def test_cleanup_with_a_shared_lower_resets_only_the_layers_sockets(peer):
         p.prov.WSPSend(p_own, [b"mine"])
         assert (own_ov.Internal, own_ov.InternalHigh) == (0, 4)
         base.WSPSend(own, [b"ours"])
-        assert _recv_now(p.prov, p_own) == b"ours"
+        assert recv_now(p.prov, p_own) == b"ours"
         res = proc.resources()
         assert res["sockets"] == 1 and res["overlapped_pending"] == 0 and res["threads"] == 0
         assert res["providers"] == 1
         base.WSPCloseSocket(own)
         base.WSPCleanup()
-        st.finish()
-    finally:
-        st.proc.terminate()
 
 
 def test_cleanup_with_the_network_down_changes_nothing(stack2):
@@ -1095,15 +949,14 @@ def test_cleanup_with_the_network_down_changes_nothing(stack2):
 
 # ---------------------------------------------------------------------- terminate
 def test_terminate_with_a_stack_releases_everything(peer):
-    st = Stack(depth=2, worker=True)
+    st = stack_of(depth=2, worker=True)
     proc = st.proc
     p = peer(st.net)
     lst, addr = p.listener()
     c = st.socket()
     st.top.WSPConnect(c, addr)
     pa, _ = p.prov.WSPAccept(lst)
-    port = st.port()
-    proc.CreateIoCompletionPort(c, port, 1)
+    st.port(c, key=1)
     for _ in range(3):
         st.top.WSPRecv(c, [bytearray(8)], 0, Overlapped())
     st.top.flush()
@@ -1129,15 +982,11 @@ def test_terminate_with_a_stack_releases_everything(peer):
 
 
 def test_terminate_with_a_stack_of_one_layer_class():
-    net = wsp.sim.Network(seed=0)
-    proc = wsp.Process()
-    base = wsp.sim.Provider(net)
-    mid = LayeredProvider(base)
-    top = LayeredProvider(mid)
-    top.WSPStartup(0x0202, None, proc.upcalls)
-    top.WSPSocket(AF_INET, SOCK_STREAM, 0)
-    proc.terminate()
-    assert not top.started and not mid.started and not base.started
+    st = Stack(build_layers(LayeredProvider, LayeredProvider))
+    mid, top = st.layers
+    st.socket()
+    st.proc.terminate()
+    assert not top.started and not mid.started and not st.base.started
     assert top.sockets() == [] and mid.sockets() == []
 
 
@@ -1146,8 +995,7 @@ def test_stress_close_while_draining_many_pending_receives(stack2):
     st = stack2
     proc = st.proc
     c, a, lst = st.pair()
-    port = st.port()
-    proc.CreateIoCompletionPort(a, port, 77)
+    port = st.port(a, key=77)
     n = 2000
     ovs = [Overlapped() for _ in range(n)]
     bufs = [bytearray(3) for _ in range(n)]
@@ -1239,11 +1087,10 @@ def test_stress_close_while_draining_many_pending_receives(stack2):
 #    ThreadId the upper one opened; it must stay open until the request is done
 @pytest.mark.parametrize("mode", ["routine", "event"])
 def test_two_stacked_worker_layers_deliver_every_request(mode):
-    st = Stack(depth=2, worker=True)
-    try:
+    with stack_of(depth=2, worker=True) as st:
         proc = st.proc
         c, a, _ = st.pair()
-        calls, routine = _recorder()
+        calls, routine = recorder()
         events, overlappeds = [], []
         for _ in range(20):
             ev = st.event() if mode == "event" else None
@@ -1257,7 +1104,7 @@ def test_two_stacked_worker_layers_deliver_every_request(mode):
         for _ in range(20):
             assert st.top.WSPSend(c, [b"abc"]) == (0, 3)
         if mode == "routine":
-            assert _wait_alertable(proc, lambda: len(calls) == 20)
+            assert wait_alertable(proc, lambda: len(calls) == 20)
             assert [cl[:2] for cl in calls] == [(0, 3)] * 20
             assert {cl[4] for cl in calls} == {threading.get_ident()}
         else:
@@ -1268,20 +1115,18 @@ def test_two_stacked_worker_layers_deliver_every_request(mode):
         # own references for routines still to run could remain, and none do.
         assert proc.resources()["threads"] == 0
         assert proc.resources()["overlapped_pending"] == 0
-    finally:
-        st.finish()
 
 
 def test_worker_layer_cleanup_closes_the_threadids_of_cancelled_requests():
-    st = Stack(worker=True)
-    proc = st.proc
-    c, a, _ = st.pair()
-    calls, routine = _recorder()
-    ov = Overlapped()
-    assert st.top.WSPRecv(a, [bytearray(8)], 0, ov, routine)[0] == WSA_IO_PENDING
-    st.top.flush()
-    assert proc.resources()["threads"] >= 1           # the layer's ThreadId, the engine's
-    st.top.WSPCleanup()                               # cancelled silently: no routine
-    assert proc.SleepEx(0, True) == 0 and calls == []
-    assert ov.Internal == WSA_OPERATION_ABORTED
-    assert proc.resources() == dict.fromkeys(proc.resources(), 0)
+    with stack_of(worker=True) as st:
+        proc = st.proc
+        c, a, _ = st.pair()
+        calls, routine = recorder()
+        ov = Overlapped()
+        assert st.top.WSPRecv(a, [bytearray(8)], 0, ov, routine)[0] == WSA_IO_PENDING
+        st.top.flush()
+        assert proc.resources()["threads"] >= 1           # the layer's ThreadId, the engine's
+        st.top.WSPCleanup()                               # cancelled silently: no routine
+        assert proc.SleepEx(0, True) == 0 and calls == []
+        assert ov.Internal == WSA_OPERATION_ABORTED
+        assert proc.resources() == dict.fromkeys(proc.resources(), 0)

@@ -10,74 +10,21 @@ import pytest
 
 import wsp
 import wsp.sim
-from wsp import (AF_INET, FD_CLOSE, FD_READ, FIONBIO, FIONREAD, SO_LINGER, SOCK_DGRAM,
-                 SOCK_STREAM, SOL_SOCKET, Overlapped, WinsockError)
-from wsp.errors import (WAIT_IO_COMPLETION, WAIT_TIMEOUT, WSA_IO_PENDING,
-                        WSA_OPERATION_ABORTED, WSAEMSGSIZE, WSAENOTCONN, WSAENOTSOCK,
-                        WSAEOPNOTSUPP, WSAEWOULDBLOCK)
+from lspkit import AppStack, Stack, run_threads
+from wsp import (FD_CLOSE, FD_READ, FIONBIO, FIONREAD, SO_LINGER, SOL_SOCKET, Overlapped,
+                 WinsockError)
+from wsp.errors import (WAIT_IO_COMPLETION, WAIT_TIMEOUT, WSA_IO_PENDING, WSA_OPERATION_ABORTED,
+                        WSAEMSGSIZE, WSAENOTCONN, WSAENOTSOCK, WSAEOPNOTSUPP, WSAEWOULDBLOCK)
 from wsp.lsp import FaultProvider, LayeredProvider, TraceRecord, TracingProvider
 
-LOCAL = "127.0.0.1"
 FIELDS = {"time", "thread", "socket", "op", "call", "size", "nbytes", "result", "error"}
-
-
-class Stack:
-    """A Process and a provider stack built over a wsp.sim.Provider by
-    `build(base) -> top`, started on the top."""
-
-    def __init__(self, build=TracingProvider):
-        self.net = wsp.sim.Network(seed=0)
-        self.proc = wsp.Process()
-        self.base = wsp.sim.Provider(self.net)
-        self.top = build(self.base)
-        self.top.WSPStartup(0x0202, None, self.proc.upcalls)
-        self.ports = []
-
-    def pair(self):
-        """(client, accepted, listener) on the top of the stack."""
-        top = self.top
-        lst = top.WSPSocket(AF_INET, SOCK_STREAM, 0)
-        top.WSPBind(lst, (LOCAL, 0))
-        top.WSPListen(lst, 5)
-        c = top.WSPSocket(AF_INET, SOCK_STREAM, 0)
-        top.WSPConnect(c, top.WSPGetSockName(lst))
-        a, _ = top.WSPAccept(lst)
-        return c, a, lst
-
-    def port(self, *sockets, key=7):
-        port = self.proc.CreateIoCompletionPort(None)
-        self.ports.append(port)
-        for s in sockets:
-            self.proc.CreateIoCompletionPort(s, port, key)
-        return port
-
-    def packets(self, port):
-        """Every packet queued on `port` now, without waiting."""
-        return [p[:3] for p in self.proc.GetQueuedCompletionStatusEx(port, 64, 0)]
-
-    def close(self):
-        top, proc = self.top, self.proc
-        if top.started:
-            for s in top.sockets():
-                try:
-                    top.WSPCloseSocket(s)
-                except WinsockError:
-                    pass
-        while proc.SleepEx(0, True) == WAIT_IO_COMPLETION:
-            pass
-        while top.started:
-            top.WSPCleanup()
-        for port in self.ports:
-            proc.CloseHandle(port)
-        res = proc.resources()
-        assert res == dict.fromkeys(res, 0), res
 
 
 @pytest.fixture
 def stack():
-    st = Stack()
-    yield st
-    st.close()
+    """A started TracingProvider over a wsp.sim.Provider (lspkit.Stack)."""
+    with Stack(TracingProvider) as st:
+        yield st
 
 
 def records_of(tracer, socket=None, op=None):
@@ -194,7 +141,7 @@ def test_aborted_completion_on_close(stack):
 
 def test_failure_before_start_records_the_error_and_no_completion(stack):
     top = stack.top
-    s = top.WSPSocket(AF_INET, SOCK_STREAM, 0)
+    s = stack.socket()
     ov = Overlapped()
     with pytest.raises(WinsockError) as exc:
         top.WSPRecv(s, [bytearray(4)], 0, ov)
@@ -218,7 +165,7 @@ def test_type_error_is_recorded_by_name_and_propagates(stack):
 
 def test_unsupported_entry_is_recorded(stack):
     top = stack.top
-    s = top.WSPSocket(AF_INET, SOCK_STREAM, 0)
+    s = stack.socket()
     with pytest.raises(WinsockError) as exc:
         top.WSPDuplicateSocket(s, 1234)
     assert exc.value.winerror == WSAEOPNOTSUPP
@@ -228,10 +175,7 @@ def test_unsupported_entry_is_recorded(stack):
 
 def test_datagram_results_and_sizes(stack):
     top = stack.top
-    r = top.WSPSocket(AF_INET, SOCK_DGRAM, 0)
-    top.WSPBind(r, (LOCAL, 0))
-    to = top.WSPGetSockName(r)
-    s = top.WSPSocket(AF_INET, SOCK_DGRAM, 0)
+    s, r, to = stack.dgrams()
     assert top.WSPSendTo(s, [b"ping!"], 0, to) == (0, 5)
     rc, n, flags, src = top.WSPRecvFrom(r, [bytearray(32)])
     assert (rc, n, flags) == (0, 5, 0)
@@ -269,31 +213,24 @@ def test_structures_and_event_maps_are_summarised(stack):
     c, a, _ = stack.pair()
     assert top.WSPGetSockOpt(c, SOL_SOCKET, SO_LINGER).l_onoff == 0
     assert top.records[-1].result == {"l_onoff": 0, "l_linger": 0}
-    ev = stack.proc.WSACreateEvent()
-    try:
-        top.WSPEventSelect(a, ev, FD_READ | FD_CLOSE)
-        top.WSPSend(c, [b"x"])
-        assert top.WSPEnumNetworkEvents(a, ev) == {FD_READ: 0}
-        assert top.records[-1].result == {str(FD_READ): 0}
-    finally:
-        stack.proc.WSACloseEvent(ev)
+    ev = stack.event()
+    top.WSPEventSelect(a, ev, FD_READ | FD_CLOSE)
+    top.WSPSend(c, [b"x"])
+    assert top.WSPEnumNetworkEvents(a, ev) == {FD_READ: 0}
+    assert top.records[-1].result == {str(FD_READ): 0}
     assert json.loads(json.dumps([r.to_dict() for r in top.records]))
 
 
 def test_get_overlapped_result_records_the_bytes(stack):
     top = stack.top
     c, a, _ = stack.pair()
-    ev = stack.proc.WSACreateEvent()
-    try:
-        ov = Overlapped(ev)
-        top.WSPRecv(a, [bytearray(8)], 0, ov)
-        top.WSPSend(c, [b"four"])
-        assert top.WSPGetOverlappedResult(a, ov, True) == (4, 0)
-        rec = top.records[-1]
-        assert (rec.op, rec.socket, rec.nbytes, rec.result) == ("WSPGetOverlappedResult", a, 4,
-                                                                [4, 0])
-    finally:
-        stack.proc.WSACloseEvent(ev)
+    ov = Overlapped(stack.event())
+    top.WSPRecv(a, [bytearray(8)], 0, ov)
+    top.WSPSend(c, [b"four"])
+    assert top.WSPGetOverlappedResult(a, ov, True) == (4, 0)
+    rec = top.records[-1]
+    assert (rec.op, rec.socket, rec.nbytes, rec.result) == ("WSPGetOverlappedResult", a, 4,
+                                                            [4, 0])
 
 
 def test_to_jsonl_round_trip(stack, tmp_path):
@@ -333,10 +270,7 @@ def test_call_from_another_thread_records_its_ident(stack):
         seen["ident"] = threading.get_ident()
         top.WSPGetPeerName(c)
 
-    t = threading.Thread(target=worker)
-    t.start()
-    t.join(5)
-    assert not t.is_alive()
+    run_threads(worker, 1)
     rec = top.records[-1]
     assert rec.op == "WSPGetPeerName" and rec.socket == c
     assert rec.thread == seen["ident"] != threading.get_ident()
@@ -353,12 +287,7 @@ def test_concurrent_calls_are_all_recorded(stack):
         for _ in range(250):
             top.WSPGetSockName(c)
 
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(10)
-    assert not any(t.is_alive() for t in threads)
+    threads = run_threads(worker)
     assert len(top.records) - before == 1000
     assert {r.thread for r in top.records[before:]} == {t.ident for t in threads}
 
@@ -366,12 +295,9 @@ def test_concurrent_calls_are_all_recorded(stack):
 def test_custom_sink_and_clock():
     ticks = iter(range(1000, 2000))
     sunk = []
-    st = Stack(lambda base: TracingProvider(base, sunk.append, clock=lambda: next(ticks)))
-    try:
-        s = st.top.WSPSocket(AF_INET, SOCK_STREAM, 0)
-        st.top.WSPCloseSocket(s)
-    finally:
-        st.close()
+    with Stack(lambda base: TracingProvider(base, sunk.append,
+                                            clock=lambda: next(ticks))) as st:
+        st.top.WSPCloseSocket(st.socket())
     assert st.top.records == []
     assert [r.op for r in sunk] == ["WSPStartup", "WSPSocket", "WSPCloseSocket", "WSPCleanup"]
     assert [r.time for r in sunk] == [1000, 1001, 1002, 1003]
@@ -399,24 +325,22 @@ def test_record_to_dict_and_equality():
 
 
 def test_cleanup_with_pending_request_records_no_completion():
-    st = Stack()
-    top = st.top
-    c, a, _ = st.pair()
-    ov = Overlapped()
-    top.WSPRecv(a, [bytearray(4)], 0, ov)
-    top.WSPCleanup()                                    # the final one
-    assert ov.Internal == WSA_OPERATION_ABORTED
-    assert not records_of(top, op="completion")
-    assert top.records[-1].op == "WSPCleanup" and top.records[-1].error is None
-    assert not top._requests
-    st.close()
+    with Stack(TracingProvider) as st:
+        top = st.top
+        c, a, _ = st.pair()
+        ov = Overlapped()
+        top.WSPRecv(a, [bytearray(4)], 0, ov)
+        top.WSPCleanup()                                    # the final one
+        assert ov.Internal == WSA_OPERATION_ABORTED
+        assert not records_of(top, op="completion")
+        assert top.records[-1].op == "WSPCleanup" and top.records[-1].error is None
+        assert not top._requests
 
 
 def test_tracer_inside_a_stack_sees_the_layer_handles_below():
     """trace over a plain layer over the base: the records name the tracer's
     own handles, and completions relay through both layers."""
-    st = Stack(lambda base: TracingProvider(LayeredProvider(base)))
-    try:
+    with Stack(lambda base: TracingProvider(LayeredProvider(base))) as st:
         top = st.top
         c, a, _ = st.pair()
         assert set(top.sockets()) >= {c, a}
@@ -427,13 +351,10 @@ def test_tracer_inside_a_stack_sees_the_layer_handles_below():
         assert st.packets(port) == [(0, 3, 7)]
         done, = records_of(top, op="completion")
         assert (done.socket, done.nbytes) == (a, 3)
-    finally:
-        st.close()
 
 
 def test_tracer_over_a_fault_layer_records_injected_errors_and_dropped_sends():
-    st = Stack(lambda base: TracingProvider(FaultProvider(base)))
-    try:
+    with Stack(lambda base: TracingProvider(FaultProvider(base))) as st:
         top, fault = st.top, st.top.lower
         c, a, _ = st.pair()
         fault_c = top._sock(c, "test").lower             # the fault layer's handle under c
@@ -452,30 +373,21 @@ def test_tracer_over_a_fault_layer_records_injected_errors_and_dropped_sends():
         assert (call.op, call.nbytes) == ("WSPSend", 7)
         assert st.packets(port) == [(0, 7, 7)]
         assert st.proc.GetQueuedCompletionStatus(port, 0)[0] == WAIT_TIMEOUT
-    finally:
-        st.close()
 
 
 def test_application_calls_through_the_catalog_are_traced():
-    net = wsp.sim.Network()
-    proc = wsp.Process()
-    tracer = TracingProvider(FaultProvider(wsp.sim.Provider(net)))
-    proc.catalog.install(tracer)
-    proc.WSAStartup()
-    lst = proc.WSASocket(AF_INET, SOCK_STREAM, 0)
-    proc.bind(lst, (LOCAL, 0))
-    proc.listen(lst, 5)
-    c = proc.WSASocket(AF_INET, SOCK_STREAM, 0)
-    proc.connect(c, proc.getsockname(lst))
-    a, _ = proc.accept(lst)
-    proc.WSASend(c, [b"abc"])
-    proc.WSACleanup()
-    ops = [(r.op, r.socket) for r in tracer.records]
-    assert ops[:4] == [("WSPStartup", None), ("WSPSocket", lst), ("WSPBind", lst),
-                       ("WSPListen", lst)]
-    assert ("WSPConnect", c) in ops and ("WSPAccept", lst) in ops
-    send_rec, = [r for r in tracer.records if r.op == "WSPSend"]
-    assert (send_rec.socket, send_rec.size, send_rec.nbytes) == (c, 3, 3)
-    assert ops[-1] == ("WSPCleanup", None)
-    res = proc.resources()
-    assert res == dict.fromkeys(res, 0), res
+    with AppStack(lambda base: TracingProvider(FaultProvider(base))) as app:
+        proc, tracer = app.proc, app.top
+        proc.WSAStartup()
+        c, a, lst = app.pair()
+        proc.WSASend(c, [b"abc"])
+        proc.WSACleanup()
+        ops = [(r.op, r.socket) for r in tracer.records]
+        assert ops[:4] == [("WSPStartup", None), ("WSPSocket", lst), ("WSPBind", lst),
+                           ("WSPListen", lst)]
+        assert ("WSPConnect", c) in ops and ("WSPAccept", lst) in ops
+        send_rec, = [r for r in tracer.records if r.op == "WSPSend"]
+        assert (send_rec.socket, send_rec.size, send_rec.nbytes) == (c, 3, 3)
+        assert ops[-1] == ("WSPCleanup", None)
+        res = proc.resources()
+        assert res == dict.fromkeys(res, 0), res

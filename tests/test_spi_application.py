@@ -12,20 +12,18 @@ import time
 import pytest
 
 import wsp
-import wsp.sim
+from lspkit import JOIN, LOCAL, AppStack, build_layers, recorder, recv_now, wait_alertable
 from simkit import Sim
 from wsp import (AF_INET, FD_CLOSE, FD_READ, FD_WRITE, FIONBIO, FIONREAD, INVALID_SOCKET,
                  IPPROTO_TCP, SD_SEND, SO_LINGER, SO_RCVBUF, SO_SNDBUF, SO_TYPE, SOCK_DGRAM,
                  SOCK_STREAM, SOL_SOCKET, Linger, Overlapped, WinsockError)
-from wsp.errors import (WAIT_IO_COMPLETION, WAIT_TIMEOUT, WSA_INVALID_HANDLE, WSA_IO_INCOMPLETE,
-                        WSA_IO_PENDING, WSA_OPERATION_ABORTED, WSA_WAIT_EVENT_0,
-                        WSA_WAIT_TIMEOUT, WSAEAFNOSUPPORT, WSAECONNRESET, WSAEINVAL,
-                        WSAEINVALIDPROVIDER, WSAENETDOWN, WSAENOTSOCK, WSAEPROTONOSUPPORT,
-                        WSAESOCKTNOSUPPORT, WSANOTINITIALISED, WSAVERNOTSUPPORTED)
+from wsp.errors import (WAIT_TIMEOUT, WSA_INVALID_HANDLE, WSA_IO_INCOMPLETE, WSA_IO_PENDING,
+                        WSA_OPERATION_ABORTED, WSA_WAIT_EVENT_0, WSA_WAIT_TIMEOUT,
+                        WSAEAFNOSUPPORT, WSAECONNRESET, WSAEINVAL, WSAEINVALIDPROVIDER,
+                        WSAENETDOWN, WSAENOTSOCK, WSAEPROTONOSUPPORT, WSAESOCKTNOSUPPORT,
+                        WSANOTINITIALISED, WSAVERNOTSUPPORTED)
 from wsp.lsp import LayeredProvider, LayerSocket
 
-LOCAL = "127.0.0.1"
-JOIN = 10.0
 WAIT_MS = 2000
 
 # Every WSP entry a counting layer records.
@@ -64,89 +62,22 @@ class OuterLayer(CountingLayer):
     description = "outer counting layer"
 
 
-class App:
-    """A Process whose catalog holds a stack of counting layers over a
-    wsp.sim.Provider (chains installed ahead of the base entries)."""
+class App(AppStack):
+    """An lspkit.AppStack over `layers` (1 or more) counting layers
+    (CountingLayer innermost, OuterLayer over it): its chains are installed
+    ahead of the base entries (``base_entries``), and the application API
+    drives it."""
 
     def __init__(self, net=None, layers=1):
-        self.net = net if net is not None else wsp.sim.Network(seed=0)
-        self.proc = wsp.Process()
-        self.base = wsp.sim.Provider(self.net)
-        self.layers = []
-        lower = self.base
-        for k in range(layers):
-            lower = (CountingLayer if k == 0 else OuterLayer)(lower)
-            self.layers.append(lower)
-        self.top = lower
-        self.chains = self.proc.catalog.install(self.top) if layers else []
+        super().__init__(build_layers(CountingLayer, *[OuterLayer] * (layers - 1)), net=net)
         self.base_entries = [i for i in self.proc.catalog.entries()
                              if i.ProtocolChain.ChainLen == 1]
-        self.ports, self.events = [], []
-
-    # small conveniences over the application API
-    def socket(self, type=SOCK_STREAM, **kw):
-        return self.proc.WSASocket(AF_INET, type, 0, **kw)
-
-    def listener(self, **kw):
-        s = self.socket(**kw)
-        self.proc.bind(s, (LOCAL, 0))
-        self.proc.listen(s, 8)
-        return s, self.proc.getsockname(s)
-
-    def pair(self):
-        lst, addr = self.listener()
-        c = self.socket()
-        self.proc.connect(c, addr)
-        a, _ = self.proc.accept(lst)
-        return c, a, lst
-
-    def port(self):
-        p = self.proc.CreateIoCompletionPort(None)
-        self.ports.append(p)
-        return p
-
-    def event(self):
-        ev = self.proc.WSACreateEvent()
-        self.events.append(ev)
-        return ev
-
-    def recv(self, s, size=4096):
-        """A receive that does not block: select with a time-out first."""
-        readable, _, _ = self.proc.select([s], [], [], 2.0)
-        assert readable == [s], "nothing to receive within 2 s"
-        buf = bytearray(size)
-        rc, n, flags = self.proc.WSARecv(s, [buf])
-        assert (rc, flags) == (0, 0)
-        return bytes(buf[:n])
-
-    def drain_apcs(self):
-        while self.proc.SleepEx(0, True) == WAIT_IO_COMPLETION:
-            pass
-
-    def finish(self):
-        """Release everything and check for leaks."""
-        self.net.set_down(False)
-        self.drain_apcs()
-        while self.proc.wsa_started:
-            self.proc.WSACleanup()
-        for p in self.ports:
-            self.proc.CloseHandle(p)
-        for ev in self.events:
-            self.proc.WSACloseEvent(ev)
-        self.ports, self.events = [], []
-        res = self.proc.resources()
-        assert res == dict.fromkeys(res, 0), res
-        assert not self.base.started and not any(layer.started for layer in self.layers)
 
 
 @pytest.fixture
 def app():
-    a = App()
-    yield a
-    try:
-        a.finish()
-    finally:
-        a.proc.terminate()
+    with App() as a:
+        yield a
 
 
 @pytest.fixture
@@ -161,14 +92,6 @@ def peer(app):
     p = Sim(app.net)
     yield p
     p.proc.terminate()
-
-
-def _routine_recorder():
-    calls = []
-
-    def routine(error, nbytes, overlapped, flags):
-        calls.append((error, nbytes, overlapped, flags, threading.get_ident()))
-    return calls, routine
 
 
 class _Call(threading.Thread):
@@ -192,24 +115,6 @@ class _Call(threading.Thread):
         if self._error is not None:
             raise self._error
         return self._value
-
-
-def _peer_recv(peer, s, size=4096):
-    """A receive on the peer's socket that cannot hang: select first."""
-    readable, _, _ = peer.prov.WSPSelect([s], [], [], 2.0)
-    assert readable == [s], "nothing to receive within 2 s"
-    buf = bytearray(size)
-    rc, n, _ = peer.prov.WSPRecv(s, [buf])
-    assert rc == 0
-    return bytes(buf[:n])
-
-
-def _wait_for(proc, predicate, seconds=2.0):
-    """Alertable waits until predicate() holds (or the deadline passes)."""
-    deadline = time.monotonic() + seconds
-    while not predicate() and time.monotonic() < deadline:
-        proc.SleepEx(50, True)
-    return predicate()
 
 
 # ---------------------------------------------------------- before WSAStartup
@@ -438,8 +343,7 @@ def test_every_call_is_routed_to_the_top_layer(started):
 
 
 def test_routing_through_two_layers_reaches_both():
-    app = App(layers=2)
-    try:
+    with App(layers=2) as app:
         app.proc.WSAStartup()
         inner, outer = app.layers
         c, a, lst = app.pair()
@@ -452,9 +356,6 @@ def test_routing_through_two_layers_reaches_both():
         assert ctx.layer is outer
         assert app.proc.upcalls.WPUQuerySocketHandleContext(ctx.lower).layer is inner
         assert app.chains[0].ProtocolChain.ChainLen == 3
-        app.finish()
-    finally:
-        app.proc.terminate()
 
 
 def test_a_base_entry_chosen_with_protocol_info(started):
@@ -594,10 +495,10 @@ def test_tcp_exchange_through_a_one_layer_stack(started, peer):
     peer.prov.WSPSend(pc, [b"from the peer"])
     assert started.recv(pa) == b"from the peer"
     proc.WSASend(pa, [b"to the peer"])
-    assert _peer_recv(peer, pc) == b"to the peer"
+    assert recv_now(peer.prov, pc) == b"to the peer"
     for s in (c, a, lst, pa, lst2):
         proc.closesocket(s)
-    assert _peer_recv(peer, pc) == b""
+    assert recv_now(peer.prov, pc) == b""
     peer.prov.WSPCloseSocket(pc)
     assert started.top.sockets() == [] and started.base.sockets() == []
 
@@ -615,8 +516,7 @@ def test_udp_exchange_through_a_one_layer_stack(started):
     assert bytes(buf[:3]) == b"one"
     assert proc.WSARecvFrom(u2, [buf]) == (0, 4, 0, a1)
     # overlapped, through a completion port
-    port = started.port()
-    proc.CreateIoCompletionPort(u1, port, 21)
+    port = started.port(u1, key=21)
     ov, rbuf = Overlapped(), bytearray(8)
     assert proc.WSARecvFrom(u1, [rbuf], 0, ov) == (WSA_IO_PENDING, 0, 0, None)
     proc.WSASendTo(u2, [b"back"], 0, a1)
@@ -635,13 +535,13 @@ def test_udp_exchange_through_a_one_layer_stack(started):
 def test_wsarecv_routine_runs_on_the_calling_thread_and_closes_its_threadid(started):
     proc = started.proc
     c, a, lst = started.pair()
-    calls, routine = _routine_recorder()
+    calls, routine = recorder()
     ov, buf = Overlapped(), bytearray(16)
     assert proc.WSARecv(a, [buf], 0, ov, routine) == (WSA_IO_PENDING, 0, 0)
     assert proc.resources()["overlapped_pending"] >= 1
     proc.WSASend(c, [b"routine"])
     assert calls == []                                 # only in an alertable wait
-    assert _wait_for(proc, lambda: calls)
+    assert wait_alertable(proc, lambda: calls)
     assert calls == [(0, 7, ov, 0, threading.get_ident())]
     assert bytes(buf[:7]) == b"routine" and ov.Internal == 0 and ov.InternalHigh == 7
     assert proc.SleepEx(0, True) == 0                  # exactly once
@@ -657,10 +557,10 @@ def test_routine_of_a_request_made_on_another_thread_runs_there(started):
     result = {}
 
     def requester():
-        calls, routine = _routine_recorder()
+        calls, routine = recorder()
         proc.WSARecv(a, [bytearray(8)], 0, Overlapped(), routine)
         ready.set()
-        result["ok"] = _wait_for(proc, lambda: calls)
+        result["ok"] = wait_alertable(proc, lambda: calls)
         result["calls"] = calls
         result["me"] = threading.get_ident()
         done.set()
@@ -680,11 +580,11 @@ def test_routine_of_a_request_made_on_another_thread_runs_there(started):
 def test_wsasend_and_wsaioctl_with_routines(started):
     proc = started.proc
     c, a, lst = started.pair()
-    calls, routine = _routine_recorder()
+    calls, routine = recorder()
     ov1, ov2 = Overlapped(), Overlapped()
     assert proc.WSASend(c, [b"abc"], 0, ov1, routine) == (0, 3)
     proc.WSAIoctl(a, FIONREAD, None, ov2, routine)
-    assert _wait_for(proc, lambda: len(calls) == 2)
+    assert wait_alertable(proc, lambda: len(calls) == 2)
     assert [(e, n, o) for e, n, o, _, _ in calls] == [(0, 3, ov1), (0, 0, ov2)]
     assert proc.SleepEx(0, True) == 0
     assert proc.resources()["threads"] == 0
@@ -693,9 +593,8 @@ def test_wsasend_and_wsaioctl_with_routines(started):
 def test_routine_on_a_port_associated_socket_is_wsaeinval(started):
     proc = started.proc
     c, a, lst = started.pair()
-    port = started.port()
-    proc.CreateIoCompletionPort(a, port, 1)
-    calls, routine = _routine_recorder()
+    port = started.port(a, key=1)
+    calls, routine = recorder()
     ov = Overlapped()
     with pytest.raises(WinsockError) as exc:
         proc.WSARecv(a, [bytearray(4)], 0, ov, routine)
@@ -801,9 +700,8 @@ def test_wsacleanup_follows_the_cleanup_seed(app, peer):
     c2 = app.socket()
     proc.connect(c2, addr)
     p2, _ = peer.prov.WSPAccept(lst)
-    port, ev = app.port(), app.event()
-    proc.CreateIoCompletionPort(c2, port, 5)
-    calls, routine = _routine_recorder()
+    port, ev = app.port(c2, key=5), app.event()
+    calls, routine = recorder()
     ov_ev, ov_port, ov_rt = Overlapped(ev), Overlapped(), Overlapped()
     assert proc.WSARecv(c1, [bytearray(8)], 0, ov_ev)[0] == WSA_IO_PENDING
     assert proc.WSARecv(c2, [bytearray(8)], 0, ov_port)[0] == WSA_IO_PENDING
@@ -837,7 +735,7 @@ def test_wsacleanup_follows_the_cleanup_seed(app, peer):
     # the closed, lingering socket: still delivers everything, then a graceful close
     got = bytearray()
     while True:
-        chunk = _peer_recv(peer, p3, 4096)
+        chunk = recv_now(peer.prov, p3, 4096)
         if not chunk:
             break
         got += chunk
@@ -854,18 +752,22 @@ def test_wsacleanup_follows_the_cleanup_seed(app, peer):
     proc.connect(s, addr)
     ps, _ = peer.prov.WSPAccept(lst)
     proc.WSASend(s, [b"again"])
-    assert _peer_recv(peer, ps) == b"again"
+    assert recv_now(peer.prov, ps) == b"again"
     assert proc.resources()["sockets"] == 2 and app.top.sockets() == [s]
     proc.WSACleanup()
     for h in (p1, p2, p3, ps, lst):
         peer.prov.WSPCloseSocket(h)
 
 
-def test_wsacleanup_while_the_network_is_down_changes_nothing(app, peer):
+@pytest.mark.parametrize("base_loaded", [False, True], ids=["layer-only", "base-also-loaded"])
+def test_wsacleanup_while_the_network_is_down_changes_nothing(app, peer, base_loaded):
     proc = app.proc
     proc.WSAStartup()
+    if base_loaded:
+        tcp = next(i for i in app.base_entries if i.iSocketType == SOCK_STREAM)
+        plain = app.socket(protocol_info=tcp)    # loads the base provider for the application
     lst, addr = peer.listener()
-    c = app.socket()
+    c = app.socket()                             # through the layer
     proc.connect(c, addr)
     p, _ = peer.prov.WSPAccept(lst)
     ev = app.event()
@@ -883,6 +785,9 @@ def test_wsacleanup_while_the_network_is_down_changes_nothing(app, peer):
     peer.prov.WSPSend(p, [b"alive"])                      # the request is still there
     assert proc.WSAWaitForMultipleEvents([ev], False, WAIT_MS, False) == WSA_WAIT_EVENT_0
     assert (ov.Internal, ov.InternalHigh, bytes(buf[:5])) == (0, 5, b"alive")
+    assert proc.resources() == {**before, "overlapped_pending": 0}   # the receive completed
+    if base_loaded:
+        proc.closesocket(plain)
     proc.WSACleanup()                                      # now it works
     assert not proc.wsa_started and not app.top.started and not app.base.started
     with pytest.raises(WinsockError) as exc:
@@ -907,28 +812,3 @@ def test_wsacleanup_network_down_with_a_count_still_outstanding(app):
     app.net.set_down(False)
     proc.WSACleanup()
     assert not app.top.started
-
-
-def test_wsacleanup_network_down_with_the_base_also_loaded_changes_nothing(app, peer):
-    proc = app.proc
-    proc.WSAStartup()
-    tcp = next(i for i in app.base_entries if i.iSocketType == SOCK_STREAM)
-    plain = app.socket(protocol_info=tcp)        # loads the base provider for the application
-    lst, addr = peer.listener()
-    c = app.socket()                             # through the layer
-    proc.connect(c, addr)
-    p, _ = peer.prov.WSPAccept(lst)
-    ev = app.event()
-    ov, buf = Overlapped(ev), bytearray(8)
-    assert proc.WSARecv(c, [buf], 0, ov)[0] == WSA_IO_PENDING
-    before = proc.resources()
-    app.net.set_down(True)
-    with pytest.raises(WinsockError) as exc:
-        proc.WSACleanup()
-    assert exc.value.winerror == WSAENETDOWN
-    app.net.set_down(False)
-    peer.prov.WSPSend(p, [b"alive"])
-    assert proc.WSAWaitForMultipleEvents([ev], False, 500, False) == WSA_WAIT_EVENT_0
-    assert (ov.Internal, ov.InternalHigh, bytes(buf[:5])) == (0, 5, b"alive")
-    assert proc.resources() == {**before, "overlapped_pending": 0}   # the receive completed
-    proc.closesocket(plain)

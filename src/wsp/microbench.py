@@ -54,7 +54,7 @@ from typing import Any, Callable, Iterator, NamedTuple
 import wsp
 from wsp.errors import WSAEINVAL, WSAENOTSOCK, WinsockError
 
-__all__ = ["GROUPS", "run", "format_table"]
+__all__ = ["DictHandleTable", "GROUPS", "run", "format_table"]
 
 DEFAULT_SECONDS = 1.5    # time budget per group of a full run (5 groups: ~8 s)
 QUICK_SECONDS = 0.1      # ... of a quick run
@@ -71,10 +71,12 @@ CONTEXT = object()       # the context stored under every handle
 
 
 # ------------------------------------------------------------------ the peers
-class _DictHandleTable:
+class DictHandleTable:
     """The handle table a user would write: a dict of contexts keyed by
-    handles from ``itertools.count`` (one C call, atomic under the GIL).
-    ``KeyError`` becomes ``WinsockError`` only on the error path."""
+    handles from ``itertools.count`` (one C call, atomic under the GIL, so
+    two threads never get the same handle; values are never reused).
+    ``KeyError`` becomes ``WinsockError`` only on the error path.  Also the
+    peer of bench/ (bench/peers.py)."""
 
     __slots__ = ("_contexts", "_next")
 
@@ -229,7 +231,7 @@ def _handle_cycle() -> Iterator[tuple[_Side, _Side]]:
         return _Side(name, _cycle_each, (t.create, t.query, t.close, contexts), check)
 
     yield (side("wsp.HandleTable", wsp.HandleTable()),
-           side("dict + itertools.count", _DictHandleTable()))
+           side("dict + itertools.count", DictHandleTable()))
 
 
 def _queue_check(name: str, expected: Any, is_empty: Callable[[], bool]):
