@@ -191,3 +191,32 @@ def test_console_entry_points_and_bad_option_exit_nonzero():
                          capture_output=True, text=True, timeout=120)
     assert sim.returncode == 0 and json.loads(sim.stdout)["leaked"] == 0
     assert sim.stderr == ""                 # no progress bar when stderr is not a terminal
+
+
+class _Terminal:
+    """A stand-in for a terminal on stderr: tqdm writes its bar here."""
+
+    def __init__(self):
+        self.text = []
+
+    def isatty(self):
+        return True
+
+    def write(self, s):
+        self.text.append(s)
+
+    def flush(self):
+        pass
+
+
+def test_progress_bar_only_on_a_terminal(monkeypatch, capsys):
+    pytest.importorskip("tqdm")
+    term = _Terminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    assert main(["sim", *SMALL, "--json"]) == 0
+    json.loads(capsys.readouterr().out)               # stdout stays pure JSON
+    drawn = "".join(term.text)
+    assert "msg" in drawn and "/180" in drawn         # a bar over 12 x 15 messages
+    monkeypatch.undo()
+    assert main(["sim", *SMALL, "--json"]) == 0       # not a terminal: nothing drawn
+    assert capsys.readouterr().err == ""
