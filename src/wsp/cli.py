@@ -192,8 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example: wsp sim --connections 16 --messages 50 --lsp trace,fault --json")
     sim.add_argument("--connections", type=_positive_int, default=128,
                      help="client/server connection pairs (default 128)")
-    sim.add_argument("--messages", type=_positive_int, default=800,
-                     help="messages per connection (default 800)")
+    sim.add_argument("--messages", type=_positive_int, default=500,
+                     help="messages per connection (default 500)")
     sim.add_argument("--size", type=_positive_int, default=64,
                      help="bytes per message, at most 4096 (default 64)")
     sim.add_argument("--threads", type=_positive_int, default=2,
