@@ -46,6 +46,7 @@ from peers import DictHandleTable, GenSlotTable  # bench/peers.py
 
 from harness import REFERENCES, Reference, measure, tag  # bench/harness.py
 from wsp import _core, _core_py
+from wsp.microbench import post_many_get_many, put_each_get_each  # shared with wsp bench
 
 N = 1000                 # calls per timed call in the per-call and cycle groups
 BATCH = 1024             # handles per create_many / close_many
@@ -114,24 +115,6 @@ def put_get_each(put, get, nbytes, ov, rng):
         put((STATUS, nbytes, KEY, ov))
         p = get()
     return p
-
-
-def post_many_get_many(post_many, get_many, packets, reps):
-    n = len(packets)
-    for _ in reps:
-        post_many(packets)
-        got = get_many(n)
-    return got
-
-
-def put_each_get_each(put, get, packets, reps):
-    """SimpleQueue has no batch calls: a loop of puts, a list of gets."""
-    r = range(len(packets))
-    for _ in reps:
-        for p in packets:
-            put(p)
-        got = [get() for _ in r]
-    return got
 
 
 def extend_popleft(extend, popleft, packets, reps):

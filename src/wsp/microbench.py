@@ -165,7 +165,8 @@ def _put_get_each(put, get, rng):
     return p
 
 
-def _post_many_get_many(post_many, get_many, packets, reps):
+def post_many_get_many(post_many, get_many, packets, reps):
+    """The core's batch calls: all packets in, all out (bench/ times this too)."""
     n = len(packets)
     for _ in reps:
         post_many(packets)
@@ -173,7 +174,7 @@ def _post_many_get_many(post_many, get_many, packets, reps):
     return got
 
 
-def _put_each_get_each(put, get, packets, reps):
+def put_each_get_each(put, get, packets, reps):
     """SimpleQueue has no batch calls: a loop of puts, a list of gets."""
     r = range(len(packets))
     for _ in reps:
@@ -254,10 +255,10 @@ def _queue_one() -> Iterator[tuple[_Side, _Side]]:
 @contextlib.contextmanager
 def _queue_batch64() -> Iterator[tuple[_Side, _Side]]:
     q, sq = wsp.CompletionQueue(), queue.SimpleQueue()
-    yield (_Side("wsp.CompletionQueue", _post_many_get_many,
+    yield (_Side("wsp.CompletionQueue", post_many_get_many,
                  (q.post_many, q.get_many, PACKETS, REPS),
                  _queue_check("wsp.CompletionQueue", PACKETS, lambda: len(q) == 0)),
-           _Side("queue.SimpleQueue", _put_each_get_each, (sq.put, sq.get, PACKETS, REPS),
+           _Side("queue.SimpleQueue", put_each_get_each, (sq.put, sq.get, PACKETS, REPS),
                  _queue_check("queue.SimpleQueue", PACKETS, sq.empty)))
 
 
