@@ -60,9 +60,9 @@ import threading
 from typing import Any, Callable, Sequence
 
 from ..errors import (WSA_IO_PENDING, WSA_OPERATION_ABORTED, WSAECONNRESET, WSAEMSGSIZE,
-                      WSAENOTSOCK, WSAEOPNOTSUPP, WinsockError)
+                      WSAEOPNOTSUPP, WinsockError)
 from ..sim.provider import Provider as SimProvider
-from ..spi.process import Operation, _SocketEntry
+from ..spi.process import Operation
 from ..spi.structs import Overlapped, ThreadId
 from .layered import LayeredProvider
 
@@ -464,13 +464,7 @@ class FaultProvider(LayeredProvider):
             provider = provider.lower
         if not isinstance(provider, SimProvider):
             raise WinsockError(WSAEOPNOTSUPP, funcname)
-        try:
-            entry = self._process._handles.query(handle)
-        except WinsockError:
-            entry = None
-        sock = entry.context if type(entry) is _SocketEntry else None
-        if sock is None or getattr(sock, "owner", None) is not provider:
-            raise WinsockError(WSAENOTSOCK, funcname)
+        sock = provider._sock(handle, funcname, network=False)
         network = provider.network
         with network.lock:
             # A reset from the network (a middlebox's RST): both ends fail

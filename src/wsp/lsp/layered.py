@@ -54,7 +54,7 @@ from typing import Any, Callable, Sequence
 from ..constants import SO_LINGER, SOL_SOCKET
 from ..errors import (WSA_IO_PENDING, WSA_OPERATION_ABORTED, WSAEINVAL, WSAENOTSOCK,
                       WSANOTINITIALISED, WinsockError)
-from ..spi.process import Operation, Process, _SocketEntry
+from ..spi.process import Operation, Process
 from ..spi.provider import WINSOCK_2_2, ServiceProvider
 from ..spi.structs import Linger, Overlapped, ThreadId
 
@@ -106,14 +106,7 @@ class LayeredProvider(ServiceProvider):
     def _sock(self, s: object, funcname: str) -> LayerSocket:
         """The LayerSocket behind the layer's handle `s` (WSANOTINITIALISED,
         then WSAENOTSOCK)."""
-        process = self._process
-        if self._startup_count <= 0 or process is None:
-            raise WinsockError(WSANOTINITIALISED, funcname)
-        try:
-            entry = process._handles.query(s)
-        except WinsockError:
-            entry = None
-        ls = entry.context if type(entry) is _SocketEntry else None
+        ls = self._context_of(s, funcname)
         if type(ls) is not LayerSocket or ls.layer is not self:
             raise WinsockError(WSAENOTSOCK, funcname)
         return ls

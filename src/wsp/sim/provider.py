@@ -24,11 +24,11 @@ from ..constants import (AF_INET, CF_ACCEPT, CF_DEFER, CF_REJECT, FD_ACCEPT, FD_
                          SO_DONTLINGER, SO_ERROR, SO_LINGER, SO_RCVBUF, SO_REUSEADDR, SO_SNDBUF,
                          SO_TYPE, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, SOMAXCONN)
 from ..errors import (WSA_IO_PENDING, WSA_OPERATION_ABORTED, WSAEADDRNOTAVAIL,
-                      WSAECONNREFUSED, WSAECONNRESET, WSAENETDOWN, WSANOTINITIALISED, WSAEAFNOSUPPORT, WSAEINPROGRESS, WSAEINTR, WSAEINVAL, WSAEISCONN,
+                      WSAECONNREFUSED, WSAECONNRESET, WSAENETDOWN, WSAEAFNOSUPPORT, WSAEINPROGRESS, WSAEINTR, WSAEINVAL, WSAEISCONN,
                       WSAEMSGSIZE, WSAENOPROTOOPT, WSAENOTCONN, WSAENOTSOCK, WSAEOPNOTSUPP,
                       WSAEPROTONOSUPPORT, WSAEPROTOTYPE, WSAESHUTDOWN, WSAESOCKTNOSUPPORT,
                       WSAEWOULDBLOCK, WSATRY_AGAIN, WinsockError)
-from ..spi.process import Process, _SocketEntry
+from ..spi.process import Process
 from ..spi.provider import ServiceProvider
 from ..spi.structs import Linger, Overlapped
 from .network import (ANY_HOST, MAX_DATAGRAM, Network, PendingRecv, PendingSend, SimSocket,
@@ -97,14 +97,7 @@ class Provider(ServiceProvider):
         """The socket behind handle `s` (WSAENOTSOCK first, as Winsock checks
         the socket before anything else), then, unless `network` is False,
         the network (WSAENETDOWN)."""
-        process = self._process
-        if self._startup_count <= 0 or process is None:
-            raise WinsockError(WSANOTINITIALISED, funcname)
-        try:
-            entry = process._handles.query(s)
-        except WinsockError:
-            entry = None
-        sock = entry.context if type(entry) is _SocketEntry else None
+        sock = self._context_of(s, funcname)
         if type(sock) is not SimSocket or sock.owner is not self:
             raise WinsockError(WSAENOTSOCK, funcname)
         if network and self.network.down:

@@ -87,6 +87,17 @@ class ServiceProvider:
         """True while this provider has an outstanding WSPStartup."""
         return self._startup_count > 0
 
+    def _context_of(self, s: object, funcname: str) -> Any:
+        """The context WPUCreateSocketHandle stored for socket handle `s`, or
+        None if `s` is not a socket handle of this process (the provider
+        then checks the context is one of its own: WSAENOTSOCK otherwise).
+        WSANOTINITIALISED unless started."""
+        process = self._process
+        if self._startup_count <= 0 or process is None:
+            raise WinsockError(WSANOTINITIALISED, funcname)
+        entry = process._lookup(s, _SocketEntry)
+        return None if entry is None else entry.context
+
     def _require_started(self, funcname: str) -> Process:
         process = self._process
         if self._startup_count <= 0 or process is None:
