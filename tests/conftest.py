@@ -65,27 +65,9 @@ def sock(proc, provider):
 # `layers` -- run on stacks of 0, 1 and 2 wsp.lsp.LayeredProvider layers over
 # the wsp.sim.Provider: ids ``base``, ``1layer``, ``2layers``.  `host` and
 # `peer` share one depth.  Elsewhere these fixtures are the bare provider
-# (depth 0) unless the test is marked ``stacked`` or parametrises `layers`
-# itself.  Markers:
-#
-# * ``stacked``: run this test (of another module) on every depth too;
-# * ``base_only``: the test checks the base provider itself, not behaviour
-#   an application sees through a stack: run it on ``base`` only (or reach
-#   the base through ``sim.base`` and ``sim.base_handle(s)`` instead);
-# * ``stacked_xfail(*depths, reason=...)``: a known bug on those depths:
-#   ``xfail(strict=True)`` there, a plain test elsewhere.
+# (depth 0) unless the test parametrises `layers` itself.
 
 STACKED_MODULES = ("test_sim_", "test_seed_")
-
-
-def pytest_configure(config):
-    config.addinivalue_line(
-        "markers", "stacked: run on stacks of 0, 1 and 2 layers over wsp.sim.Provider")
-    config.addinivalue_line(
-        "markers", "base_only: check the wsp.sim.Provider itself: run on the base stack only")
-    config.addinivalue_line(
-        "markers", "stacked_xfail(*depths, reason): a known bug on stacks of these depths "
-                   "(strict xfail there)")
 
 
 def pytest_generate_tests(metafunc):
@@ -96,27 +78,11 @@ def pytest_generate_tests(metafunc):
         if "layers" in ([n.strip() for n in names.split(",")] if isinstance(names, str)
                         else names):
             return                       # the test picks its own depths
-    node = metafunc.definition
-    if not (node.path.name.startswith(STACKED_MODULES) or node.get_closest_marker("stacked")):
+    if not metafunc.definition.path.name.startswith(STACKED_MODULES):
         return
     from simkit import DEPTH_IDS, DEPTHS
-    depths = (0,) if node.get_closest_marker("base_only") else DEPTHS
-    metafunc.parametrize("layers", [pytest.param(d, id=DEPTH_IDS[d]) for d in depths],
+    metafunc.parametrize("layers", [pytest.param(d, id=DEPTH_IDS[d]) for d in DEPTHS],
                          indirect=True)
-
-
-def pytest_collection_modifyitems(config, items):
-    # stacked_xfail may sit on the test or on one of its pytest.param()s, so
-    # it is applied per item, once the item's marks are all known.
-    for item in items:
-        callspec = getattr(item, "callspec", None)
-        if callspec is None or "layers" not in callspec.params:
-            continue
-        depth = callspec.params["layers"]
-        for mark in item.iter_markers("stacked_xfail"):
-            if depth in mark.args:
-                item.add_marker(pytest.mark.xfail(strict=True, reason=mark.kwargs["reason"]))
-                break
 
 
 @pytest.fixture

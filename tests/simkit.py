@@ -7,7 +7,7 @@ from __future__ import annotations
 import wsp
 import wsp.sim
 from wsp import AF_INET, SO_LINGER, SO_RCVBUF, SOCK_STREAM, SOL_SOCKET, Linger
-from wsp.lsp import LayeredProvider, LayerSocket
+from wsp.lsp import LayeredProvider
 
 LOCAL = "127.0.0.1"
 
@@ -45,14 +45,6 @@ class Sim:
         the process's tables: the base provider's, and one more per layer
         (each layer has handles and requests of its own)."""
         return n * (self.layers + 1)
-
-    def base_handle(self, s):
-        """The base provider's handle under the top-of-stack handle `s`."""
-        while True:
-            ctx = self.proc.upcalls.WPUQuerySocketHandleContext(s)
-            if type(ctx) is not LayerSocket:
-                return s
-            s = ctx.lower
 
     def socket(self, type=SOCK_STREAM):
         return self.prov.WSPSocket(AF_INET, type, 0)
