@@ -1,4 +1,5 @@
-"""Shared test helpers: bounded threads and WinsockError checks."""
+"""Shared test helpers: bounded threads, bounded waits for an observable
+condition, and WinsockError checks."""
 from __future__ import annotations
 
 import threading
@@ -7,6 +8,7 @@ import time
 from wsp.errors import WinsockError
 
 JOIN_TIMEOUT = 10.0     # no test thread may outlive this
+POLL = 0.002            # seconds between two looks in wait_until
 
 
 def assert_winsock(excinfo, code):
@@ -49,3 +51,36 @@ def spin_python_for(seconds):
     while time.monotonic() - start < seconds:
         n += 1
     return n, time.monotonic() - start
+
+
+def wait_until(predicate, timeout=10.0, what="the condition"):
+    """Poll predicate() until it returns something true; return that.  Fails
+    the test, naming `what`, if it still does not hold after `timeout`
+    seconds (a bound against hangs, never a speed check)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(POLL)
+
+
+def parked(core=None):
+    """How many threads are parked right now inside a core wait
+    (CompletionQueue.get/get_many, ThreadRegistry.wait) of `core` (a core
+    module; default: the one wsp uses, wsp.core)."""
+    if core is None:
+        import wsp.core as core
+    return core.debug_counters()["parked"]
+
+
+def wait_parked(n, core=None, timeout=10.0):
+    """Wait until at least `n` threads are parked inside a core wait of
+    `core`: proof that a thread under test really blocked in its call, not
+    merely that it started.  Returns the count seen."""
+    def enough():
+        count = parked(core)
+        return count if count >= n else 0
+    return wait_until(enough, timeout, f"{n} thread(s) parked in a core wait")

@@ -1,13 +1,18 @@
 """Building blocks for tests over the simulated network: ``Sim`` (one
 Process with a started stack of zero or more wsp.lsp.LayeredProvider layers
 over a wsp.sim.Provider), ``stack`` (such a stack, not started), ``connect``
-(a connected pair, possibly across two processes) and ``recv_all``."""
+(a connected pair, possibly across two processes), ``recv_all``, and
+``sim_socket``/``wait_blocked`` (proof that a thread is blocked in a call on a
+socket)."""
 from __future__ import annotations
+
+from helpers import wait_until
 
 import wsp
 import wsp.sim
 from wsp import AF_INET, SO_LINGER, SO_RCVBUF, SOCK_STREAM, SOL_SOCKET, Linger
-from wsp.lsp import LayeredProvider
+from wsp.lsp import LayeredProvider, LayerSocket
+from wsp.sim.network import SimSocket
 
 LOCAL = "127.0.0.1"
 
@@ -134,3 +139,30 @@ def recv_all(prov, s, n, chunk=4096):
         assert rc == 0 and got > 0
         out += buf[:got]
     return bytes(out)
+
+
+def sim_socket(proc, s):
+    """The wsp.sim SimSocket at the bottom of `proc`'s socket handle `s`
+    (through any layers).  Take it while `s` is open: it stays usable after
+    the handle is closed."""
+    ctx = proc.upcalls.WPUQuerySocketHandleContext(s)
+    while type(ctx) is LayerSocket:
+        ctx = proc.upcalls.WPUQuerySocketHandleContext(ctx.lower)
+    assert type(ctx) is SimSocket, ctx
+    return ctx
+
+
+def blocked_on(sock):
+    """How many threads wait on the SimSocket `sock` now.  Read under the
+    network lock: a blocking call counts itself in ``watchers`` and keeps
+    the lock until its Condition.wait releases it, so every thread counted
+    here is inside that wait -- really blocked, not just about to be."""
+    with sock.network.lock:
+        return sock.watchers
+
+
+def wait_blocked(sock, n=1, timeout=10.0):
+    """Wait until at least `n` threads are blocked on the SimSocket `sock`
+    (a blocking receive, send, accept, connect, linger close or select)."""
+    return wait_until(lambda: blocked_on(sock) >= n, timeout,
+                      f"{n} thread(s) blocked on {sock.local}")
