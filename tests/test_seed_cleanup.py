@@ -3,12 +3,10 @@ error table), named after the statement, over wsp.sim.Provider; plus
 Process.terminate(), the process that dies without cleanup."""
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from helpers import Worker, assert_winsock
-from simkit import Sim, connect, stack
+from simkit import Sim, blocked_on, connect, recv_all, sim_socket, stack, wait_blocked
 from wsp import (AF_INET, FD_CLOSE, FD_READ, SO_SNDBUF, SOCK_STREAM, SOL_SOCKET,
                  Overlapped)
 from wsp.errors import (WAIT_TIMEOUT, WSA_OPERATION_ABORTED, WSAECONNRESET, WSAEINTR,
@@ -68,15 +66,18 @@ def test_pending_blocking_calls_are_canceled(host):
     c, a, listener = connect(host)
     blocked = [Worker(host.prov.WSPRecv, a, [bytearray(4)]),
                Worker(host.prov.WSPAccept, listener)]
+    socks = [sim_socket(host.proc, a), sim_socket(host.proc, listener)]
     for w in blocked:
         w.start()
-    time.sleep(0.1)
+    for sock in socks:
+        wait_blocked(sock)                        # each worker waits inside its call
     assert all(w.is_alive() for w in blocked)
     host.prov.WSPCleanup()
     for w in blocked:
         with pytest.raises(WinsockError) as e:
             w.finish()
         assert_winsock(e, WSAEINTR)
+    assert [blocked_on(sock) for sock in socks] == [0, 0]
 
 
 def test_cancellation_posts_no_notification_and_signals_no_event(host, peer):
@@ -123,7 +124,7 @@ def test_pending_overlapped_fail_with_operation_aborted_without_event_routine_or
         assert ov.Internal == WSA_OPERATION_ABORTED
     assert not host.signalled(ev)
     assert host.proc.SleepEx(0, True) == 0 and calls == []
-    assert host.proc.GetQueuedCompletionStatus(port, 0)[0] == WAIT_TIMEOUT
+    assert host.proc.GetQueuedCompletionStatus(port, 0) == (WAIT_TIMEOUT, 0, 0, None)
     assert host.proc.resources()["overlapped_pending"] == 0
     assert host.proc.resources()["overlapped_undelivered"] == 0
 
@@ -171,14 +172,17 @@ def test_a_process_that_terminates_without_cleanup(host, peer):
     ov = Overlapped()
     host.prov.WSPRecv(a, [bytearray(4)], 0, ov)
     blocked = Worker(host.prov.WSPAccept, listener)
+    listening = sim_socket(host.proc, listener)
     blocked.start()
-    time.sleep(0.05)
+    wait_blocked(listening)                        # the accept waits inside its call
     host.proc.terminate()
     with pytest.raises(WinsockError) as e:         # its peers see a reset
         peer.prov.WSPRecv(c, [bytearray(4)])
     assert_winsock(e, WSAECONNRESET)
-    with pytest.raises(WinsockError):              # its blocked threads are released
+    with pytest.raises(WinsockError) as e:         # its blocked threads are released
         blocked.finish()
+    assert_winsock(e, WSAEINTR)
+    assert blocked_on(listening) == 0
     assert ov.Internal == WSA_OPERATION_ABORTED
     assert host.clean() and not host.prov.started
     again, addr2 = peer.listener(addr)             # its addresses are free again
@@ -222,9 +226,10 @@ def test_nothing_leaks_after_a_busy_session_and_cleanup(net, layers):
         for _ in range(20):
             c, a, listener = connect(one, two)
             port = one.proc.CreateIoCompletionPort(c, None, 1)
-            one.prov.WSPSend(c, [b"x" * 1000], 0, Overlapped())
-            two.recv(a)
-            one.proc.GetQueuedCompletionStatus(port, 0)
+            ov = Overlapped()
+            assert one.prov.WSPSend(c, [b"x" * 1000], 0, ov) == (0, 1000)
+            assert recv_all(two.prov, a, 1000) == b"x" * 1000
+            assert one.proc.GetQueuedCompletionStatus(port, 0) == (0, 1000, 1, ov)
             one.proc.CloseHandle(port)
             two.prov.WSPCloseSocket(listener)
         one.prov.WSPCleanup()
