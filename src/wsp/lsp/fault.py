@@ -62,6 +62,7 @@ from typing import Any, Callable, Sequence
 from ..errors import (WSA_IO_PENDING, WSA_OPERATION_ABORTED, WSAECONNRESET, WSAEMSGSIZE,
                       WSAEOPNOTSUPP, WinsockError)
 from ..sim.provider import Provider as SimProvider
+from ..spi.checks import gather, scatter
 from ..spi.process import Operation
 from ..spi.structs import Overlapped, ThreadId
 from .layered import LayeredProvider
@@ -90,9 +91,6 @@ _APPLIES = {
     "abort_status": ("WSPCloseSocket",),
 }
 
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 class Rule:
@@ -169,30 +167,6 @@ class _Held:
         self.timer: threading.Timer | None = None
 
 
-def _gather(buffers: Any, funcname: str) -> bytes:
-    """The bytes of a send's WSABUF array (a sequence of bytes-like objects)."""
-    if isinstance(buffers, (bytes, bytearray, memoryview, str)):
-        raise TypeError(f"{funcname}: buffers must be a sequence of bytes-like objects "
-                        "(the WSABUF array), not a single buffer")
-    try:
-        return b"".join(buffers)
-    except TypeError:
-        raise TypeError(f"{funcname}: buffers must be a sequence of bytes-like objects") from None
-
-
-def _scatter(buffers: Any, funcname: str) -> list[memoryview]:
-    """Writable byte views of a receive's WSABUF array."""
-    if isinstance(buffers, (bytes, bytearray, memoryview, str)):
-        raise TypeError(f"{funcname}: buffers must be a sequence of writable buffers "
-                        "(the WSABUF array), not a single buffer")
-    try:
-        views = [memoryview(b).cast("B") for b in buffers]
-    except TypeError:
-        raise TypeError(f"{funcname}: buffers must be a sequence of writable buffers") from None
-    if any(view.readonly for view in views):
-        raise TypeError(f"{funcname}: receive buffers must be writable")
-    return views
-
 
 class FaultProvider(LayeredProvider):
     """A layered provider that injects faults into the calls passing
@@ -239,7 +213,7 @@ class FaultProvider(LayeredProvider):
             raise ValueError(f"action {action!r} does not apply to {op}; it applies to "
                              f"{_APPLIES[action]}")
         if socket is not None:
-            if not _is_int(socket):
+            if not isinstance(socket, int) or isinstance(socket, bool):
                 raise TypeError(f"socket must be a socket handle (int) or None, "
                                 f"not {type(socket).__name__}")
             if op in SOCKETLESS:
@@ -249,14 +223,14 @@ class FaultProvider(LayeredProvider):
         if not 0.0 <= probability <= 1.0:
             raise ValueError(f"probability must be within [0, 1], not {probability!r}")
         if count is not None:
-            if not _is_int(count):
+            if not isinstance(count, int) or isinstance(count, bool):
                 raise TypeError(f"count must be an int or None, not {type(count).__name__}")
             if count < 0:
                 raise ValueError(f"count must not be negative, not {count}")
         if action in ("fail", "abort_status"):
             if code is None:
                 raise ValueError(f"action {action!r} needs code=<WSA error code>")
-            if not _is_int(code):
+            if not isinstance(code, int) or isinstance(code, bool):
                 raise TypeError(f"code must be an int, not {type(code).__name__}")
             if code <= 0:
                 raise ValueError(f"code must be a positive WSA error code, not {code}")
@@ -265,7 +239,7 @@ class FaultProvider(LayeredProvider):
         if action == "truncate":
             if size is None:
                 raise ValueError("action 'truncate' needs size=<bytes>")
-            if not _is_int(size):
+            if not isinstance(size, int) or isinstance(size, bool):
                 raise TypeError(f"size must be an int, not {type(size).__name__}")
             if size < 0:
                 raise ValueError(f"size must not be negative, not {size}")
@@ -275,10 +249,16 @@ class FaultProvider(LayeredProvider):
             if delay is not None:
                 if isinstance(delay, bool) or not isinstance(delay, (int, float)):
                     raise TypeError(f"delay must be seconds or None, not {type(delay).__name__}")
-                if not (delay >= 0 and math.isfinite(delay)):
+                try:
+                    finite = delay >= 0 and math.isfinite(delay)
+                except OverflowError:         # an int beyond any float: finite, huge
+                    finite = True
+                if not finite:
                     raise ValueError(f"delay must be a finite number of seconds >= 0, "
                                      f"not {delay!r}")
-                delay = float(delay)
+                # Longer than a timer can wait (threading.TIMEOUT_MAX) is held
+                # until release(), which is what such a delay amounts to.
+                delay = None if delay > threading.TIMEOUT_MAX else float(delay)
         elif delay is not None:
             raise ValueError(f"delay is for 'delay', not {action!r}")
         if action == "reset" and not isinstance(self._bottom(), SimProvider):
@@ -481,10 +461,10 @@ class FaultProvider(LayeredProvider):
             return down(buffers)
         self._raise_for(rule, funcname, s)
         if rule.action == "truncate":
-            return down([_gather(buffers, funcname)[:rule.size]])
+            return down([gather(buffers, funcname)[:rule.size]])
         if rule.action == "drop":
             self._sock(s, funcname)                   # the handle is still checked
-            total = len(_gather(buffers, funcname))
+            total = len(gather(buffers, funcname))
             if overlapped is not None:
                 process = self._process
                 op = process.start_overlapped(s, overlapped, routine, thread_id, buffers,
@@ -508,7 +488,7 @@ class FaultProvider(LayeredProvider):
                                    lambda: down(buffers))
             return pending if result[0] == 0 else result
         # truncate: receive into a scratch buffer, pass on the first `size` bytes
-        views = _scatter(buffers, funcname)
+        views = scatter(buffers, funcname)
         plan = _Plan(size=rule.size, scratch=bytearray(sum(len(v) for v in views)),
                      views=views)
         if overlapped is None:

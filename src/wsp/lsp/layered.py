@@ -49,11 +49,13 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from typing import Any, Callable, Sequence
 
 from ..constants import SO_LINGER, SOL_SOCKET
 from ..errors import (WSA_IO_PENDING, WSA_OPERATION_ABORTED, WSAEINVAL, WSAENOTSOCK,
                       WSANOTINITIALISED, WinsockError)
+from ..spi.checks import deadline_after, seconds_timeout, wait_time
 from ..spi.process import Operation, Process
 from ..spi.provider import WINSOCK_2_2, ServiceProvider
 from ..spi.structs import Linger, Overlapped, ThreadId
@@ -337,15 +339,18 @@ class LayeredProvider(ServiceProvider):
 
     def flush(self, timeout: float = 10.0) -> None:
         """Wait until the worker thread has issued every request submitted
-        so far (no-op without ``worker``)."""
+        so far (no-op without ``worker``); TimeoutError after `timeout`
+        seconds (None: no limit; bad values as for every seconds timeout)."""
+        deadline = deadline_after(seconds_timeout(timeout, "flush"))
         with self._map_lock:
             jobs = self._jobs
         if jobs is None:
             return
         done = threading.Event()
         jobs.put((None, lambda *a: done.set(), None, None, None, None))
-        if not done.wait(timeout):
-            raise TimeoutError("the layer's worker did not drain in time")
+        while not done.wait(wait_time(deadline)):
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError("the layer's worker did not drain in time")
 
     # -- sockets ------------------------------------------------------------------------
     def WSPSocket(self, af: int, type: int, protocol: int,  # noqa: A002

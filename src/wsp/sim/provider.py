@@ -29,6 +29,7 @@ from ..errors import (WSA_IO_PENDING, WSA_OPERATION_ABORTED, WSAEADDRNOTAVAIL,
                       WSAEPROTONOSUPPORT, WSAEPROTOTYPE, WSAESHUTDOWN, WSAESOCKTNOSUPPORT,
                       WSAEWOULDBLOCK, WSATRY_AGAIN, WinsockError)
 from ..spi.process import Process
+from ..spi.checks import deadline_after, gather, int_arg, scatter, seconds_timeout, wait_time
 from ..spi.provider import ServiceProvider
 from ..spi.structs import Linger, Overlapped
 from .network import (ANY_HOST, MAX_DATAGRAM, Network, PendingRecv, PendingSend, SimSocket,
@@ -39,39 +40,6 @@ __all__ = ["Provider"]
 _MAX_BACKLOG = 200
 
 
-def _gather(buffers: object, funcname: str) -> bytes:
-    """The bytes of a WSABUF array (a sequence of bytes-like objects)."""
-    if isinstance(buffers, (bytes, bytearray, memoryview, str)):
-        raise TypeError(f"{funcname}: buffers must be a sequence of bytes-like objects "
-                        "(the WSABUF array), not a single buffer")
-    try:
-        return b"".join(buffers)  # type: ignore[arg-type]
-    except TypeError:
-        raise TypeError(f"{funcname}: buffers must be a sequence of bytes-like objects") from None
-
-
-def _scatter(buffers: object, funcname: str) -> list[memoryview]:
-    """Writable views of a WSABUF array for a receive."""
-    if isinstance(buffers, (bytes, bytearray, memoryview, str)):
-        raise TypeError(f"{funcname}: buffers must be a sequence of writable buffers "
-                        "(the WSABUF array), not a single buffer")
-    try:
-        views = [memoryview(b) for b in buffers]  # type: ignore[union-attr]
-    except TypeError:
-        raise TypeError(f"{funcname}: buffers must be a sequence of writable buffers") from None
-    for i, view in enumerate(views):
-        if view.format != "B" or view.ndim != 1:     # e.g. array('i'): address it as bytes
-            views[i] = view.cast("B")
-    for view in views:
-        if view.readonly:
-            raise TypeError(f"{funcname}: receive buffers must be writable")
-    return views
-
-
-def _int(value: object, name: str) -> int:
-    if not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-    return value
 
 
 class Provider(ServiceProvider):
@@ -195,7 +163,7 @@ class Provider(ServiceProvider):
         self._require_started(funcname)
         for value, name in ((af, "af"), (type, "type"), (protocol, "protocol"), (g, "g"),
                             (flags, "flags")):
-            _int(value, name)
+            int_arg(value, name)
         self.network.check_up(funcname)
         if af != AF_INET:
             raise WinsockError(WSAEAFNOSUPPORT, funcname)
@@ -228,7 +196,7 @@ class Provider(ServiceProvider):
     def WSPListen(self, s: int, backlog: int) -> None:
         funcname = "WSPListen"
         sock = self._sock(s, funcname)
-        _int(backlog, "backlog")
+        int_arg(backlog, "backlog")
         with self.network.lock:
             if sock.kind != SOCK_STREAM:
                 raise WinsockError(WSAEOPNOTSUPP, funcname)
@@ -340,8 +308,8 @@ class Provider(ServiceProvider):
         a blocking one waits until everything is buffered."""
         funcname = "WSPSend"
         sock = self._sock(s, funcname)
-        data = _gather(buffers, funcname)
-        _int(flags, "flags")
+        data = gather(buffers, funcname)
+        int_arg(flags, "flags")
         with self.network.lock:
             if sock.kind == SOCK_DGRAM:
                 if sock.remote is None:
@@ -388,8 +356,8 @@ class Provider(ServiceProvider):
         ignored and this is WSPSend)."""
         funcname = "WSPSendTo"
         sock = self._sock(s, funcname)
-        data = _gather(buffers, funcname)
-        _int(flags, "flags")
+        data = gather(buffers, funcname)
+        int_arg(flags, "flags")
         with self.network.lock:
             if sock.kind == SOCK_STREAM:
                 return self._send_stream(s, sock, data, overlapped, completion_routine,
@@ -429,7 +397,7 @@ class Provider(ServiceProvider):
         ``(WSA_IO_PENDING, 0, 0)`` for a pending overlapped receive."""
         funcname = "WSPRecv"
         sock = self._sock(s, funcname)
-        views = _scatter(buffers, funcname)
+        views = scatter(buffers, funcname)
         peek = self._recv_flags(flags, funcname)
         with self.network.lock:
             if sock.kind == SOCK_DGRAM:
@@ -441,7 +409,7 @@ class Provider(ServiceProvider):
 
     @staticmethod
     def _recv_flags(flags: object, funcname: str) -> bool:
-        _int(flags, "flags")
+        int_arg(flags, "flags")
         if flags & ~MSG_PEEK:
             raise WinsockError(WSAEOPNOTSUPP, funcname)
         return bool(flags & MSG_PEEK)
@@ -494,7 +462,7 @@ class Provider(ServiceProvider):
         completion carries WSAEMSGSIZE and MSG_PARTIAL)."""
         funcname = "WSPRecvFrom"
         sock = self._sock(s, funcname)
-        views = _scatter(buffers, funcname)
+        views = scatter(buffers, funcname)
         peek = self._recv_flags(flags, funcname)
         with self.network.lock:
             if sock.kind == SOCK_STREAM:
@@ -553,7 +521,7 @@ class Provider(ServiceProvider):
 
     def _shutdown(self, s: int, how: int, funcname: str) -> None:
         sock = self._sock(s, funcname)
-        _int(how, "how")
+        int_arg(how, "how")
         if how not in (SD_RECEIVE, SD_SEND, SD_BOTH):
             raise WinsockError(WSAEINVAL, funcname)
         with self.network.lock:
@@ -648,7 +616,14 @@ class Provider(ServiceProvider):
         network = self.network
         sock.handle_closed = True
         self._sockets.pop(s, None)
-        self.upcalls.WPUCloseSocketHandle(s)
+        try:
+            self.upcalls.WPUCloseSocketHandle(s)
+        except WinsockError as exc:
+            # Anyone holding proc.upcalls can close a provider's handle
+            # behind its back; the socket itself must still be released, or
+            # a cleanup would stop half-way and leave the rest bound.
+            if exc.winerror != WSAENOTSOCK:
+                raise
         self._cancel_calls(s, sock, notify)
         if sock.state == "listening":
             for queued in list(sock.accept_queue):
@@ -694,25 +669,36 @@ class Provider(ServiceProvider):
         """The process died without WSPCleanup: the same release -- peers see
         a reset, blocked threads are released, addresses are free -- without
         any notification to the dead process."""
-        self._reset_all()
-        super()._terminated(process)
+        try:
+            self._reset_all()
+        finally:
+            super()._terminated(process)
 
     def _reset_all(self) -> None:
+        """Reset and release every open socket (cleanup, terminate).  Runs
+        to the end whatever one socket does: the first unexpected error is
+        raised after all of them have been released."""
+        first_error: BaseException | None = None
         with self.network.lock:
             sockets = list(self._sockets.items())
             # Cancel everything first, then reset: one socket's reset must
             # not fail another's canceled calls with WSAECONNRESET.
-            for s, sock in sockets:
-                self._cancel_calls(s, sock, notify=False)
-            for s, sock in sockets:
-                self._release(s, sock, hard=True, notify=False)
+            for step in (lambda s, sock: self._cancel_calls(s, sock, notify=False),
+                         lambda s, sock: self._release(s, sock, hard=True, notify=False)):
+                for s, sock in sockets:
+                    try:
+                        step(s, sock)
+                    except Exception as exc:  # noqa: BLE001 -- re-raised below
+                        first_error = first_error or exc
+        if first_error is not None:
+            raise first_error
 
     # -- options, ioctl, names --------------------------------------------------------------
     def WSPSetSockOpt(self, s: int, level: int, optname: int, value: Any) -> None:
         funcname = "WSPSetSockOpt"
         sock = self._sock(s, funcname)
-        _int(level, "level")
-        _int(optname, "optname")
+        int_arg(level, "level")
+        int_arg(optname, "optname")
         if level != SOL_SOCKET:
             raise WinsockError(WSAEINVAL, funcname)
         with self.network.lock:
@@ -727,7 +713,7 @@ class Provider(ServiceProvider):
                     raise WinsockError(WSAENOPROTOOPT, funcname)
                 sock.linger_onoff = 0 if self._flag(value) else 1
             elif optname in (SO_SNDBUF, SO_RCVBUF):
-                size = _int(value, "value")
+                size = int_arg(value, "value")
                 if size < 0:
                     raise WinsockError(WSAEINVAL, funcname)
                 if optname == SO_SNDBUF:
@@ -751,8 +737,8 @@ class Provider(ServiceProvider):
     def WSPGetSockOpt(self, s: int, level: int, optname: int) -> Any:
         funcname = "WSPGetSockOpt"
         sock = self._sock(s, funcname)
-        _int(level, "level")
-        _int(optname, "optname")
+        int_arg(level, "level")
+        int_arg(optname, "optname")
         if level != SOL_SOCKET:
             raise WinsockError(WSAEINVAL, funcname)
         with self.network.lock:
@@ -784,7 +770,7 @@ class Provider(ServiceProvider):
         first datagram).  Other codes: WSAEINVAL."""
         funcname = "WSPIoctl"
         sock = self._sock(s, funcname)
-        _int(code, "code")
+        int_arg(code, "code")
         with self.network.lock:
             if code == FIONBIO:
                 on = self._flag(value)
@@ -827,7 +813,7 @@ class Provider(ServiceProvider):
         Conditions already true are recorded at once."""
         funcname = "WSPEventSelect"
         sock = self._sock(s, funcname)
-        _int(network_events, "network_events")
+        int_arg(network_events, "network_events")
         if network_events and event is None:
             raise WinsockError(WSAEINVAL, funcname)
         if event is not None:
@@ -876,12 +862,7 @@ class Provider(ServiceProvider):
         if not any(sets):
             raise WinsockError(WSAEINVAL, funcname)
         socks = {s: self._sock(s, funcname) for group in sets for s in group}
-        if timeout is not None:
-            if not isinstance(timeout, (int, float)) or isinstance(timeout, bool):
-                raise TypeError("timeout must be a number of seconds or None")
-            if timeout < 0:
-                raise WinsockError(WSAEINVAL, funcname)
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = deadline_after(seconds_timeout(timeout, funcname))
         network = self.network
         with network.lock:
             while True:
@@ -892,15 +873,14 @@ class Provider(ServiceProvider):
                     return ready
                 if any(sock.interrupted for sock in socks.values()):
                     raise WinsockError(WSAEINTR, funcname)
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
+                if deadline is not None and time.monotonic() >= deadline:
                     return ([], [], [])
                 waiter = threading.Condition(network.lock)
                 for sock in socks.values():
                     sock.cond = _Fanout(sock.cond, waiter)
                     sock.watchers += 1
                 try:
-                    waiter.wait(remaining)
+                    waiter.wait(wait_time(deadline))   # a slice: the loop re-checks
                 finally:
                     for sock in socks.values():
                         sock.watchers -= 1
@@ -919,7 +899,7 @@ class Provider(ServiceProvider):
         funcname = "WSPStringToAddress"
         if not isinstance(address, str):
             raise TypeError("address must be a str")
-        if _int(af, "af") != AF_INET:
+        if int_arg(af, "af") != AF_INET:
             raise WinsockError(WSAEAFNOSUPPORT, funcname)
         host, _, port = address.partition(":")
         try:

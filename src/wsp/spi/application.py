@@ -74,12 +74,16 @@ class ApplicationAPI:
             try:
                 provider.WSPCleanup()
             except WinsockError as exc:
-                # WSAENETDOWN and the like: the provider is still loaded and
-                # Winsock stays started, so the application can retry.
                 errors.append(exc)
-                break
+                if provider.started:
+                    # WSAENETDOWN and the like: nothing changed, the provider
+                    # is still loaded and Winsock stays started, so the
+                    # application can retry.
+                    break
+                # It cleaned up and then reported a problem: it is unloaded
+                # all the same, and the others must still be cleaned up.
             loaded.pop()
-        if errors:
+        if errors and loaded:
             raise errors[0]
         with self._app_lock:
             self._wsa_startups -= 1
@@ -88,6 +92,8 @@ class ApplicationAPI:
         # close the ThreadIds opened for them here.
         for tid in list(leftover):
             self._close_call_thread(tid, leftover)
+        if errors:
+            raise errors[0]
 
     @property
     def wsa_started(self) -> bool:

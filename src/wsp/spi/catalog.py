@@ -25,6 +25,7 @@ from typing import Any, Iterable
 from ..constants import BASE_PROTOCOL, LAYERED_PROTOCOL, MAX_PROTOCOL_CHAIN
 from ..errors import (WSAEAFNOSUPPORT, WSAEINVAL, WSAEPROTONOSUPPORT, WSAESOCKTNOSUPPORT,
                       WinsockError)
+from .checks import int_arg
 
 __all__ = ["Catalog", "ProtocolChain", "ProtocolInfo", "FIRST_CATALOG_ENTRY_ID"]
 
@@ -103,7 +104,7 @@ class Catalog:
         has no catalog entry yet (its socket handles carry it)."""
         _check_provider(provider)
         for value, what in ((af, "af"), (type, "type"), (protocol, "protocol")):
-            _check_int(value, what)
+            int_arg(value, what, bool_ok=False)
         with self._lock:
             entry_id = next(self._ids)
             info = ProtocolInfo(entry_id, ProtocolChain(BASE_PROTOCOL, (entry_id,)), af, type,
@@ -189,7 +190,7 @@ class Catalog:
     def remove(self, entry_id: int) -> None:
         """Remove an entry.  WSAEINVAL for an unknown id, or for an entry a
         remaining chain names (remove the chain first)."""
-        _check_int(entry_id, "entry_id")
+        int_arg(entry_id, "entry_id", bool_ok=False)
         with self._lock:
             info = self._get(entry_id)
             if info is None:
@@ -230,7 +231,7 @@ class Catalog:
         matches any.  Nothing for `af`: WSAEAFNOSUPPORT; for `type`:
         WSAESOCKTNOSUPPORT; for `protocol`: WSAEPROTONOSUPPORT."""
         for value, what in ((af, "af"), (type, "type"), (protocol, "protocol")):
-            _check_int(value, what)
+            int_arg(value, what, bool_ok=False)
         seen_af = seen_type = False
         with self._lock:
             for info in self._entries:
@@ -271,9 +272,6 @@ def type_name(value: object) -> str:
     return type(value).__name__
 
 
-def _check_int(value: object, what: str) -> None:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{what} must be an int, not {type_name(value)}")
 
 
 def _check_provider(provider: Any) -> None:

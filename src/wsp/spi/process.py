@@ -22,17 +22,17 @@ import time
 from typing import Any, Callable, Iterable
 
 from ..core import CompletionQueue, HandleTable, ThreadRegistry
-from ..errors import (ERROR_ABANDONED_WAIT_0, INFINITE, WAIT_IO_COMPLETION, WAIT_TIMEOUT,
+from ..errors import (ERROR_ABANDONED_WAIT_0, WAIT_IO_COMPLETION, WAIT_TIMEOUT,
                       WSA_INVALID_HANDLE, WSA_INVALID_PARAMETER, WSA_IO_PENDING,
                       WSA_OPERATION_ABORTED, WSA_WAIT_EVENT_0, WSA_WAIT_IO_COMPLETION,
                       WSA_WAIT_TIMEOUT, WSAEINVAL, WSAENOTSOCK, WinsockError)
 from ..constants import WSA_MAXIMUM_WAIT_EVENTS
 from .application import ApplicationAPI
+from .checks import deadline_after, ms_deadline, seconds_timeout, time_left, wait_time
 from .structs import Overlapped, ThreadId
 
 __all__ = ["Process", "Operation"]
 
-_U32 = 1 << 32
 _U64 = 1 << 64
 
 
@@ -119,29 +119,7 @@ class Operation:
 
 
 # ----------------------------------------------------------------- arguments
-def _dword(value: object, name: str) -> int:
-    if not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-    if not 0 <= value < _U32:
-        raise WinsockError(WSAEINVAL)
-    return value
 
-
-def _deadline(ms: object) -> float | None:
-    """Monotonic deadline for a Win32 millisecond time-out (INFINITE: None)."""
-    if not isinstance(ms, int) or isinstance(ms, bool):
-        raise TypeError(f"time-out must be an int of milliseconds, not {type(ms).__name__}")
-    if not 0 <= ms <= INFINITE:
-        raise WinsockError(WSA_INVALID_PARAMETER)
-    if ms == INFINITE:
-        return None
-    return time.monotonic() + ms / 1000.0
-
-
-def _remaining(deadline: float | None) -> float | None:
-    if deadline is None:
-        return None
-    return max(0.0, deadline - time.monotonic())
 
 
 # -------------------------------------------------------------------- process
@@ -283,18 +261,18 @@ class Process(ApplicationAPI):
         """Sleep `ms` milliseconds (INFINITE: forever).  An alertable sleep
         returns WAIT_IO_COMPLETION as soon as APCs queued to the calling
         thread have run; otherwise 0 after the time-out."""
-        deadline = _deadline(ms)
+        deadline = ms_deadline(ms, "SleepEx")
         me = threading.get_ident()
         if not alertable:
             while True:
-                remaining = _remaining(deadline)
+                remaining = time_left(deadline)
                 if remaining is not None and remaining <= 0:
                     return 0
                 time.sleep(3600.0 if remaining is None else remaining)
         while True:
             if self.threads.run_apcs(me):
                 return WAIT_IO_COMPLETION
-            remaining = _remaining(deadline)
+            remaining = time_left(deadline)
             if remaining is not None and remaining <= 0:
                 return 0
             self.threads.wait(me, remaining)
@@ -313,7 +291,7 @@ class Process(ApplicationAPI):
             raise TypeError("events must be an iterable of event handles") from None
         if not 1 <= len(handles) <= WSA_MAXIMUM_WAIT_EVENTS:
             raise WinsockError(WSA_INVALID_PARAMETER, funcname)
-        deadline = _deadline(ms)
+        deadline = ms_deadline(ms, funcname)
         me = threading.get_ident()
         waiter: _Waiter | None = None
         while True:
@@ -327,7 +305,7 @@ class Process(ApplicationAPI):
                         return WSA_WAIT_EVENT_0 + i
             if alertable and self.threads.run_apcs(me):
                 return WSA_WAIT_IO_COMPLETION
-            remaining = _remaining(deadline)
+            remaining = time_left(deadline)
             if remaining is not None and remaining <= 0:
                 return WSA_WAIT_TIMEOUT
             # Register first, then re-check, so that a signal or an APC that
@@ -427,12 +405,12 @@ class Process(ApplicationAPI):
                     riding = riding.overlapped
                 return (status, nbytes, key, riding)
             return (ERROR_ABANDONED_WAIT_0 if queue.closed else WAIT_TIMEOUT, 0, 0, None)
-        deadline = _deadline(ms)
+        deadline = ms_deadline(ms, "GetQueuedCompletionStatus")
         packet = queue.get(0)                       # a packet waiting: no clock needed
         if packet is not None:
             return self._unpack(packet)
         while True:
-            packet = queue.get(None if deadline is None else _remaining(deadline))
+            packet = queue.get(None if deadline is None else time_left(deadline))
             if packet is not None:
                 return self._unpack(packet)
             if queue.closed:
@@ -454,7 +432,7 @@ class Process(ApplicationAPI):
             raise WinsockError(WSA_INVALID_PARAMETER, funcname)
         if not alertable and ms == 0 and type(ms) is int:     # a poll: no clock, no loop
             return [self._unpack(p) for p in queue.get_many(max_entries, 0)]
-        deadline = _deadline(ms)
+        deadline = ms_deadline(ms, funcname)
         me = threading.get_ident()
         while True:
             if alertable:
@@ -464,16 +442,16 @@ class Process(ApplicationAPI):
                 try:
                     if self.threads.pending(me):
                         continue
-                    packets = queue.get_many(max_entries, _remaining(deadline))
+                    packets = queue.get_many(max_entries, time_left(deadline))
                 finally:
                     self._remove_alert_waker(me, queue.wake_waiters)
             else:
-                packets = queue.get_many(max_entries, _remaining(deadline))
+                packets = queue.get_many(max_entries, time_left(deadline))
             if packets:
                 return [self._unpack(p) for p in packets]
             if queue.closed:
                 return []
-            remaining = _remaining(deadline)
+            remaining = time_left(deadline)
             if remaining is not None and remaining <= 0:
                 return []
 
@@ -728,7 +706,10 @@ class Process(ApplicationAPI):
 
     def wait_overlapped(self, overlapped: Overlapped, timeout: float | None = None) -> bool:
         """Block (without holding the GIL) until the operation on `overlapped`
-        completes; True if it has."""
+        completes or `timeout` seconds pass (None: forever; checked as
+        every seconds timeout is, see wsp.spi.checks); True if it has
+        completed."""
+        deadline = deadline_after(seconds_timeout(timeout, "wait_overlapped"))
         op = overlapped._operation
         if op is None:
             return not overlapped.pending
@@ -738,9 +719,12 @@ class Process(ApplicationAPI):
                 if op.event is None:
                     op.event = threading.Event()
                 event = op.event
-        if not overlapped.pending:               # re-check after publishing the event
-            return True
-        return event.wait(timeout)
+        while overlapped.pending:                # re-checked after publishing the event
+            if event.wait(wait_time(deadline)):
+                return True
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+        return True
 
     # -- accounting and teardown -----------------------------------------------------
     def resources(self) -> dict[str, int]:
@@ -776,8 +760,14 @@ class Process(ApplicationAPI):
         process."""
         with self._lock:
             providers = list(self._providers.values())
+        # Runs to the end whatever a provider's hook does: a crash releases
+        # everything.  The first error a hook raised is re-raised at the end.
+        first_error: BaseException | None = None
         for provider in providers:
-            provider._terminated(self)
+            try:
+                provider._terminated(self)
+            except Exception as exc:  # noqa: BLE001 -- re-raised below
+                first_error = first_error or exc
         for op in list(self._operations):
             self.cancel_overlapped(op, notify=False)
         for handle in self._handles.handles():
@@ -800,6 +790,8 @@ class Process(ApplicationAPI):
             # overlapped references with the old ones.
             self.threads = ThreadRegistry()
             self._inflight = HandleTable()
+        if first_error is not None:
+            raise first_error
 
     def __repr__(self) -> str:
         state = "initialised" if self.initialised else "not initialised"

@@ -149,11 +149,16 @@ class ServiceProvider:
             self._startup_count -= 1
             final = self._startup_count == 0
             process = self._process
-        if final:
-            for op in process.operations(provider=self):
-                process.cancel_overlapped(op, notify=False)
-            self._on_cleanup()
-        process._provider_cleaned(self, final)
+        try:
+            if final:
+                for op in process.operations(provider=self):
+                    process.cancel_overlapped(op, notify=False)
+                self._on_cleanup()
+        finally:
+            # Whatever the hook did, the count is down: the process must not
+            # stay initialised with this provider counted (and a provider
+            # that believes it is not started could never be cleaned again).
+            process._provider_cleaned(self, final)
 
     def _on_startup(self, protocol_info: Any) -> None:
         """Hook: the first WSPStartup with a process."""

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ..constants import INVALID_SOCKET
 from ..errors import WSAEINVAL, WSAENOTSOCK, WSANOTINITIALISED, WinsockError
+from .checks import int_arg
 from .process import _SocketEntry
 from .structs import Overlapped, ThreadId
 
@@ -22,11 +23,6 @@ if TYPE_CHECKING:
 
 __all__ = ["UpcallTable"]
 
-
-def _int_arg(value: object, name: str) -> int:
-    if not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-    return value
 
 
 class UpcallTable:
@@ -48,7 +44,7 @@ class UpcallTable:
         """A new socket handle carrying the provider's `context` (for non-IFS
         providers)."""
         process = self._ready("WPUCreateSocketHandle")
-        entry_id = _int_arg(catalog_entry_id, "catalog_entry_id")
+        entry_id = int_arg(catalog_entry_id, "catalog_entry_id")
         return process._create_socket_handle(entry_id, context)
 
     def WPUQuerySocketHandleContext(self, s: int) -> Any:
@@ -70,8 +66,8 @@ class UpcallTable:
         does wsp (it keeps no table entry for them).  WSAEINVAL for 0 or
         INVALID_SOCKET."""
         self._ready("WPUModifyIFSHandle")
-        _int_arg(catalog_entry_id, "catalog_entry_id")
-        handle = _int_arg(proposed_handle, "proposed_handle")
+        int_arg(catalog_entry_id, "catalog_entry_id")
+        handle = int_arg(proposed_handle, "proposed_handle")
         if handle in (0, INVALID_SOCKET) or handle < 0:
             raise WinsockError(WSAEINVAL, "WPUModifyIFSHandle")
         return handle
@@ -168,12 +164,19 @@ class UpcallTable:
         2.2 applications cannot install one, so it is always ``(None, 0)``:
         providers block without calling back."""
         self._ready("WPUQueryBlockingCallback")
-        _int_arg(catalog_entry_id, "catalog_entry_id")
+        int_arg(catalog_entry_id, "catalog_entry_id")
         return (None, 0)
 
     def WPUFDIsSet(self, s: int, fdset: Any) -> bool:
-        """True if socket `s` is a member of `fdset` (any container)."""
+        """True if socket `s` is a member of `fdset` (any container of socket
+        handles: a set, list, dict, ...).  TypeError if `s` is not an int or
+        `fdset` is not such a container -- a str or bytes-like object is
+        not, although Python can test membership in it."""
         self._ready("WPUFDIsSet")
+        int_arg(s, "s")
+        if isinstance(fdset, (str, bytes, bytearray, memoryview)):
+            raise TypeError(f"fdset must be a container of socket handles, "
+                            f"not {type(fdset).__name__}")
         try:
             return s in fdset
         except TypeError:
