@@ -2,6 +2,8 @@
 condition, and WinsockError checks."""
 from __future__ import annotations
 
+import dis
+import sys
 import threading
 import time
 
@@ -70,17 +72,64 @@ def wait_until(predicate, timeout=10.0, what="the condition"):
 def parked(core=None):
     """How many threads are parked right now inside a core wait
     (CompletionQueue.get/get_many, ThreadRegistry.wait) of `core` (a core
-    module; default: the one wsp uses, wsp.core)."""
+    module; default: the one wsp uses, wsp.core): its debug counter
+    ``parked`` when the core has one, else ``_frames_in_core_waits()``."""
     if core is None:
         import wsp.core as core
-    return core.debug_counters()["parked"]
+    counters = core.debug_counters()
+    if "parked" in counters:
+        return counters["parked"]
+    return _frames_in_core_waits()
+
+
+# The names of the core's blocking entries as wsp calls them
+# (queue.get(...), queue.get_many(...), self.threads.wait(...)).
+_CORE_WAITS = frozenset({"get", "get_many", "wait"})
+
+
+def _called_method(code, lasti):
+    """The attribute name of the call a frame of `code` is executing at
+    `lasti`: the last attribute or method load before that instruction."""
+    name = None
+    for ins in dis.get_instructions(code):
+        if ins.offset >= lasti:
+            break
+        if ins.opname in ("LOAD_METHOD", "LOAD_ATTR"):
+            name = ins.argval
+    return name
+
+
+def _frames_in_core_waits():
+    """Threads (other than this one) whose innermost Python frame is a core
+    wait: ``_park`` of the pure core (it blocks in a lock acquire), or, for
+    the compiled core (no Python frame of its own), a wsp.spi frame stopped
+    in a call of queue.get/get_many or threads.wait.  A non-blocking poll
+    passes through such a call in microseconds, so wait_parked asks for the
+    same count twice in a row before it believes it."""
+    me = threading.get_ident()
+    count = 0
+    for ident, frame in sys._current_frames().items():
+        if ident == me:
+            continue
+        code = frame.f_code
+        path = code.co_filename.replace("\\", "/")
+        if path.endswith("wsp/_core_py.py"):
+            count += code.co_name == "_park"
+        elif "/wsp/spi/" in path:
+            count += _called_method(code, frame.f_lasti) in _CORE_WAITS
+    return count
 
 
 def wait_parked(n, core=None, timeout=10.0):
     """Wait until at least `n` threads are parked inside a core wait of
     `core`: proof that a thread under test really blocked in its call, not
-    merely that it started.  Returns the count seen."""
+    merely that it started.  Returns the count seen (on two looks in a row,
+    POLL apart)."""
+    seen = [0]
+
     def enough():
         count = parked(core)
-        return count if count >= n else 0
+        steady = count >= n and seen[0] >= n
+        seen[0] = count
+        return count if steady else 0
     return wait_until(enough, timeout, f"{n} thread(s) parked in a core wait")

@@ -6,7 +6,7 @@ import weakref
 
 import pytest
 
-from helpers import Worker, assert_winsock, spin_python_for
+from helpers import Worker, assert_winsock, parked, spin_python_for, wait_parked
 from wsp import Overlapped
 from wsp.errors import (ERROR_ABANDONED_WAIT_0, INFINITE, WAIT_TIMEOUT, WSA_INVALID_HANDLE,
                         WSA_INVALID_PARAMETER, WinsockError)
@@ -47,7 +47,8 @@ def test_get_ex_batches(proc):
     batch = proc.GetQueuedCompletionStatusEx(port, 3, 0)
     assert [(rc, n) for rc, n, _, _ in batch] == [(0, 0), (0, 1), (0, 2)]
     assert [entry[3] for entry in batch] == ovs[:3]
-    assert len(proc.GetQueuedCompletionStatusEx(port, 10, INFINITE)) == 2
+    assert proc.GetQueuedCompletionStatusEx(port, 10, INFINITE) == [(0, 3, 0, ovs[3]),
+                                                                   (0, 4, 0, ovs[4])]
     assert proc.GetQueuedCompletionStatusEx(port, 10, 10) == []
     with pytest.raises(WinsockError) as e:
         proc.GetQueuedCompletionStatusEx(port, 0, 0)
@@ -69,8 +70,9 @@ def test_associating_a_socket(proc, provider, sock):
 
 def test_associating_creates_a_port_when_none_is_given(proc, provider, sock):
     port = proc.CreateIoCompletionPort(sock, None, 5)
-    proc.upcalls.WPUCompleteOverlappedRequest(sock, Overlapped(), 0, 1)
-    assert proc.GetQueuedCompletionStatus(port, 0)[:3] == (0, 1, 5)
+    ov = Overlapped()
+    proc.upcalls.WPUCompleteOverlappedRequest(sock, ov, 0, 1)
+    assert proc.GetQueuedCompletionStatus(port, 0) == (0, 1, 5, ov)
 
 
 def test_port_argument_errors(proc, provider, sock):
@@ -105,12 +107,63 @@ def test_blocked_get_is_woken_by_a_post_and_does_not_hold_the_gil(proc):
     port = proc.CreateIoCompletionPort(None)
     worker = Worker(proc.GetQueuedCompletionStatus, port, 8000)
     worker.start()
-    time.sleep(0.1)
+    wait_parked(1)                               # the get waits inside the core
     n, _ = spin_python_for(0.2)
     assert n > 1000 and worker.is_alive()
     ov = Overlapped()
     proc.PostQueuedCompletionStatus(port, 3, 4, ov)
     assert worker.finish() == (0, 3, 4, ov)
+
+
+def _port_with_keyed_sockets(proc):
+    """A port with two sockets associated under keys 1 and 7, each of which
+    has had a completion dequeued already: a get that returns without a
+    packet has non-zero keys it could wrongly report."""
+    port = proc.CreateIoCompletionPort(None)
+    socks = [proc.upcalls.WPUCreateSocketHandle(1, {"n": i}) for i in range(2)]
+    for s, key in zip(socks, (1, 7)):
+        assert proc.CreateIoCompletionPort(s, port, key) == port
+        ov = Overlapped()
+        proc.upcalls.WPUCompleteOverlappedRequest(s, ov, 0, 9)
+        assert proc.GetQueuedCompletionStatus(port, 0) == (0, 9, key, ov)
+    return port
+
+
+def test_a_timed_out_get_returns_exactly_wait_timeout_0_0_none(proc, provider):
+    port = _port_with_keyed_sockets(proc)
+    assert proc.GetQueuedCompletionStatus(port, 0) == (WAIT_TIMEOUT, 0, 0, None)
+    start = time.monotonic()
+    assert proc.GetQueuedCompletionStatus(port, 30) == (WAIT_TIMEOUT, 0, 0, None)
+    assert time.monotonic() - start >= 0.03       # only once the 30 ms had passed
+    assert proc.GetQueuedCompletionStatus(port, 0) == (WAIT_TIMEOUT, 0, 0, None)
+    assert proc.resources()["overlapped_undelivered"] == 0
+
+
+def test_a_timed_out_get_ex_returns_an_empty_list(proc, provider):
+    port = _port_with_keyed_sockets(proc)
+    assert proc.GetQueuedCompletionStatusEx(port, 4, 0) == []
+    for alertable in (False, True):
+        start = time.monotonic()
+        assert proc.GetQueuedCompletionStatusEx(port, 4, 30, alertable) == []
+        assert time.monotonic() - start >= 0.03
+    assert proc.GetQueuedCompletionStatus(port, 0) == (WAIT_TIMEOUT, 0, 0, None)
+
+
+def test_a_get_abandoned_by_close_returns_exactly_abandoned_0_0_none(proc, provider):
+    for ms in (INFINITE, 8000):
+        port = _port_with_keyed_sockets(proc)
+        waiters = [Worker(proc.GetQueuedCompletionStatus, port, ms),
+                   Worker(proc.GetQueuedCompletionStatusEx, port, 4, ms)]
+        base = parked()
+        for w in waiters:
+            w.start()
+        wait_parked(base + 2)
+        proc.CloseHandle(port)
+        assert waiters[0].finish() == (ERROR_ABANDONED_WAIT_0, 0, 0, None)
+        assert waiters[1].finish() == []
+        with pytest.raises(WinsockError) as e:    # and the handle is gone
+            proc.GetQueuedCompletionStatus(port, 0)
+        assert_winsock(e, WSA_INVALID_HANDLE)
 
 
 def test_closing_a_port_abandons_its_waiters_and_drops_its_packets(proc):
@@ -119,7 +172,7 @@ def test_closing_a_port_abandons_its_waiters_and_drops_its_packets(proc):
                Worker(proc.GetQueuedCompletionStatusEx, port, 4, 8000)]
     for w in waiters:
         w.start()
-    time.sleep(0.1)
+    wait_parked(2)                               # both wait inside the core
     proc.CloseHandle(port)
     assert waiters[0].finish() == (ERROR_ABANDONED_WAIT_0, 0, 0, None)
     assert waiters[1].finish() == []
