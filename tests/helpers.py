@@ -133,3 +133,32 @@ def wait_parked(n, core=None, timeout=10.0):
         seen[0] = count
         return count if steady else 0
     return wait_until(enough, timeout, f"{n} thread(s) parked in a core wait")
+
+
+def event_waiters(proc, ev):
+    """How many WSAWaitForMultipleEvents calls of `proc` are registered on
+    the event `ev` now (the event's waiter list, read under the process
+    lock).  A wait registers itself, re-checks the events once and sleeps:
+    a signal from now on has to wake it."""
+    with proc._lock:
+        return len(proc._event(ev, None).waiters)
+
+
+def wait_event_waiters(proc, ev, n=1, timeout=10.0):
+    """Wait until at least `n` waits are registered on the event `ev`."""
+    return wait_until(lambda: event_waiters(proc, ev) >= n, timeout,
+                      f"{n} wait(s) registered on event {ev}")
+
+
+def calling(thread, name):
+    """True if `thread`'s innermost Python frame is stopped in a call of a
+    method or function attribute called `name` (``time.sleep`` -> "sleep"):
+    the thread is inside that call now."""
+    frame = sys._current_frames().get(thread.ident)
+    return frame is not None and _called_method(frame.f_code, frame.f_lasti) == name
+
+
+def wait_calling(thread, name, timeout=10.0):
+    """Wait until `thread` is inside a call of `name` (see calling())."""
+    return wait_until(lambda: calling(thread, name), timeout,
+                      f"{thread.name} inside a call of {name}()")

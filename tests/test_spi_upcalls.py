@@ -8,10 +8,12 @@ import time
 
 import pytest
 
-from helpers import Worker, assert_winsock, spin_python_for
+from helpers import (Worker, assert_winsock, event_waiters, parked, spin_python_for,
+                     wait_calling, wait_event_waiters, wait_parked)
 from wsp import ThreadId
 from wsp.constants import INVALID_SOCKET
-from wsp.errors import (WAIT_IO_COMPLETION, WSA_INVALID_HANDLE, WSA_WAIT_EVENT_0,
+from wsp.errors import (WAIT_IO_COMPLETION, WSA_INVALID_HANDLE, WSA_INVALID_PARAMETER,
+                        WSA_WAIT_EVENT_0,
                         WSA_WAIT_IO_COMPLETION, WSA_WAIT_TIMEOUT, WSAEINVAL, WSAENOTSOCK,
                         WinsockError)
 
@@ -153,28 +155,30 @@ def test_alertable_wait_of_another_thread_wakes_at_once_and_runs_there(proc, pro
     def waiter():
         box["tid"] = proc.upcalls.WPUOpenCurrentThread()
         ready.set()
-        start = time.monotonic()
         if wait == "SleepEx":
-            rc = proc.SleepEx(8000, True)
-        elif wait == "events":
-            rc = proc.WSAWaitForMultipleEvents([ev], False, 8000, True)
-        else:
-            rc = proc.GetQueuedCompletionStatusEx(port, 4, 8000, True)
-        return rc, time.monotonic() - start
+            return proc.SleepEx(8000, True)
+        if wait == "events":
+            return proc.WSAWaitForMultipleEvents([ev], False, 8000, True)
+        return proc.GetQueuedCompletionStatusEx(port, 4, 8000, True)
 
+    base = parked()
     worker = Worker(waiter)
     worker.start()
     assert ready.wait(5)
-    time.sleep(0.1)                              # parked by now
+    if wait == "events":
+        wait_event_waiters(proc, ev)             # registered on the event: in the wait
+    else:
+        wait_parked(base + 1)                    # parked in the core's wait
     n, _ = spin_python_for(0.1)                  # and not holding the GIL
     assert n > 1000 and worker.is_alive()
     ran_on = []
     proc.upcalls.WPUQueueApc(box["tid"], lambda ctx: ran_on.append(threading.get_ident()), None)
-    rc, waited = worker.finish()
+    # woken by the APC, not by the 8 s time-out (that would return 0,
+    # WSA_WAIT_TIMEOUT or [] without running it)
     expected = {"SleepEx": WAIT_IO_COMPLETION, "events": WSA_WAIT_IO_COMPLETION, "port": []}
-    assert rc == expected[wait]
-    assert waited < 6
+    assert worker.finish() == expected[wait]
     assert ran_on == [worker.ident]
+    assert event_waiters(proc, ev) == 0
     proc.upcalls.WPUCloseThread(box["tid"])
 
 
@@ -185,12 +189,13 @@ def test_non_alertable_wait_of_another_thread_does_not_run_the_apc(proc, provide
     def waiter():
         box["tid"] = proc.upcalls.WPUOpenCurrentThread()
         ready.set()
-        first = proc.SleepEx(300, False)
+        first = proc.SleepEx(500, False)
         return first, proc.SleepEx(0, True)
 
     worker = Worker(waiter)
     worker.start()
     assert ready.wait(5)
+    wait_calling(worker, "sleep")                # in the non-alertable sleep (time.sleep)
     ran = []
     proc.upcalls.WPUQueueApc(box["tid"], ran.append, "late")
     assert worker.finish() == (0, WAIT_IO_COMPLETION)
@@ -234,7 +239,7 @@ def test_wait_is_woken_by_set_event_from_another_thread(proc):
     evs = [proc.WSACreateEvent() for _ in range(2)]
     worker = Worker(proc.WSAWaitForMultipleEvents, evs, False, 8000, False)
     worker.start()
-    time.sleep(0.1)
+    wait_event_waiters(proc, evs[1])             # registered: in the wait
     n, _ = spin_python_for(0.1)
     assert n > 1000 and worker.is_alive()
     proc.WSASetEvent(evs[1])
@@ -253,7 +258,7 @@ def test_wait_argument_errors(proc):
     for events in ([], [ev] * 65):
         with pytest.raises(WinsockError) as e:
             proc.WSAWaitForMultipleEvents(events, False, 0, False)
-        assert e.value.winerror == 87                    # WSA_INVALID_PARAMETER
+        assert_winsock(e, WSA_INVALID_PARAMETER)
     with pytest.raises(WinsockError) as e:
         proc.WSAWaitForMultipleEvents([ev, 999992], False, 0, False)
     assert_winsock(e, WSA_INVALID_HANDLE)
@@ -261,15 +266,16 @@ def test_wait_argument_errors(proc):
         proc.WSAWaitForMultipleEvents(ev, False, 0, False)
     with pytest.raises(TypeError):
         proc.WSAWaitForMultipleEvents([ev], False, 1.5, False)
-    with pytest.raises(WinsockError):
+    with pytest.raises(WinsockError) as e:      # not a DWORD of milliseconds
         proc.WSAWaitForMultipleEvents([ev], False, -1, False)
+    assert_winsock(e, WSA_INVALID_PARAMETER)
 
 
 def test_closing_an_event_wakes_its_waiters_with_invalid_handle(proc):
     ev = proc.WSACreateEvent()
     worker = Worker(proc.WSAWaitForMultipleEvents, [ev], False, 8000, False)
     worker.start()
-    time.sleep(0.1)
+    wait_event_waiters(proc, ev)                 # registered: in the wait
     proc.WSACloseEvent(ev)
     with pytest.raises(WinsockError) as e:
         worker.finish()
