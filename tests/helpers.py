@@ -162,3 +162,17 @@ def wait_calling(thread, name, timeout=10.0):
     """Wait until `thread` is inside a call of `name` (see calling())."""
     return wait_until(lambda: calling(thread, name), timeout,
                       f"{thread.name} inside a call of {name}()")
+
+
+def condition_waiters(cond):
+    """How many threads wait on the threading.Condition `cond` now.  Read
+    under its lock: Condition.wait puts a thread on the list and then lets
+    go of the lock, so a thread counted here is inside that wait."""
+    with cond:
+        return len(cond._waiters)
+
+
+def wait_condition_waiters(cond, n=1, timeout=10.0, what="a Condition"):
+    """Wait until at least `n` threads wait on the Condition `cond`."""
+    return wait_until(lambda: condition_waiters(cond) >= n, timeout,
+                      f"{n} thread(s) waiting on {what}")

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import gc
 import threading
-import time
 import weakref
 
 import pytest
 
-from helpers import Worker, assert_winsock
+from helpers import (Worker, assert_winsock, parked, wait_condition_waiters, wait_parked,
+                     wait_until)
 from wsp import Overlapped, ServiceProvider
-from wsp.errors import (WAIT_IO_COMPLETION, WSA_IO_INCOMPLETE, WSA_IO_PENDING,
-                        WSA_OPERATION_ABORTED, WSA_WAIT_EVENT_0, WSA_WAIT_TIMEOUT,
-                        WSAECONNRESET, WSAEINVAL, WSAENOTSOCK, WinsockError)
+from wsp.errors import (ERROR_ABANDONED_WAIT_0, WAIT_IO_COMPLETION, WAIT_TIMEOUT,
+                        WSA_IO_INCOMPLETE, WSA_IO_PENDING, WSA_OPERATION_ABORTED,
+                        WSA_WAIT_EVENT_0, WSAECONNRESET, WSAEINVAL, WSAENOTSOCK, WinsockError)
 
 
 def signalled(proc, ev):
@@ -44,10 +44,11 @@ def test_routine_runs_as_apc_on_the_calling_thread_and_event_is_not_signalled(pr
 
     op = proc.start_overlapped(sock, ov, routine=routine, provider=provider)
     # completed from another thread: the routine still runs on this one
-    Worker(proc.complete_overlapped, op, WSAECONNRESET, 3, 0).start()
-    deadline = time.monotonic() + 5
-    while not calls and time.monotonic() < deadline:
-        proc.SleepEx(100, True)
+    completer = Worker(proc.complete_overlapped, op, WSAECONNRESET, 3, 0)
+    completer.start()
+    assert completer.finish() is True
+    assert calls == []                                # not before an alertable wait here
+    assert proc.SleepEx(5000, True) == WAIT_IO_COMPLETION
     assert calls == [(WSAECONNRESET, 3, ov, 0, threading.get_ident())]
     assert not signalled(proc, ev)
     assert ov.Internal == WSAECONNRESET
@@ -248,8 +249,10 @@ def test_get_overlapped_result(proc, provider, sock):
     assert_winsock(e, WSA_IO_INCOMPLETE)
     worker = Worker(provider.WSPGetOverlappedResult, sock, ov, True)
     worker.start()
-    time.sleep(0.1)
-    assert worker.is_alive()                          # waiting for the completion
+    # waiting for the completion: parked on the operation's threading.Event
+    wait_until(lambda: op.event is not None, what="the wait's event")
+    wait_condition_waiters(op.event._cond, what="the operation's event")
+    assert worker.is_alive()
     proc.complete_overlapped(op, 0, 33, 0x8000)
     assert worker.finish() == (33, 0x8000)
     assert provider.WSPGetOverlappedResult(sock, ov, False) == (33, 0x8000)
@@ -285,7 +288,7 @@ def test_final_cleanup_cancels_this_providers_operations_silently(proc):
     for ov in (ov_event, ov_port, ov_routine):
         assert ov.Internal == WSA_OPERATION_ABORTED
     assert not signalled(proc, ev)
-    assert proc.GetQueuedCompletionStatus(port, 0)[0] == WSA_WAIT_TIMEOUT
+    assert proc.GetQueuedCompletionStatus(port, 0) == (WAIT_TIMEOUT, 0, 0, None)
     assert proc.SleepEx(0, True) == 0 and ran == []
     assert others.overlapped.pending                  # another provider's operation
     assert proc.resources()["overlapped_pending"] == 1 and proc.resources()["threads"] == 0
@@ -311,7 +314,10 @@ def test_everything_returns_to_zero_after_an_orderly_teardown(proc):
     busy = proc.resources()
     assert busy["sockets"] == 10 and busy["ports"] == 1 and busy["events"] == 3
     assert busy["overlapped_undelivered"] == 10 and busy["threads"] == 3 + 5
-    assert len(proc.GetQueuedCompletionStatusEx(port, 10, 0)) == 5
+    packets = proc.GetQueuedCompletionStatusEx(port, 10, 0)
+    assert [p[:3] for p in packets] == [(0, 1, s) for s in socks[:5]]
+    assert [(type(p[3]), p[3].Internal, p[3].InternalHigh) for p in packets] == [
+        (Overlapped, 0, 1)] * 5
     assert proc.SleepEx(0, True) == WAIT_IO_COMPLETION
     for s in socks:
         up.WPUCloseSocketHandle(s)
@@ -334,10 +340,11 @@ def test_terminate_releases_everything_at_once(proc, provider, sock):
     proc.start_overlapped(other, pending, routine=print)
     proc.WSACreateEvent()
     waiter = Worker(proc.GetQueuedCompletionStatus, proc.CreateIoCompletionPort(None), 8000)
+    base = parked()
     waiter.start()
-    time.sleep(0.05)
+    wait_parked(base + 1)                                 # in the core's wait
     proc.terminate()
-    assert waiter.finish()[0] == 735                      # ERROR_ABANDONED_WAIT_0
+    assert waiter.finish() == (ERROR_ABANDONED_WAIT_0, 0, 0, None)
     assert all(v == 0 for v in proc.resources().values()), proc.resources()
     assert not proc.initialised and not provider.started
     assert proc.SleepEx(0, True) == 0                     # the queued APC was dropped
