@@ -13,7 +13,8 @@ import pytest
 
 import wsp
 from lspkit import JOIN, LOCAL, AppStack, build_layers, recorder, recv_now, wait_alertable
-from simkit import Sim
+from helpers import wait_condition_waiters, wait_until
+from simkit import Sim, sim_socket, wait_blocked
 from wsp import (AF_INET, FD_CLOSE, FD_READ, FD_WRITE, FIONBIO, FIONREAD, INVALID_SOCKET,
                  IPPROTO_TCP, SD_SEND, SO_LINGER, SO_RCVBUF, SO_SNDBUF, SO_TYPE, SOCK_DGRAM,
                  SOCK_STREAM, SOL_SOCKET, Linger, Overlapped, WinsockError)
@@ -167,10 +168,14 @@ def test_every_call_after_the_last_wsacleanup_is_wsanotinitialised(app, name):
 def test_the_error_names_the_call(app):
     with pytest.raises(WinsockError) as exc:
         app.proc.closesocket(4)
-    assert exc.value.funcname == "closesocket"
+    assert (exc.value.winerror, exc.value.funcname) == (WSANOTINITIALISED, "closesocket")
     with pytest.raises(WinsockError) as exc:
         app.proc.WSARecv(4, [bytearray(1)])
-    assert exc.value.funcname == "WSARecv"
+    assert (exc.value.winerror, exc.value.funcname) == (WSANOTINITIALISED, "WSARecv")
+    app.proc.WSAStartup(0x0202)
+    with pytest.raises(WinsockError) as exc:
+        app.proc.closesocket(4)
+    assert (exc.value.winerror, exc.value.funcname) == (WSAENOTSOCK, "closesocket")
 
 
 def test_a_provider_started_directly_does_not_start_winsock(app):
@@ -558,7 +563,8 @@ def test_routine_of_a_request_made_on_another_thread_runs_there(started):
 
     def requester():
         calls, routine = recorder()
-        proc.WSARecv(a, [bytearray(8)], 0, Overlapped(), routine)
+        result["ov"] = ov = Overlapped()
+        assert proc.WSARecv(a, [bytearray(8)], 0, ov, routine) == (WSA_IO_PENDING, 0, 0)
         ready.set()
         result["ok"] = wait_alertable(proc, lambda: calls)
         result["calls"] = calls
@@ -572,8 +578,9 @@ def test_routine_of_a_request_made_on_another_thread_runs_there(started):
     assert proc.SleepEx(100, True) == 0                # nothing for this thread
     assert done.wait(JOIN)
     t.join(JOIN)
-    assert result["ok"] and len(result["calls"]) == 1
-    assert result["calls"][0][:2] == (0, 3) and result["calls"][0][4] == result["me"]
+    assert result["ok"] is True
+    assert result["calls"] == [(0, 3, result["ov"], 0, result["me"])]
+    assert result["me"] != threading.get_ident()
     assert proc.resources()["threads"] == 0
 
 
@@ -618,7 +625,10 @@ def test_wsagetoverlappedresult(started):
         proc.WSAGetOverlappedResult(a, ov, False)
     assert exc.value.winerror == WSA_IO_INCOMPLETE
     waiter = _Call(proc.WSAGetOverlappedResult, a, ov, True)       # waits
-    time.sleep(0.05)
+    # proof that it waits: parked on the operation's threading.Event
+    op = ov._operation
+    wait_until(lambda: op.event is not None, what="the wait's event")
+    wait_condition_waiters(op.event._cond, what="the operation's event")
     assert waiter.is_alive()
     proc.WSASend(c, [b"later"])
     assert waiter.result() == (5, 0)
@@ -652,12 +662,10 @@ def test_select(started):
     proc.connect(c2, proc.getsockname(lst))
     assert proc.select([lst], [], [], 1.0) == ([lst], [], [])   # a pending accept
     a2, _ = proc.accept(lst)
-    timer = threading.Timer(0.1, proc.WSASend, (a2, [b"wake"]))
-    timer.start()
-    try:
-        assert proc.select([c2], [], [], 5.0) == ([c2], [], [])
-    finally:
-        timer.join(JOIN)
+    selecting = _Call(proc.select, [c2], [], [], 5.0)
+    wait_blocked(sim_socket(proc, c2))            # the select waits on c2
+    proc.WSASend(a2, [b"wake"])
+    assert selecting.result() == ([c2], [], [])  # woken by the data, not the time-out
 
 
 # ------------------------------------------- WSAEventSelect / WSAEnumNetworkEvents
