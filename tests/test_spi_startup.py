@@ -59,7 +59,7 @@ def test_version_22_or_above_negotiates_22(proc, version):
     prov = ServiceProvider()
     data = prov.WSPStartup(version, None, proc.upcalls)
     assert data.wVersion == 0x0202 and data.wHighVersion == 0x0202
-    assert isinstance(data.szDescription, str)
+    assert data.szDescription == ServiceProvider.description == "wsp service provider"
     prov.WSPCleanup()
 
 
@@ -155,7 +155,7 @@ def test_failing_startup_hook_leaves_nothing_started(proc):
             raise RuntimeError("cannot start")
 
     prov = Broken()
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="^cannot start$"):      # the hook's own error
         prov.WSPStartup(0x0202, None, proc.upcalls)
     assert not prov.started and not proc.initialised and proc.resources()["providers"] == 0
 
