@@ -66,7 +66,7 @@ def test_connect_send_recv_close_sequence(stack):
     assert all(r.thread == threading.get_ident() for r in top.records)
     times = [r.time for r in top.records]
     assert times == sorted(times)
-    assert not records_of(top, op="completion")
+    assert records_of(top, op="completion") == []
 
 
 def test_completion_recorded_in_port_mode(stack):
@@ -149,7 +149,7 @@ def test_failure_before_start_records_the_error_and_no_completion(stack):
     rec = top.records[-1]
     assert (rec.op, rec.socket, rec.size, rec.error, rec.result) == ("WSPRecv", s, 4,
                                                                      WSAENOTCONN, None)
-    assert not ov.pending and not top._requests
+    assert not ov.pending and top._requests == {}
     assert stack.proc.resources()["overlapped_pending"] == 0
 
 
@@ -218,7 +218,8 @@ def test_structures_and_event_maps_are_summarised(stack):
     top.WSPSend(c, [b"x"])
     assert top.WSPEnumNetworkEvents(a, ev) == {FD_READ: 0}
     assert top.records[-1].result == {str(FD_READ): 0}
-    assert json.loads(json.dumps([r.to_dict() for r in top.records]))
+    dicts = [r.to_dict() for r in top.records]
+    assert json.loads(json.dumps(dicts)) == dicts           # plain JSON values throughout
 
 
 def test_get_overlapped_result_records_the_bytes(stack):
@@ -239,8 +240,9 @@ def test_to_jsonl_round_trip(stack, tmp_path):
     port = stack.port(a)
     top.WSPRecv(a, [bytearray(8)], 0, Overlapped())
     top.WSPSend(c, [b"json"])
-    with pytest.raises(WinsockError):
+    with pytest.raises(WinsockError) as exc:
         top.WSPGetPeerName(123456)
+    assert exc.value.winerror == WSAENOTSOCK
     assert stack.packets(port) == [(0, 4, 7)]
 
     out = io.StringIO()
@@ -251,8 +253,9 @@ def test_to_jsonl_round_trip(stack, tmp_path):
     assert decoded == [r.to_dict() for r in top.records]
     assert all(set(d) == FIELDS for d in decoded)
     assert decoded[-1]["error"] == WSAENOTSOCK
-    assert any(d["op"] == "completion" and d["call"] == "WSPRecv" and d["nbytes"] == 4
-               for d in decoded)
+    done, = [d for d in decoded if d["op"] == "completion"]
+    assert (done["socket"], done["call"], done["size"], done["nbytes"], done["result"],
+            done["error"]) == (a, "WSPRecv", 8, 4, 0, None)
 
     path = tmp_path / "trace.jsonl"
     assert top.to_jsonl(path) == n
@@ -321,7 +324,8 @@ def test_record_to_dict_and_equality():
                              "error": None}
     assert rec == TraceRecord(**rec.to_dict())
     assert rec != TraceRecord(**{**rec.to_dict(), "nbytes": 3})
-    assert "WSPSend" in repr(rec)
+    assert repr(rec) == ("TraceRecord(time=1, thread=2, socket=3, op='completion', "
+                         "call='WSPSend', size=4, nbytes=4, result=0, error=None)")
 
 
 def test_cleanup_with_pending_request_records_no_completion():
@@ -332,9 +336,9 @@ def test_cleanup_with_pending_request_records_no_completion():
         top.WSPRecv(a, [bytearray(4)], 0, ov)
         top.WSPCleanup()                                    # the final one
         assert ov.Internal == WSA_OPERATION_ABORTED
-        assert not records_of(top, op="completion")
+        assert records_of(top, op="completion") == []
         assert top.records[-1].op == "WSPCleanup" and top.records[-1].error is None
-        assert not top._requests
+        assert top._requests == {}
 
 
 def test_tracer_inside_a_stack_sees_the_layer_handles_below():
@@ -342,9 +346,10 @@ def test_tracer_inside_a_stack_sees_the_layer_handles_below():
     own handles, and completions relay through both layers."""
     with Stack(lambda base: TracingProvider(LayeredProvider(base))) as st:
         top = st.top
-        c, a, _ = st.pair()
-        assert set(top.sockets()) >= {c, a}
-        assert not set(top.lower.sockets()) & {c, a}
+        c, a, lst = st.pair()
+        assert sorted(top.sockets()) == sorted([c, a, lst])
+        assert len(top.lower.sockets()) == 3
+        assert set(top.lower.sockets()) & {c, a, lst} == set()
         port = st.port(a)
         top.WSPRecv(a, [bytearray(8)], 0, Overlapped())
         top.WSPSend(c, [b"two"])
@@ -372,7 +377,7 @@ def test_tracer_over_a_fault_layer_records_injected_errors_and_dropped_sends():
                                                                  None)
         assert (call.op, call.nbytes) == ("WSPSend", 7)
         assert st.packets(port) == [(0, 7, 7)]
-        assert st.proc.GetQueuedCompletionStatus(port, 0)[0] == WAIT_TIMEOUT
+        assert st.proc.GetQueuedCompletionStatus(port, 0) == (WAIT_TIMEOUT, 0, 0, None)
 
 
 def test_application_calls_through_the_catalog_are_traced():
