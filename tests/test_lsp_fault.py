@@ -8,7 +8,7 @@ import time
 import pytest
 
 import wsp
-from lspkit import Stack, run_threads, wait_alertable
+from lspkit import JOIN, Stack, run_threads, wait_alertable
 from wsp import AF_INET, FIONBIO, SOCK_STREAM, Overlapped, ServiceProvider, WinsockError
 from wsp.errors import (WAIT_IO_COMPLETION, WSA_IO_PENDING, WSA_OPERATION_ABORTED,
                         WSAECONNABORTED, WSAECONNREFUSED, WSAECONNRESET, WSAEINVAL,
@@ -485,17 +485,18 @@ def test_delay_with_a_timer_released_early(single):
     top, fault = single.top, single.fault
     c, a, _ = single.pair()
     port = single.port(a)
-    fault.add_rule("WSPRecv", "delay", delay=0.2)
+    fault.add_rule("WSPRecv", "delay", delay=60.0)      # far beyond any test's run
     top.WSPRecv(a, [bytearray(8)], 0, Overlapped())
-    started = time.monotonic()
     top.WSPSend(c, [b"x"])
-    released = fault.release()
-    if time.monotonic() - started >= 0.2:
-        pytest.skip("the machine was too slow to release before the timer")
-    assert released == 1
+    assert fault.held == 1
+    timer = fault._held[0].timer
+    assert timer.is_alive()                           # counting down
+    assert fault.release() == 1
     assert single.packets(port) == [(0, 1, 7)]
-    time.sleep(0.3)                                   # the cancelled timer delivers nothing
-    assert single.packets(port) == []
+    # the release cancelled the timer: its thread ends without delivering
+    timer.join(JOIN)
+    assert not timer.is_alive() and timer.finished.is_set()
+    assert single.packets(port) == [] and fault.held == 0
 
 
 def test_delay_keeps_completion_order(single):
@@ -562,11 +563,13 @@ def test_cleanup_cancels_held_completions_silently(single):
     top.WSPRecv(a, [bytearray(4)], 0, held_ov)
     top.WSPSend(c, [b"data"], 0, timed_ov)
     assert fault.held == 2
+    timer, = [item.timer for item in fault._held if item.timer is not None]
     assert proc.resources()["overlapped_pending"] == 2
     top.WSPCleanup()
     assert not top.started and fault.held == 0
     assert held_ov.Internal == WSA_OPERATION_ABORTED == timed_ov.Internal
-    time.sleep(0.35)                                  # past the timer: nothing comes
+    timer.join(JOIN)                                  # past the timer: nothing comes
+    assert not timer.is_alive() and timer.finished.is_set()
     assert fault.release() == 0
     assert single.packets(port) == [] and not single.signalled(ev)
     proc.CloseHandle(port)
