@@ -1,6 +1,7 @@
 """The README's Python examples run as written."""
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -10,13 +11,46 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
 
 
+class _ExpectTheError(ast.NodeTransformer):
+    """An example's ``try: <call> except <Error>: <check>`` shows that the
+    call fails; run as written, a call that wrongly succeeded would skip the
+    check and pass.  Give every such try without an ``else:`` one that fails."""
+
+    def visit_Try(self, node):
+        self.generic_visit(node)
+        if node.handlers and not node.orelse:
+            fail = ast.parse(
+                f"raise AssertionError('example line {node.lineno}: the try block "
+                "raised nothing')").body
+            node.orelse = [ast.copy_location(stmt, node) for stmt in fail]
+            ast.fix_missing_locations(node)
+        return node
+
+
+def _compiled(source, name):
+    tree = _ExpectTheError().visit(ast.parse(source, name))
+    return compile(tree, name, "exec")
+
+
 def test_readme_has_examples():
     assert len(BLOCKS) >= 2
 
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
 def test_readme_example_runs(index, capsys):
-    exec(compile(BLOCKS[index], f"README.md example {index + 1}", "exec"), {"__name__": "readme"})
+    exec(_compiled(BLOCKS[index], f"README.md example {index + 1}"), {"__name__": "readme"})
+
+
+def test_an_example_whose_expected_error_does_not_happen_fails():
+    source = "try:\n    int('7')\nexcept ValueError as e:\n    assert 'invalid' in str(e)\n"
+    with pytest.raises(AssertionError, match="^example line 1: the try block raised nothing$"):
+        exec(_compiled(source, "sample"), {})
+    raising = source.replace("'7'", "'seven'")
+    exec(_compiled(raising, "sample"), {})                  # raises and is caught: fine
+    with_else = source + "else:\n    done = True\n"
+    namespace = {}
+    exec(_compiled(with_else, "sample"), namespace)         # an else of its own is kept
+    assert namespace["done"] is True
 
 
 def test_readme_gives_the_two_commands():
