@@ -4,13 +4,11 @@ receive buffer, the seeded loss switch), connected datagram sockets and
 overlapped receives."""
 from __future__ import annotations
 
-import time
-
 import pytest
 
 import wsp
 import wsp.sim
-from simkit import LOCAL, Sim
+from simkit import LOCAL, Sim, sim_socket, wait_blocked
 from helpers import Worker, assert_winsock
 from wsp import (FIONBIO, FIONREAD, MSG_PARTIAL, MSG_PEEK, SD_RECEIVE, SD_SEND,
                  SO_DONTLINGER, SO_LINGER, SO_RCVBUF, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, Linger,
@@ -147,8 +145,7 @@ def test_blocking_recvfrom_is_woken_by_a_datagram_from_another_thread(sim):
     buf = bytearray(16)
     w = Worker(sim.prov.WSPRecvFrom, a, [buf])
     w.start()
-    w.started.wait(5)
-    time.sleep(0.05)
+    wait_blocked(sim_socket(sim.proc, a))         # the receive waits
     assert w.is_alive()
     sender = Worker(sim.prov.WSPSendTo, b, [b"ding"], 0, name(sim, a))
     sender.start()
@@ -199,8 +196,7 @@ def test_blocking_recvfrom_truncated_by_an_arriving_datagram_is_emsgsize(sim):
     buf = bytearray(3)
     w = Worker(sim.prov.WSPRecvFrom, a, [buf])
     w.start()
-    w.started.wait(5)
-    time.sleep(0.05)
+    wait_blocked(sim_socket(sim.proc, a))         # waiting before the datagram arrives
     sim.prov.WSPSendTo(b, [b"too long"], 0, name(sim, a))
     with pytest.raises(wsp.WinsockError) as e:
         w.finish(5)

@@ -4,13 +4,11 @@ switch, foreign handles, WSANOTINITIALISED, address strings, and the
 per-connection fault hooks (reset, hold/release, drop)."""
 from __future__ import annotations
 
-import time
-
 import pytest
 
 import wsp
 import wsp.sim
-from simkit import LOCAL, Sim, recv_all, stack
+from simkit import LOCAL, Sim, recv_all, sim_socket, stack, wait_blocked
 from helpers import Worker, assert_winsock
 from wsp import (AF_INET, FD_READ, FIONBIO, FIONREAD, INVALID_SOCKET, SD_SEND, SO_ACCEPTCONN,
                  SO_DONTLINGER, SO_ERROR, SO_LINGER, SO_RCVBUF, SO_REUSEADDR, SO_SNDBUF, SO_TYPE,
@@ -610,9 +608,7 @@ def test_reset_wakes_a_blocked_receiver_and_a_blocked_sender(sim):
     sender = Worker(sim.prov.WSPSend, c, [bytes(100)])
     receiver.start()
     sender.start()
-    receiver.started.wait(5)
-    sender.started.wait(5)
-    time.sleep(0.05)
+    wait_blocked(sim_socket(sim.proc, c), 2)      # both wait on c
     assert receiver.is_alive() and sender.is_alive()
     sim.net.connections()[0].reset()
     for w in (receiver, sender):

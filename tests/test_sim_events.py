@@ -9,8 +9,8 @@ import pytest
 
 import wsp
 import wsp.sim
-from simkit import LOCAL
-from helpers import Worker, assert_winsock
+from simkit import LOCAL, blocked_on, sim_socket, wait_blocked
+from helpers import Worker, assert_winsock, wait_event_waiters
 from wsp import (FD_ACCEPT, FD_ALL_EVENTS, FD_CLOSE, FD_CONNECT, FD_READ, FD_WRITE,
                  FIONBIO, SD_SEND, SO_RCVBUF, SO_SNDBUF, SOCK_DGRAM, SOL_SOCKET)
 
@@ -198,8 +198,7 @@ def test_event_select_wakes_a_thread_waiting_on_the_event(sim):
     sim.prov.WSPEventSelect(a, ev, FD_READ)
     w = Worker(sim.proc.WSAWaitForMultipleEvents, [ev], False, 5000, False)
     w.start()
-    w.started.wait(5)
-    time.sleep(0.05)
+    wait_event_waiters(sim.proc, ev)              # registered on the event: in the wait
     sim.prov.WSPSend(c, [b"wake"])
     assert w.finish(5) == wsp.WSA_WAIT_EVENT_0
     assert sim.prov.WSPEnumNetworkEvents(a, ev) == {FD_READ: 0}
@@ -352,34 +351,29 @@ def test_select_keeps_the_order_of_the_given_lists(sim):
 
 def test_select_timeout_zero_returns_at_once_and_small_timeout_waits(sim):
     c, a, _ = sim.pair()
-    start = time.monotonic()
     assert sim.prov.WSPSelect([a], [], [], 0) == ([], [], [])
-    assert time.monotonic() - start < 0.5
     start = time.monotonic()
     assert sim.prov.WSPSelect([a], [], [a], 0.1) == ([], [], [])
-    elapsed = time.monotonic() - start
-    assert 0.09 <= elapsed < 2.0
+    assert time.monotonic() - start >= 0.1 - 1e-6   # not before its deadline (same clock)
 
 
 def test_select_is_woken_by_data_from_another_thread(sim):
     c, a, _ = sim.pair()
     w = Worker(sim.prov.WSPSelect, [a], [], [], 5.0)
-    start = time.monotonic()
+    sock = sim_socket(sim.proc, a)
     w.start()
-    w.started.wait(5)
-    time.sleep(0.05)
+    wait_blocked(sock)                            # the select waits on a
     assert w.is_alive()
     sim.prov.WSPSend(c, [b"wake"])
-    assert w.finish(5) == ([a], [], [])
-    assert time.monotonic() - start < 4.0
+    assert w.finish(5) == ([a], [], [])           # woken with a readable, not timed out
+    assert blocked_on(sock) == 0
 
 
 def test_select_is_woken_by_a_connection_from_another_thread(sim):
     lst, addr = sim.listener()
     w = Worker(sim.prov.WSPSelect, [lst], [], [], None)
     w.start()
-    w.started.wait(5)
-    time.sleep(0.05)
+    wait_blocked(sim_socket(sim.proc, lst))       # the select waits on the listener
     c = sim.socket()
     sim.prov.WSPConnect(c, addr)
     assert w.finish(5) == ([lst], [], [])

@@ -6,14 +6,14 @@ ports."""
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
 import wsp
 import wsp.sim
-from simkit import LOCAL, Sim, recv_all
-from helpers import Worker, assert_winsock, spin_python_for
+from simkit import LOCAL, Sim, recv_all, sim_socket, wait_blocked
+from helpers import (Worker, assert_winsock, parked, spin_python_for, wait_condition_waiters,
+                     wait_parked, wait_until)
 from wsp import (AF_INET, AF_INET6, CF_ACCEPT, CF_DEFER, CF_REJECT, FIONBIO, FIONREAD,
                  IPPROTO_TCP, IPPROTO_UDP, MSG_PEEK, SD_BOTH, SD_RECEIVE, SD_SEND, SO_REUSEADDR,
                  SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, Overlapped)
@@ -392,8 +392,7 @@ def test_blocking_accept_is_woken_by_a_connect_from_another_thread(sim):
     lst, addr = sim.listener()
     w = Worker(sim.prov.WSPAccept, lst)
     w.start()
-    w.started.wait(5)
-    time.sleep(0.05)
+    wait_blocked(sim_socket(sim.proc, lst))       # the accept waits
     assert w.is_alive()
     c = sim.socket()
     connector = Worker(sim.prov.WSPConnect, c, addr)
@@ -634,7 +633,7 @@ def test_blocking_recv_is_woken_by_data_from_another_thread_and_releases_the_gil
     buf = bytearray(16)
     w = Worker(sim.prov.WSPRecv, a, [buf])
     w.start()
-    w.started.wait(5)
+    wait_blocked(sim_socket(sim.proc, a))         # the receive waits
     n, elapsed = spin_python_for(0.2)
     assert w.is_alive()
     assert n > 10000                    # this thread ran Python all along
@@ -649,8 +648,7 @@ def test_blocking_recv_is_woken_by_graceful_close(sim):
     c, a, _ = sim.pair()
     w = Worker(sim.prov.WSPRecv, a, [bytearray(4)])
     w.start()
-    w.started.wait(5)
-    time.sleep(0.05)
+    wait_blocked(sim_socket(sim.proc, a))         # the receive waits
     sim.prov.WSPShutdown(c, SD_SEND)
     assert w.finish(5) == (0, 0, 0)
 
@@ -670,14 +668,13 @@ def test_blocking_recv_is_alertable(sim):
         return result, threading.get_ident()
 
     w = Worker(body)
+    sock2 = sim_socket(sim.proc, a2)
     w.start()
-    w.started.wait(5)
-    time.sleep(0.05)
+    wait_blocked(sock2)                       # the blocking receive waits
     sim.prov.WSPSend(c1, [b"apc"])
-    deadline = time.monotonic() + 5
-    while not ran and time.monotonic() < deadline:
-        time.sleep(0.005)
-    assert w.is_alive()                       # the routine ran, the recv still waits
+    wait_until(lambda: ran, what="the completion routine")
+    wait_blocked(sock2)                       # the routine ran, the recv still waits
+    assert w.is_alive()
     sim.prov.WSPSend(c2, [b"done"])
     result, ident = w.finish(5)
     assert result == (0, 4, 0)
@@ -711,9 +708,8 @@ def test_fionbio_switches_between_blocking_and_non_blocking(sim):
     sim.prov.WSPIoctl(a, FIONBIO, 0)
     w = Worker(sim.prov.WSPRecv, a, [bytearray(4)])
     w.start()
-    w.started.wait(5)
-    time.sleep(0.05)
-    assert w.is_alive()                     # blocking again
+    wait_blocked(sim_socket(sim.proc, a))   # blocking again
+    assert w.is_alive()
     sim.prov.WSPSend(c, [b"blk"])
     assert w.finish(5) == (0, 3, 0)
     sim.prov.WSPIoctl(a, FIONBIO, True)
@@ -773,9 +769,11 @@ def test_get_overlapped_result_waits_for_completion(sim):
     buf = bytearray(8)
     assert sim.prov.WSPRecv(a, [buf], 0, ov)[0] == wsp.WSA_IO_PENDING
     w = Worker(sim.prov.WSPGetOverlappedResult, a, ov, True)
+    op = ov._operation
     w.start()
-    w.started.wait(5)
-    time.sleep(0.05)
+    # the wait parks on the operation's threading.Event
+    wait_until(lambda: op.event is not None, what="the wait's event")
+    wait_condition_waiters(op.event._cond, what="the operation's event")
     assert w.is_alive()
     sim.prov.WSPSend(c, [b"waited"])
     assert w.finish(5) == (6, 0)
@@ -894,9 +892,9 @@ def test_completion_routine_runs_on_the_worker_that_issued_it(sim):
         return sim.proc.SleepEx(5000, True), threading.get_ident()
 
     w = Worker(body)
+    base = parked()
     w.start()
-    w.started.wait(5)
-    time.sleep(0.05)
+    wait_parked(base + 1)                     # its alertable SleepEx waits in the core
     sim.prov.WSPSend(c, [b"to-worker"])
     status, ident = w.finish(5)
     assert status == wsp.WAIT_IO_COMPLETION
