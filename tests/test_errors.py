@@ -277,8 +277,10 @@ def test_except_builtin_catches() -> None:
     else:  # pragma: no cover
         pytest.fail("not raised")
 
-    with pytest.raises(OSError):
+    with pytest.raises(OSError) as info:
         raise WinsockError(errors.WSAENOTSOCK)
+    assert type(info.value) is WinsockError
+    assert info.value.winerror == errors.WSAENOTSOCK
 
 
 def test_blocking_io_error_construction() -> None:

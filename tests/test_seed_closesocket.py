@@ -500,7 +500,7 @@ def test_thousands_of_pending_receives_complete_exactly_once_while_the_socket_cl
     assert all(n == 1 for _, _, n in delivered) and all(n == 0 for _, _, n in aborted)
     # receives complete in the order issued: the ones with data come first
     assert sorted(i for i, _, _ in delivered) == list(range(len(delivered)))
-    assert host.proc.GetQueuedCompletionStatus(port, 0)[0] == WAIT_TIMEOUT
+    assert host.proc.GetQueuedCompletionStatus(port, 0) == (WAIT_TIMEOUT, 0, 0, None)
     host.proc.CloseHandle(port)
     assert host.proc.resources()["overlapped_pending"] == 0
     assert host.proc.resources()["overlapped_undelivered"] == 0

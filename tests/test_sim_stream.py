@@ -634,7 +634,7 @@ def test_blocking_recv_is_woken_by_data_from_another_thread_and_releases_the_gil
     w = Worker(sim.prov.WSPRecv, a, [buf])
     w.start()
     wait_blocked(sim_socket(sim.proc, a))         # the receive waits
-    n, elapsed = spin_python_for(0.2)
+    n, _ = spin_python_for(0.2)
     assert w.is_alive()
     assert n > 10000                    # this thread ran Python all along
     sender = Worker(sim.prov.WSPSend, c, [b"wake up"])
@@ -930,7 +930,7 @@ def test_completion_port_packets_carry_the_key_and_the_same_overlapped(sim):
     ov.object = "recv"
     buf = bytearray(16)
     assert sim.prov.WSPRecv(a, [buf], 0, ov) == (wsp.WSA_IO_PENDING, 0, 0)
-    assert sim.proc.GetQueuedCompletionStatus(port, 0)[0] == wsp.WAIT_TIMEOUT
+    assert sim.proc.GetQueuedCompletionStatus(port, 0) == (wsp.WAIT_TIMEOUT, 0, 0, None)
     sim.prov.WSPSend(c, [b"packet"])
     rc, n, key, got = sim.proc.GetQueuedCompletionStatus(port, 1000)
     assert (rc, n, key) == (0, 6, 0xABC)
@@ -957,7 +957,7 @@ def test_completion_routine_on_a_port_associated_socket_is_einval(sim):
     sim.prov.WSPSend(c, [b"x"])
     assert sim.proc.SleepEx(0, True) == 0
     assert calls == []
-    assert sim.proc.GetQueuedCompletionStatus(port, 0)[0] == wsp.WAIT_TIMEOUT
+    assert sim.proc.GetQueuedCompletionStatus(port, 0) == (wsp.WAIT_TIMEOUT, 0, 0, None)
     assert sim.proc.resources()["overlapped_pending"] == 0
 
 
