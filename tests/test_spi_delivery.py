@@ -138,8 +138,8 @@ def test_each_operation_completes_exactly_once(proc, provider, sock):
     assert proc.complete_overlapped(op, 0, 2) is False
     assert proc.cancel_overlapped(op) is False
     assert ov.InternalHigh == 1
-    assert proc.GetQueuedCompletionStatus(port, 0)[1] == 1
-    assert proc.GetQueuedCompletionStatus(port, 0)[0] == 258       # nothing more
+    assert proc.GetQueuedCompletionStatus(port, 0) == (0, 1, 1, ov)
+    assert proc.GetQueuedCompletionStatus(port, 0) == (WAIT_TIMEOUT, 0, 0, None)  # nothing more
 
 
 @pytest.mark.stress
@@ -160,8 +160,9 @@ def test_racing_completers_deliver_exactly_once(proc, provider, sock):
     assert sum(w.finish(30) for w in workers) == 2000
     packets = proc.GetQueuedCompletionStatusEx(port, 5000, 0)
     assert len(packets) == 2000
-    assert len({id(p[3]) for p in packets}) == 2000
-    assert all(p[0] == p[3].Internal for p in packets)
+    assert {id(p[3]) for p in packets} == {id(op.overlapped) for op in ops}   # each once
+    assert all(p[:3] == (p[3].Internal, 0, 1) for p in packets)
+    assert {p[0] for p in packets} <= {0, WSA_OPERATION_ABORTED}
 
 
 class Buffer(bytearray):
