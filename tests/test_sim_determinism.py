@@ -62,13 +62,13 @@ def scenario(seed, layers=0):
 def test_same_seed_same_transcript(layers):
     first, second = scenario(7, layers), scenario(7, layers)
     assert first == second
-    assert len(first) > 30
-    # and the transcript says something: datagrams were lost, errors happened
+    assert len(first) == 35
+    # and the transcript says something: datagrams were lost (8 of 20 under seed 7)
     received = [entry for entry in first if entry[0] == "recvfrom" and entry[1] != "error"]
-    assert 0 < len(received) < 20
+    assert len(received) == 12
 
 
 def test_the_seed_drives_the_faults(layers):
     lost = [sum(1 for e in scenario(seed, layers) if e[0] == "recvfrom" and e[1] == "error")
             for seed in (1, 2, 3, 4)]
-    assert len(set(lost)) > 1            # different seeds, different datagrams lost
+    assert lost == [7, 4, 6, 10]         # different seeds, different datagrams lost
