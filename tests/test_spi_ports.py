@@ -107,8 +107,9 @@ def test_port_argument_errors(proc, provider, sock):
 def test_blocked_get_is_woken_by_a_post_and_does_not_hold_the_gil(proc):
     port = proc.CreateIoCompletionPort(None)
     worker = Worker(proc.GetQueuedCompletionStatus, port, 8000)
+    base = parked()
     worker.start()
-    wait_parked(1)                               # the get waits inside the core
+    wait_parked(base + 1)                        # the get waits inside the core
     n, _ = spin_python_for(0.2)
     assert n > 1000 and worker.is_alive()
     ov = Overlapped()
@@ -171,9 +172,10 @@ def test_closing_a_port_abandons_its_waiters_and_drops_its_packets(proc):
     port = proc.CreateIoCompletionPort(None)
     waiters = [Worker(proc.GetQueuedCompletionStatus, port, 8000),
                Worker(proc.GetQueuedCompletionStatusEx, port, 4, 8000)]
+    base = parked()
     for w in waiters:
         w.start()
-    wait_parked(2)                               # both wait inside the core
+    wait_parked(base + 2)                        # both wait inside the core
     proc.CloseHandle(port)
     assert waiters[0].finish() == (ERROR_ABANDONED_WAIT_0, 0, 0, None)
     assert waiters[1].finish() == []
