@@ -122,6 +122,24 @@ class TwinMachine(RuleBasedStateMachine):
     def pending(self, ident):
         self.both(self.registries, "pending", ident)
 
+    # -- thread lifetimes --
+    @rule(ident=st.one_of(st.integers(1, 5), ARBITRARY))
+    def end_thread(self, ident):
+        self.both(self.registries, "end_thread", ident)
+
+    @rule(target=threads, h=st.one_of(threads, ARBITRARY))
+    def duplicate(self, h):
+        result = self.both(self.registries, "duplicate", h)
+        return result[1] if result[0] == "ok" else 0
+
+    @rule(h=st.one_of(threads, ARBITRARY))
+    def ended(self, h):
+        self.both(self.registries, "ended", h)
+
+    @rule(h=st.one_of(threads, ARBITRARY))
+    def pending_of(self, h):
+        self.both(self.registries, "pending_of", h)
+
     @invariant()
     def same_observable_state(self):
         if not hasattr(self, "tables"):

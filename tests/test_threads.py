@@ -235,3 +235,319 @@ def test_teardown_releases_unrun_apcs(core):
     del payload, reg
     gc.collect()
     assert ref() is None
+
+
+# ------------------------------------------------ thread lifetimes (ident reuse)
+def wait_parked(core, n, timeout=10.0):
+    """Wait until `core` has at least `n` threads parked in a wait."""
+    deadline = time.monotonic() + timeout
+    while core.debug_counters()["parked"] < n:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+    return True
+
+
+def records(core):
+    gc.collect()
+    return core.debug_counters()["thread_records"]
+
+
+class Payload:
+    """An APC context that can be weakly referenced (to prove release)."""
+
+
+def run_in_thread(fn):
+    result = {}
+
+    def body():
+        result["value"] = fn()
+        result["ident"] = threading.get_ident()
+
+    t = threading.Thread(target=body)
+    t.start()
+    t.join(10)
+    assert not t.is_alive()
+    return result["value"], result["ident"]
+
+
+def test_apc_to_an_ended_thread_never_runs_on_a_later_thread_with_its_ident(core):
+    import weakref
+
+    base = records(core)
+    reg = core.ThreadRegistry()
+    ran = []
+    box = [Payload()]
+    stale_ref = weakref.ref(box[0])
+
+    def first():
+        h = reg.open()                           # for itself: the registry guards it
+        reg.queue_apc(h, ran.append, box.pop())  # ... and it never runs its APCs
+        return h
+
+    h, old_ident = run_in_thread(first)
+    assert reg.ended(h) is True
+    assert reg.ident_of(h) == old_ident          # still the old ident
+    reg.queue_apc(h, ran.append, "late")         # accepted, never runs
+    assert reg.pending_of(h) == 2
+    assert reg.pending(old_ident) == 0           # not the ident's current lifetime
+    seen = {}
+
+    def later():
+        if threading.get_ident() != old_ident:
+            return
+        seen["inherited"] = reg.run_apcs()
+        mine = reg.open()
+        seen["ended"] = reg.ended(mine)
+        reg.queue_apc(mine, ran.append, "mine")
+        seen["ran"] = reg.run_apcs()
+        reg.close(mine)
+
+    for _ in range(200):                         # Linux hands idents out again quickly
+        run_in_thread(later)
+        if seen:
+            break
+    else:
+        pytest.skip("the OS did not reuse the thread ident within 200 threads")
+    assert seen == {"inherited": 0, "ended": False, "ran": 1}
+    assert ran == ["mine"]
+    assert reg.ended(h) and reg.pending_of(h) == 2
+    assert stale_ref() is not None               # stranded, still held
+    assert records(core) == base + 1             # the ended lifetime, kept by `h`
+    reg.close(h)                                 # its last handle: freed with its APCs
+    assert records(core) == base
+    assert stale_ref() is None
+    assert ran == ["mine"]
+
+
+def test_a_thread_that_closed_its_handles_leaves_nothing_when_it_ends(core):
+    base = records(core)
+    reg = core.ThreadRegistry()
+
+    def body():
+        h = reg.open()
+        reg.close(h)
+        h = reg.open(threading.get_ident())      # its own ident, given explicitly
+        reg.close(h)
+
+    run_in_thread(body)
+    assert records(core) == base and len(reg) == 0
+
+
+def test_opening_for_another_threads_ident_sets_no_guard(core):
+    reg = core.ThreadRegistry()
+    h, _ = run_in_thread(lambda: reg.open(987654))
+    assert reg.ended(h) is False                 # the opener ended, not thread 987654
+    reg.queue_apc(h, lambda ctx: None)
+    assert reg.run_apcs(987654) == 1
+    reg.close(h)
+
+
+def test_own_handle_explicit_ident_is_guarded_too(core):
+    reg = core.ThreadRegistry()
+    h, ident = run_in_thread(lambda: reg.open(threading.get_ident()))
+    assert reg.ended(h) is True and reg.ident_of(h) == ident
+    reg.close(h)
+
+
+def test_end_thread_detaches_the_record_and_strands_its_apcs(core):
+    import weakref
+
+    base = records(core)
+    reg = core.ThreadRegistry()
+    ran = []
+    ctx = Payload()
+    ref = weakref.ref(ctx)
+    h = reg.open(555)
+    reg.queue_apc(h, ran.append, ctx)
+    reg.queue_apc(h, ran.append, "two")
+    del ctx
+    assert reg.ended(h) is False
+    assert reg.end_thread(555) == 2
+    assert reg.ended(h) is True and reg.ident_of(h) == 555
+    assert reg.pending(555) == 0 and reg.run_apcs(555) == 0
+    assert reg.pending_of(h) == 2
+    reg.queue_apc(h, ran.append, "after")        # accepted on the ended lifetime
+    assert reg.pending_of(h) == 3 and reg.pending(555) == 0
+    h2 = reg.open(555)                           # a fresh lifetime for the ident
+    assert reg.ended(h2) is False and reg.pending_of(h2) == 0
+    reg.queue_apc(h2, ran.append, "new")
+    assert reg.run_apcs(555) == 1 and ran == ["new"]
+    assert reg.end_thread(555) == 0              # ends h2's lifetime (nothing queued)
+    assert reg.end_thread(555) == 0              # no record any more: a no-op
+    assert records(core) == base + 2
+    assert ref() is not None
+    reg.close(h)
+    assert ref() is None and records(core) == base + 1
+    reg.close(h2)
+    assert records(core) == base and len(reg) == 0
+    assert ran == ["new"]
+
+
+def test_end_thread_without_handles_discards_at_once(core):
+    import weakref
+
+    base = records(core)
+    reg = core.ThreadRegistry()
+    ctx = Payload()
+    ref = weakref.ref(ctx)
+    h = reg.open(556)
+    reg.queue_apc(h, print, ctx)
+    reg.close(h)                                 # the APC stays queued to the ident
+    del ctx
+    assert reg.pending(556) == 1 and ref() is not None
+    assert reg.end_thread(556) == 1
+    assert ref() is None and reg.pending(556) == 0
+    assert records(core) == base
+    assert reg.end_thread(123) == 0              # never known
+
+
+def test_end_thread_drops_apcs_outside_the_lock(core):
+    # A context whose __del__ calls back into the registry: dropping it under
+    # the registry's spinlock would deadlock this worker.
+    reg = core.ThreadRegistry()
+    called = []
+
+    class CallsBack:
+        def __del__(self):
+            h = reg.open(9)
+            called.append(reg.ended(h))
+            reg.close(h)
+
+    def scenario():
+        h = reg.open(8)
+        reg.queue_apc(h, print, CallsBack())
+        assert reg.end_thread(8) == 1
+        reg.close(h)                             # frees the ended record: __del__ runs
+        h = reg.open(8)
+        reg.queue_apc(h, print, CallsBack())
+        reg.close(h)
+        assert reg.end_thread(8) == 1            # no handle: discarded at once
+        return called
+
+    worker = Worker(scenario)
+    worker.start()
+    assert worker.finish() == [False, False]
+
+
+def test_duplicate_names_the_same_lifetime(core):
+    base = records(core)
+    reg = core.ThreadRegistry()
+    h = reg.open(777)
+    d = reg.duplicate(h)
+    assert d != h and d in reg and len(reg) == 2
+    assert reg.ident_of(d) == 777
+    reg.queue_apc(d, lambda ctx: None)
+    assert reg.pending_of(h) == 1 and reg.pending(777) == 1
+    reg.close(h)                                 # the duplicate keeps the lifetime
+    assert reg.pending_of(d) == 1 and reg.ended(d) is False
+    assert reg.end_thread(777) == 1
+    d2 = reg.duplicate(d)                        # a duplicate of an ended lifetime
+    assert reg.ended(d2) and reg.pending_of(d2) == 1 and reg.ident_of(d2) == 777
+    reg.close(d)
+    assert records(core) == base + 1
+    reg.close(d2)
+    assert records(core) == base and len(reg) == 0
+
+
+@pytest.mark.parametrize("method", ["duplicate", "ended", "pending_of"])
+def test_new_handle_queries_reject_unknown_handles(core, method):
+    reg = core.ThreadRegistry()
+    h = reg.open()
+    reg.close(h)
+    for bad in [h] + BAD_THREAD_HANDLES:
+        with pytest.raises(WinsockError) as e:
+            getattr(reg, method)(bad)
+        assert_winsock(e, WSAEINVAL)
+
+
+@pytest.mark.parametrize("ident, exc", [("1", TypeError), (1.0, TypeError),
+                                        (-1, WinsockError), (2 ** 64, WinsockError)])
+def test_end_thread_rejects_bad_idents(core, ident, exc):
+    with pytest.raises(exc):
+        core.ThreadRegistry().end_thread(ident)
+
+
+def test_end_thread_wakes_its_waiters_with_false(core):
+    base_records = records(core)
+    reg = core.ThreadRegistry()
+    base = core.debug_counters()["parked"]
+    h = reg.open(4343)
+    workers = [Worker(reg.wait, 4343, 30), Worker(reg.wait, 4343, None)]
+    for w in workers:
+        w.start()
+    assert wait_parked(core, base + 2)
+    other = Worker(reg.wait, 4344, 30)           # another ident: not woken
+    other.start()
+    assert wait_parked(core, base + 3)
+    start = time.monotonic()
+    assert reg.end_thread(4343) == 0
+    assert [w.finish() for w in workers] == [False, False]
+    assert time.monotonic() - start < 5
+    assert other.is_alive()
+    assert reg.ended(h)
+    h2 = reg.open(4344)
+    reg.queue_apc(h2, lambda ctx: None)
+    assert other.finish() is True
+    assert reg.run_apcs(4344) == 1
+    reg.close(h)
+    reg.close(h2)
+    assert records(core) == base_records
+
+
+def test_a_wait_after_end_thread_parks_on_the_new_lifetime(core):
+    reg = core.ThreadRegistry()
+    reg.end_thread(4545)
+    base = core.debug_counters()["parked"]
+    worker = Worker(reg.wait, 4545, 30)
+    worker.start()
+    assert wait_parked(core, base + 1)
+    h = reg.open(4545)
+    reg.queue_apc(h, lambda ctx: None)
+    assert worker.finish() is True
+    reg.run_apcs(4545)
+    reg.close(h)
+
+
+def test_registry_teardown_frees_ended_lifetimes(core):
+    import weakref
+
+    base = records(core)
+    ctx = Payload()
+    ref = weakref.ref(ctx)
+    reg = core.ThreadRegistry()
+    h = reg.open(31)
+    reg.duplicate(h)
+    reg.queue_apc(h, print, ctx)
+    reg.end_thread(31)
+    reg.open(31)
+    del ctx, reg
+    gc.collect()
+    assert ref() is None and records(core) == base
+
+
+def test_registry_dies_before_a_guarded_thread_ends(core):
+    base = records(core)
+    reg = core.ThreadRegistry()
+    go = threading.Event()
+    opened = threading.Event()
+
+    holder = [reg]
+
+    def body():
+        reg_ = holder.pop()
+        reg_.open()
+        opened.set()
+        go.wait(10)
+        # returning drops the last reference: the registry dies in this
+        # thread, before the thread's guard is torn down
+
+    t = threading.Thread(target=body)
+    t.start()
+    assert opened.wait(10)
+    del reg                                      # only the thread's frame holds it now
+    go.set()
+    t.join(10)
+    assert not t.is_alive()
+    gc.collect()
+    assert records(core) == base

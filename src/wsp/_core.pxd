@@ -77,6 +77,7 @@ cdef enum WaiterState:
     WAITER_WOKEN = 1       # thread registry: an APC was queued
     WAITER_DELIVERED = 2   # completion queue: `packet` holds a packet for it
     WAITER_CLOSED = 3      # completion queue: the queue was closed
+    WAITER_ENDED = 4       # thread registry: the thread lifetime it waited on ended
 
 cdef enum ParkResult:
     PARK_WOKEN = 0
@@ -102,14 +103,18 @@ cdef struct ApcNode:
     PyObject *func           # owned reference
     PyObject *context        # owned reference
 
-cdef struct ThreadRecord:    # one per OS thread ident that is in use
-    ThreadRecord *hash_next
+cdef struct ThreadRecord:    # one per thread lifetime: an ident in use, or an ended one
+    ThreadRecord *hash_next  # bucket chain (live records only)
     uint64_t ident
-    size_t open_handles      # thread handles open on this ident
+    size_t open_handles      # thread handles open on this record
     size_t pending           # APCs queued and not yet run
     ApcNode *apc_head
     ApcNode *apc_tail
     Waiter *waiters
+    bint ended               # end_thread() detached it from its ident: its APCs never
+                             # run; freed with its last handle (not in the buckets)
+    bint guarded             # the thread `ident` itself holds a guard that ends this
+                             # lifetime at its exit (a cache of the thread-local check)
 
 
 cdef class HandleTable:
@@ -123,6 +128,8 @@ cdef class HandleTable:
 
 
 cdef class ThreadRegistry:
+    cdef object __weakref__
+    cdef object _local               # threading.local(): per-thread exit guards
     cdef wsp_lock_t _lock
     cdef SlotTable _slots            # payload: ThreadRecord*
     cdef ThreadRecord **_buckets
@@ -135,6 +142,10 @@ cdef class ThreadRegistry:
     cdef ThreadRecord *_find_or_add(self, uint64_t ident) noexcept nogil
     cdef void _rehash(self) noexcept nogil
     cdef void _release_if_idle(self, ThreadRecord *rec) noexcept nogil
+    cdef void _unlink(self, ThreadRecord *rec) noexcept nogil
+    cdef void _recycle_nodes(self, ApcNode *head) noexcept
+    cdef void _free_ended(self, ThreadRecord *rec) noexcept
+    cdef void _guard_current_thread(self, uint64_t tid) except *
     cdef ThreadRecord *_record_of(self, object handle) noexcept
     cdef void _mark_woken(self, Waiter *w) noexcept nogil
     cdef int _wait_once(self, uint64_t tid, int64_t deadline, Waiter *w) noexcept nogil

@@ -29,10 +29,14 @@ from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_DECREF, Py_XDECREF
 from cpython.mem cimport PyMem_RawMalloc, PyMem_RawCalloc, PyMem_RawRealloc, PyMem_RawFree
 from cpython.list cimport PyList_New, PyList_SET_ITEM
-from cpython.sequence cimport PySequence_Fast, PySequence_Fast_GET_SIZE, PySequence_Fast_ITEMS
+from cpython.sequence cimport PySequence_Tuple
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.number cimport PyNumber_Index
 from libc.stdint cimport uint32_t, uint64_t, int64_t, uintptr_t
+from libc.math cimport INFINITY
+
+from threading import local as _thread_local
+from weakref import ref as _weakref
 
 from wsp.errors import WinsockError as _WinsockError
 

@@ -16,6 +16,7 @@ cdef Py_ssize_t _live_queues = 0
 cdef Py_ssize_t _parking_locks = 0      # allocated and not yet freed
 cdef Py_ssize_t _apc_nodes = 0          # allocated and not yet freed
 cdef Py_ssize_t _thread_records = 0     # allocated and not yet freed
+cdef Py_ssize_t _parked = 0             # threads parked in a core wait right now
 
 cdef inline void _count(Py_ssize_t *counter, Py_ssize_t delta) noexcept nogil:
     wsp_lock_acquire(&_counters_lock)
@@ -28,15 +29,26 @@ def debug_counters():
 
     ``tables``, ``registries`` and ``queues`` count live core objects;
     ``parking_locks`` counts the OS locks kept for parked threads (a small
-    pool survives on purpose); ``apc_nodes`` and ``thread_records`` count the
-    C records of the thread registries, including their free pools.
+    pool survives on purpose); ``apc_nodes`` counts the APC records of the
+    thread registries, including their free pools; ``thread_records`` counts
+    the per-thread-lifetime records of every registry: one per ident in use
+    plus each ended lifetime (``ThreadRegistry.end_thread``) that still has
+    an open handle.
+
+    ``parked`` counts the threads parked in a core wait at this moment
+    (``CompletionQueue.get``/``get_many``, ``ThreadRegistry.wait``, all
+    instances together): a thread is counted from the moment its wait is
+    registered where a ``post``/``close``/``wake_waiters``/``queue_apc``/
+    ``end_thread`` will find it, until it comes back from parking (woken,
+    timed out or interrupted by a signal).  Waits that return without
+    parking are never counted.
     """
     wsp_lock_acquire(&_counters_lock)
     result = (_live_tables, _live_registries, _live_queues, _parking_locks,
-              _apc_nodes, _thread_records)
+              _apc_nodes, _thread_records, _parked)
     wsp_lock_release(&_counters_lock)
     return dict(zip(("tables", "registries", "queues", "parking_locks",
-                     "apc_nodes", "thread_records"), result))
+                     "apc_nodes", "thread_records", "parked"), result))
 
 
 # ---------------------------------------------------------------- slot table
@@ -88,6 +100,8 @@ cdef int slots_reserve(SlotTable *t, size_t needed) noexcept nogil:
         cap *= 2
     if cap > SLOT_INDEX_LIMIT:
         cap = SLOT_INDEX_LIMIT
+    if cap > (<size_t>-1) // sizeof(uint64_t):
+        return SLOT_NOMEM                  # 32-bit size_t: the product would wrap
     p = PyMem_RawRealloc(t.state, cap * sizeof(uint64_t))
     if p == NULL:
         return SLOT_NOMEM
@@ -213,7 +227,10 @@ cdef inline uint64_t u64_arg(object obj) except? 0xFFFFFFFFFFFFFFFF:
 
 
 cdef inline Py_ssize_t count_arg(object obj) except -1:
-    """A non-negative count argument (TypeError / WSAEINVAL)."""
+    """A non-negative count argument below 2**63 (TypeError / WSAEINVAL).
+
+    The conversion reads the int's digits (no user code runs for an int
+    subclass); only a non-int runs its ``__index__``."""
     cdef Py_ssize_t n
     if not isinstance(obj, int):
         obj = PyNumber_Index(obj)
@@ -226,23 +243,100 @@ cdef inline Py_ssize_t count_arg(object obj) except -1:
     return n
 
 
-cdef int64_t deadline_from_timeout(object timeout) except? -2:
-    """Absolute monotonic deadline in microseconds for a timeout in seconds;
-    -1 means wait forever (timeout None).  TypeError for a non-number,
-    WSAEINVAL for a negative or NaN timeout."""
+cdef size_t batch_count_arg(object obj) except? <size_t>-1:
+    """How many things a batch call should create: TypeError if `obj` is not
+    an integer, WSAEINVAL if it is negative.  A count beyond the signed 64-bit
+    range saturates to SIZE_MAX instead of failing, so that the caller's
+    capacity check refuses it with WSAENOBUFS like any other count that does
+    not fit.  Callers compare the result with their free room *before* they
+    allocate or loop: nothing may be sized from an unchecked count."""
+    cdef int overflow = 0
+    cdef long long value
+    if not isinstance(obj, int):
+        obj = PyNumber_Index(obj)
+    value = _as_long_long(obj, &overflow)
+    if overflow < 0 or (overflow == 0 and value < 0):
+        raise _error(WSAEINVAL)
+    if overflow > 0 or <unsigned long long>value > <unsigned long long>(<size_t>-1):
+        return <size_t>-1
+    return <size_t>value
+
+
+# Timeouts (SPEC §5).  None waits forever.  A non-number (str, bytes, an
+# object without __float__) is a TypeError.  A timeout that is not a finite
+# number >= 0 (negative, NaN, +inf, -inf) is WSAEINVAL.  A finite timeout
+# beyond TIMEOUT_FOREVER seconds -- even one too large for a double, like
+# 10**400 -- waits forever: no process lives that long.  The pure twin's
+# _timeout_arg follows the same steps.
+cdef double TIMEOUT_FOREVER = 1e12
+
+
+cdef bint _timeout_is_negative(object timeout) except -1:
+    try:
+        return bool(timeout < 0)
+    except Exception:
+        raise _error(WSAEINVAL) from None
+
+
+cdef bint _timeout_is_infinite(object timeout, double seconds) except -1:
+    try:
+        return bool(timeout == seconds)
+    except Exception:
+        return True
+
+
+cdef double _timeout_seconds_slow(object timeout) except? -2.0:
     cdef double seconds
-    if timeout is None:
-        return -1
     if isinstance(timeout, (str, bytes, bytearray)) or not (
             isinstance(timeout, (int, float)) or hasattr(type(timeout), "__float__")):
         raise TypeError(f"timeout must be a number of seconds or None, "
                         f"not {type(timeout).__name__}")
-    seconds = float(timeout)
-    if not (seconds >= 0.0):          # also catches NaN
+    try:
+        seconds = float(timeout)
+    except OverflowError:
+        # Finite but beyond any double (a huge int or Fraction): its sign
+        # decides between WSAEINVAL and forever.
+        if _timeout_is_negative(timeout):
+            raise _error(WSAEINVAL) from None
+        return -1.0
+    except ValueError:                 # e.g. Decimal("sNaN")
+        raise _error(WSAEINVAL) from None
+    if (seconds == INFINITY and not isinstance(timeout, float)
+            and not _timeout_is_infinite(timeout, seconds)):
+        return -1.0                    # finite, only its double is inf (Decimal("1e400"))
+    if not (seconds >= 0.0) or seconds == INFINITY:   # NaN, negative, infinite
         raise _error(WSAEINVAL)
-    if seconds > 1e12:                # longer than any process will live
+    return -1.0 if seconds > TIMEOUT_FOREVER else seconds
+
+
+cdef inline double timeout_seconds(object timeout) except? -2.0:
+    """Validate a timeout argument: the seconds to wait, or -1.0 for
+    'forever' (see above).  Runs before the call does any work."""
+    cdef double seconds
+    if timeout is None:
+        return -1.0
+    cdef uint64_t small
+    if type(timeout) is float:
+        seconds = <double>timeout
+        if seconds >= 0.0 and seconds <= TIMEOUT_FOREVER:
+            return seconds
+    elif type(timeout) is int and wsp_small_nonneg_long(timeout, &small):
+        if small <= <uint64_t>TIMEOUT_FOREVER:
+            return <double>small
+    return _timeout_seconds_slow(timeout)
+
+
+cdef inline int64_t deadline_after(double seconds) noexcept nogil:
+    """Absolute monotonic deadline in microseconds for a validated timeout;
+    -1 means wait forever.  seconds <= 1e12, so this stays below 2**63."""
+    if seconds < 0.0:
         return -1
     return wsp_monotonic_us() + <int64_t>(seconds * 1e6)
+
+
+cdef int64_t deadline_from_timeout(object timeout) except? -2:
+    """Validate `timeout` and turn it into a deadline (deadline_after)."""
+    return deadline_after(timeout_seconds(timeout))
 
 
 # ------------------------------------------------------------------ parking

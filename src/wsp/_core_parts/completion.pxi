@@ -68,6 +68,8 @@ cdef class CompletionQueue:
 
     def __dealloc__(self):
         # No waiter can be parked here: a parked get() holds a reference.
+        if self._ring == NULL:
+            return                       # __cinit__ failed: nothing was counted
         PyMem_RawFree(self._ring)
         _count(&_live_queues, -1)
 
@@ -81,6 +83,8 @@ cdef class CompletionQueue:
         cdef Packet *ring
         if needed <= cap:
             return SLOT_OK
+        if needed > (<size_t>-1) // (2 * sizeof(Packet)):
+            return SLOT_NOMEM            # new_cap * sizeof(Packet) would wrap
         while new_cap < needed:
             new_cap *= 2
         ring = <Packet *>PyMem_RawMalloc(new_cap * sizeof(Packet))
@@ -159,20 +163,29 @@ cdef class CompletionQueue:
     def post_many(self, packets):
         """Queue a sequence of packets at once, all or none (one lock; long
         batches run without the GIL)."""
-        cdef object seq = PySequence_Fast(packets, "post_many() needs an iterable of packets")
-        cdef Py_ssize_t n = PySequence_Fast_GET_SIZE(seq)
+        cdef tuple seq
+        cdef Py_ssize_t n
         cdef Py_ssize_t i
         cdef Packet stack_buf[STACK_PACKETS]
         cdef Packet *buf = stack_buf
-        cdef PyObject **items = PySequence_Fast_ITEMS(seq)
         cdef int rc
+        # Convert from an owned tuple snapshot, never from pointers into the
+        # caller's list: a field's __index__ or a packet's __iter__ runs
+        # Python code, which may change (or free the storage of) that list.
+        try:
+            seq = PySequence_Tuple(packets)
+        except TypeError:
+            if hasattr(type(packets), "__iter__") or hasattr(type(packets), "__getitem__"):
+                raise                    # raised while iterating: not ours to rename
+            raise TypeError("post_many() needs an iterable of packets") from None
+        n = len(seq)
         if n > STACK_PACKETS:
-            buf = <Packet *>PyMem_RawMalloc(n * sizeof(Packet))
+            buf = <Packet *>PyMem_RawMalloc(<size_t>n * sizeof(Packet))
             if buf == NULL:
                 raise MemoryError()
         try:
             for i in range(n):
-                _packet_from(<object>items[i], &buf[i])
+                _packet_from(seq[i], &buf[i])
             if n >= NOGIL_BATCH:
                 with nogil:
                     rc = self._deliver(buf, n)
@@ -195,19 +208,19 @@ cdef class CompletionQueue:
         """The oldest packet as a tuple, or None after `timeout` seconds
         (None: wait forever) or when the queue is closed.  Blocks without the
         GIL."""
+        cdef double seconds = timeout_seconds(timeout)   # checked before any work
         cdef Packet p
         cdef Py_ssize_t n
         cdef bint closed
-        cdef object item
         wsp_lock_acquire(&self._lock)
         n = self._take(&p, 1)
         closed = self._closed
         wsp_lock_release(&self._lock)
         if n:
             return _packet_tuple(&p)
-        if closed:
+        if closed or seconds == 0.0:
             return None
-        if self._wait_first(deadline_from_timeout(timeout), &p):
+        if self._wait_first(deadline_after(seconds), &p):
             return _packet_tuple(&p)
         return None
 
@@ -215,6 +228,7 @@ cdef class CompletionQueue:
         """Up to `max_entries` packets, oldest first, in one call; waits (as
         `get` does) only for the first.  [] on timeout or when closed."""
         cdef Py_ssize_t want = count_arg(max_entries)
+        cdef double seconds
         cdef Py_ssize_t n, size, i
         cdef bint closed
         cdef Packet stack_buf[STACK_PACKETS]
@@ -222,6 +236,7 @@ cdef class CompletionQueue:
         cdef list result
         if want == 0:
             raise _error(WSAEINVAL)
+        seconds = timeout_seconds(timeout)   # checked before any work
         size = want
         if want > STACK_PACKETS:
             wsp_lock_acquire(&self._lock)
@@ -237,8 +252,8 @@ cdef class CompletionQueue:
             n = self._take(buf, size)
             closed = self._closed
             wsp_lock_release(&self._lock)
-            if n == 0 and not closed:
-                if self._wait_first(deadline_from_timeout(timeout), buf):
+            if n == 0 and not closed and seconds != 0.0:
+                if self._wait_first(deadline_after(seconds), buf):
                     n = 1
                     if size > 1:
                         wsp_lock_acquire(&self._lock)
@@ -297,8 +312,10 @@ cdef class CompletionQueue:
                 continue
             w.state = WAITER_WAITING
             waiters_push(&self._waiters, w)
+            _count(&_parked, 1)              # registered: a post will find it
             wsp_lock_release(&self._lock)
             result = park(w, &self._lock, &self._waiters, deadline)
+            _count(&_parked, -1)
             if result == PARK_WOKEN:
                 if w.state == WAITER_DELIVERED:
                     out[0] = w.packet

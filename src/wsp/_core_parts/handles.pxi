@@ -41,6 +41,8 @@ cdef class HandleTable:
 
     def __dealloc__(self):
         cdef size_t i
+        if self._slots.max_live == 0:
+            return                       # __cinit__ failed: nothing was counted
         for i in range(self._slots.used):
             if self._slots.state[i] & 1:
                 Py_XDECREF(<PyObject *>self._slots.payload[i])
@@ -147,16 +149,31 @@ cdef class HandleTable:
     def create_many(self, n, context=None):
         """Create `n` handles sharing `context`, all or none; return them in
         creation order.  One lock for the whole batch; long batches run
-        without the GIL.  WSAENOBUFS if they do not all fit."""
-        cdef Py_ssize_t count = count_arg(n)
+        without the GIL.  WSAEINVAL for a negative `n`, WSAENOBUFS if they do
+        not all fit (checked before anything is allocated), TypeError for a
+        non-integer."""
+        cdef size_t want = batch_count_arg(n)
+        cdef Py_ssize_t count
         cdef Py_ssize_t i
+        cdef size_t room
         cdef uint64_t *buf
         cdef int rc
         cdef list result
         cdef object value
-        if count == 0:
+        if want == 0:
             return []
-        buf = <uint64_t *>PyMem_RawMalloc(count * sizeof(uint64_t))
+        # The room check comes first: `want` may be any size up to SIZE_MAX,
+        # and neither the buffer below nor the INCREF loop may be sized from
+        # it until it is known to fit (room <= SLOT_INDEX_LIMIT = 2**32).
+        # _create_batch checks again under the lock, as the room may shrink.
+        wsp_lock_acquire(&self._lock)
+        room = self._slots.max_live - self._slots.live
+        wsp_lock_release(&self._lock)
+        if want > room:
+            raise _error(WSAENOBUFS)
+        count = <Py_ssize_t>want
+        result = PyList_New(count)       # MemoryError early, before any side effect
+        buf = <uint64_t *>PyMem_RawMalloc(want * sizeof(uint64_t))
         if buf == NULL:
             raise MemoryError()
         for i in range(count):
@@ -167,20 +184,17 @@ cdef class HandleTable:
         else:
             rc = self._create_batch(count, <uintptr_t><PyObject *>context, buf)
         if rc != SLOT_OK:
-            for i in range(count):
-                Py_DECREF(context)
             PyMem_RawFree(buf)
+            for i in range(count):
+                Py_DECREF(context)       # the caller still holds one: no code runs
             if rc == SLOT_NOMEM:
                 raise MemoryError()
             raise _error(WSAENOBUFS)
-        try:
-            result = PyList_New(count)
-            for i in range(count):
-                value = buf[i]
-                Py_INCREF(value)             # PyList_SET_ITEM steals one reference
-                PyList_SET_ITEM(result, i, value)
-        finally:
-            PyMem_RawFree(buf)
+        for i in range(count):
+            value = buf[i]
+            Py_INCREF(value)             # PyList_SET_ITEM steals one reference
+            PyList_SET_ITEM(result, i, value)
+        PyMem_RawFree(buf)
         return result
 
     cdef int _create_batch(self, Py_ssize_t count, uintptr_t payload,
@@ -204,29 +218,43 @@ cdef class HandleTable:
     def close_many(self, handles):
         """Close every live handle in `handles` (an iterable); unknown,
         stale and duplicate ones are skipped.  Return how many were closed."""
-        cdef object seq = PySequence_Fast(handles, "close_many() needs an iterable of handles")
-        cdef Py_ssize_t n = PySequence_Fast_GET_SIZE(seq)
+        cdef tuple seq
+        cdef Py_ssize_t n
         cdef Py_ssize_t i, closed = 0
         cdef uint64_t *values
-        cdef PyObject **items = PySequence_Fast_ITEMS(seq)
         cdef PyObject **contexts
+        # An owned tuple snapshot: iterating `handles` may run Python code,
+        # and nothing may then change the items read below.
+        try:
+            seq = PySequence_Tuple(handles)
+        except TypeError:
+            if hasattr(type(handles), "__iter__") or hasattr(type(handles), "__getitem__"):
+                raise                    # raised while iterating: not ours to rename
+            raise TypeError("close_many() needs an iterable of handles") from None
+        n = len(seq)
         if n == 0:
             return 0
-        values = <uint64_t *>PyMem_RawMalloc(n * (sizeof(uint64_t) + sizeof(PyObject *)))
+        values = <uint64_t *>PyMem_RawMalloc(<size_t>n * (sizeof(uint64_t) + sizeof(PyObject *)))
         if values == NULL:
             raise MemoryError()
         contexts = <PyObject **>(values + n)
         for i in range(n):
-            if not handle_value(<object>items[i], &values[i]):
+            # handle_value runs no Python code (an int subclass's digits are
+            # read directly), and `seq` cannot change anyway.
+            if not handle_value(seq[i], &values[i]):
                 values[i] = 0            # never a valid handle: skipped
         if n >= NOGIL_BATCH:
             with nogil:
                 closed = self._close_batch(n, values, contexts)
         else:
             closed = self._close_batch(n, values, contexts)
-        for i in range(closed):
-            Py_DECREF(<object>contexts[i])   # drops the reference the slot owned
-        PyMem_RawFree(values)
+        # The contexts die here, after the lock: a __del__ may call back in.
+        # `values` stays allocated until the end, as `contexts` points into it.
+        try:
+            for i in range(closed):
+                Py_DECREF(<object>contexts[i])   # drops the reference the slot owned
+        finally:
+            PyMem_RawFree(values)
         return closed
 
     cdef Py_ssize_t _close_batch(self, Py_ssize_t n, uint64_t *values,

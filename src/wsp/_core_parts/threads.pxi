@@ -2,10 +2,21 @@
 # (SPEC §5).  WPUOpenCurrentThread / WPUCloseThread and WPUQueueApc in the
 # SPI engine are built on it.
 #
-# A ThreadRecord exists for each OS thread ident that has an open thread
-# handle, a queued APC or a thread waiting for one; it is freed as soon as it
-# has none of the three.  Records are found by ident through a chained hash
-# table, and by thread handle through the slot payload.
+# A thread handle names one thread *lifetime*, not a number: the OS reuses
+# thread idents as soon as a thread has ended.  A ThreadRecord is one such
+# lifetime.  The live record of an ident exists while it has an open thread
+# handle, a queued APC or a thread waiting for one, and is freed as soon as
+# it has none of the three; live records are found by ident through a
+# chained hash table, and by thread handle through the slot payload.
+#
+# end_thread(ident) ends the live record of `ident`: it leaves the hash
+# table (the next open/queue/run/wait for `ident` starts a fresh record),
+# is marked ended, its waiters are woken, and its APCs never run.  An ended
+# record is reachable only through its handles and is freed, with the APCs
+# still on it, when the last of them is closed.  A thread that opens a
+# handle for itself gets a guard in a per-registry threading.local; CPython
+# drops a finished thread's threading.local data in that thread, before its
+# ident can be reused, and the guard's finalizer calls end_thread then.
 
 cdef enum:
     REGISTRY_INITIAL_BUCKETS = 16
@@ -20,27 +31,70 @@ cdef inline size_t _ident_hash(uint64_t ident) noexcept nogil:
     return <size_t>ident
 
 
-cdef object _ident_arg(object ident):
-    """Validate an OS thread ident argument (default: the calling thread)."""
+cdef uint64_t _ident_arg(object ident) except? 0xFFFFFFFFFFFFFFFF:
+    """Validate an OS thread ident argument (default: the calling thread).
+
+    An int subclass is read by its digits: no comparison operator of the
+    subclass runs."""
     if ident is None:
         return PyThread_get_thread_ident()
     if not isinstance(ident, int):
         raise TypeError(f"thread ident must be an int, not {type(ident).__name__}")
-    if ident < 0 or ident >= 2 ** 64:
-        raise _error(WSAEINVAL)
-    return ident
+    try:
+        return <uint64_t>ident
+    except OverflowError:
+        raise _error(WSAEINVAL) from None
+
+
+cdef void _free_apc_chain(ApcNode *node) noexcept:
+    """Free APC nodes and drop their references (registry teardown only:
+    nothing else can reach the registry then)."""
+    cdef ApcNode *next_node
+    while node != NULL:
+        next_node = node.next
+        Py_XDECREF(node.func)
+        Py_XDECREF(node.context)
+        PyMem_RawFree(node)
+        _count(&_apc_nodes, -1)
+        node = next_node
+
+
+@cython.final
+cdef class _ThreadEndGuard:
+    """Lives in a registry's threading.local for the one thread that opened
+    a handle for itself; when that thread ends, CPython drops it there and
+    this calls ``registry.end_thread(ident)``."""
+    cdef object _registry            # weakref.ref to the ThreadRegistry
+    cdef object _ident
+
+    def __cinit__(self, registry_ref, ident):
+        self._registry = registry_ref
+        self._ident = ident
+
+    def __dealloc__(self):
+        registry = self._registry()
+        if registry is not None:
+            try:
+                registry.end_thread(self._ident)
+            except BaseException:    # at interpreter exit, say: nothing to report to
+                pass
 
 
 @cython.final
 cdef class ThreadRegistry:
-    """Thread handles and the APC queue of each OS thread.
+    """Thread handles and the APC queue of each thread lifetime.
 
     ``open(ident=None)`` returns a new thread handle for an OS thread ident
     (default: the caller); ``close``/``ident_of``/``queue_apc`` raise
-    ``WinsockError(WSAEINVAL)`` for an unknown or closed handle.
+    ``WinsockError(WSAEINVAL)`` for an unknown or closed handle.  A handle
+    names one lifetime of its thread: once that thread has ended
+    (``end_thread``, called by itself at the exit of a thread that opened a
+    handle for itself), a later thread that gets the same ident from the OS
+    starts afresh and never runs APCs queued to the one before.
     """
 
     def __cinit__(self):
+        self._local = _thread_local()
         self._lock = 0
         slots_init(&self._slots, SLOT_INDEX_LIMIT)
         self._buckets = <ThreadRecord **>PyMem_RawCalloc(REGISTRY_INITIAL_BUCKETS,
@@ -59,23 +113,29 @@ cdef class ThreadRegistry:
         cdef ThreadRecord *next_rec
         cdef ApcNode *node
         cdef ApcNode *next_node
-        if self._buckets != NULL:
-            for b in range(self._bucket_mask + 1):
-                rec = self._buckets[b]
-                while rec != NULL:
-                    next_rec = rec.hash_next
-                    node = rec.apc_head
-                    while node != NULL:         # APCs that never ran
-                        next_node = node.next
-                        Py_XDECREF(node.func)
-                        Py_XDECREF(node.context)
-                        PyMem_RawFree(node)
-                        _count(&_apc_nodes, -1)
-                        node = next_node
-                    PyMem_RawFree(rec)
-                    _count(&_thread_records, -1)
-                    rec = next_rec
-            PyMem_RawFree(self._buckets)
+        if self._buckets == NULL:
+            return                       # __cinit__ failed: nothing was counted
+        # First the ended records: off the buckets, each is reachable from its
+        # open handles only and is freed with the last of them.  (Before the
+        # live ones are freed: the payload of every live slot is read here.)
+        for b in range(self._slots.used):
+            if self._slots.state[b] & 1:
+                rec = <ThreadRecord *>self._slots.payload[b]
+                if rec.ended:
+                    rec.open_handles -= 1
+                    if rec.open_handles == 0:
+                        _free_apc_chain(rec.apc_head)
+                        PyMem_RawFree(rec)
+                        _count(&_thread_records, -1)
+        for b in range(self._bucket_mask + 1):
+            rec = self._buckets[b]
+            while rec != NULL:
+                next_rec = rec.hash_next
+                _free_apc_chain(rec.apc_head)    # APCs that never ran
+                PyMem_RawFree(rec)
+                _count(&_thread_records, -1)
+                rec = next_rec
+        PyMem_RawFree(self._buckets)
         node = self._node_pool
         while node != NULL:
             next_node = node.next
@@ -132,17 +192,55 @@ cdef class ThreadRegistry:
         self._buckets = buckets
         self._bucket_mask = new_mask
 
-    cdef void _release_if_idle(self, ThreadRecord *rec) noexcept nogil:
-        cdef ThreadRecord **link
-        if rec.open_handles or rec.pending or rec.waiters != NULL:
-            return
-        link = &self._buckets[_ident_hash(rec.ident) & self._bucket_mask]
+    cdef void _unlink(self, ThreadRecord *rec) noexcept nogil:
+        """Take a live record off its bucket chain."""
+        cdef ThreadRecord **link = &self._buckets[_ident_hash(rec.ident) & self._bucket_mask]
         while link[0] != rec:
             link = &link[0].hash_next
         link[0] = rec.hash_next
+        rec.hash_next = NULL
         self._nrecords -= 1
+
+    cdef void _release_if_idle(self, ThreadRecord *rec) noexcept nogil:
+        """Free a live record that has no handle, APC or waiter left."""
+        if rec.open_handles or rec.pending or rec.waiters != NULL:
+            return
+        self._unlink(rec)
         PyMem_RawFree(rec)
         _count(&_thread_records, -1)
+
+    cdef void _recycle_nodes(self, ApcNode *head) noexcept:
+        """Drop the references of a chain of APC nodes that will never run
+        and give the nodes back to the pool (or free them).  Called with the
+        GIL and *without* self._lock: dropping a reference may run Python
+        code (a __del__) that calls back into this registry.  The chain
+        belongs to the caller alone."""
+        cdef ApcNode *node = head
+        cdef ApcNode *nxt
+        cdef PyObject *func
+        cdef PyObject *context
+        while node != NULL:
+            func = node.func
+            context = node.context
+            node.func = NULL
+            node.context = NULL
+            Py_XDECREF(func)
+            Py_XDECREF(context)
+            node = node.next
+        while head != NULL:
+            wsp_lock_acquire(&self._lock)
+            while head != NULL and self._node_pool_len < APC_NODE_POOL_MAX:
+                nxt = head.next
+                head.next = self._node_pool
+                self._node_pool = head
+                self._node_pool_len += 1
+                head = nxt
+            wsp_lock_release(&self._lock)
+            while head != NULL:
+                nxt = head.next
+                PyMem_RawFree(head)
+                _count(&_apc_nodes, -1)
+                head = nxt
 
     cdef ThreadRecord *_record_of(self, object handle) noexcept:
         """The record behind a live thread handle, or NULL; takes self._lock
@@ -164,18 +262,27 @@ cdef class ThreadRegistry:
         """A new thread handle for OS thread `ident` (default: the caller).
 
         Each call returns a different handle, even for the same thread; each
-        must be closed once.
+        must be closed once.  The handle names the thread's current lifetime
+        (see ``end_thread``).  When the handle is for the calling thread
+        (`ident` None or ``threading.get_ident()``), the registry also
+        arranges to learn when this thread ends: a guard kept in a
+        per-registry ``threading.local`` (made once per thread) calls
+        ``end_thread(ident)`` when CPython tears down the thread's
+        thread-local data at its exit -- before the OS can hand the ident to
+        a new thread.  Opening for another thread's ident sets no guard.
         """
         cdef uint64_t tid = _ident_arg(ident)
         cdef uint64_t handle = 0
         cdef ThreadRecord *rec
         cdef int rc = SLOT_NOMEM
+        cdef bint need_guard = False
         wsp_lock_acquire(&self._lock)
         rec = self._find_or_add(tid)
         if rec != NULL:
             rc = slots_acquire(&self._slots, <uintptr_t>rec, &handle)
             if rc == SLOT_OK:
                 rec.open_handles += 1
+                need_guard = not rec.guarded
             else:
                 self._release_if_idle(rec)
         wsp_lock_release(&self._lock)
@@ -183,17 +290,61 @@ cdef class ThreadRegistry:
             raise MemoryError()
         if rc != SLOT_OK:
             raise _error(WSAENOBUFS)
+        if need_guard and tid == PyThread_get_thread_ident():
+            try:
+                self._guard_current_thread(tid)
+            except BaseException:
+                self.close(handle)
+                raise
         return handle
+
+    cdef void _guard_current_thread(self, uint64_t tid) except *:
+        """Make sure the calling thread (ident `tid`) has its exit guard in
+        this registry's threading.local, and note on its live record that it
+        has one (so later opens skip the thread-local lookup)."""
+        cdef ThreadRecord *rec
+        local = self._local
+        if getattr(local, "guard", None) is None:
+            local.guard = _ThreadEndGuard(_weakref(self), tid)
+        wsp_lock_acquire(&self._lock)
+        rec = self._find(tid)            # the caller is alive: this is its lifetime
+        if rec != NULL:
+            rec.guarded = True
+        wsp_lock_release(&self._lock)
+
+    def duplicate(self, handle):
+        """A new thread handle naming the same thread lifetime as `handle`
+        (like DuplicateHandle): APCs queued through either reach the same
+        queue, and ``ended`` answers alike for both.  Each must be closed
+        once.  WSAEINVAL if `handle` is unknown or closed, WSAENOBUFS if the
+        registry is full."""
+        cdef ThreadRecord *rec = self._record_of(handle)
+        cdef uint64_t new_handle = 0
+        cdef int rc
+        if rec == NULL:
+            raise _error(WSAEINVAL)
+        rc = slots_acquire(&self._slots, <uintptr_t>rec, &new_handle)
+        if rc == SLOT_OK:
+            rec.open_handles += 1
+        wsp_lock_release(&self._lock)
+        if rc == SLOT_NOMEM:
+            raise MemoryError()
+        if rc != SLOT_OK:
+            raise _error(WSAENOBUFS)
+        return new_handle
 
     def close(self, handle):
         """Close a thread handle; WSAEINVAL if unknown or already closed.
 
         APCs already queued through it stay queued: closing a thread handle
-        does not cancel work queued to the thread.
+        does not cancel work queued to the thread.  Closing the last handle
+        of an ended lifetime frees it and drops the APCs left on it (they
+        never run).
         """
         cdef uint64_t h
         cdef Py_ssize_t i = -1
         cdef ThreadRecord *rec
+        cdef ThreadRecord *dead = NULL
         if handle_value(handle, &h):
             wsp_lock_acquire(&self._lock)
             i = slots_find(&self._slots, h)
@@ -201,13 +352,86 @@ cdef class ThreadRegistry:
                 rec = <ThreadRecord *>self._slots.payload[i]
                 slots_release(&self._slots, i)
                 rec.open_handles -= 1
-                self._release_if_idle(rec)
+                if not rec.ended:
+                    self._release_if_idle(rec)
+                elif rec.open_handles == 0:
+                    dead = rec           # unreachable now: freed below, unlocked
             wsp_lock_release(&self._lock)
         if i < 0:
             raise _error(WSAEINVAL)
+        if dead != NULL:
+            self._free_ended(dead)
+
+    cdef void _free_ended(self, ThreadRecord *rec) noexcept:
+        """Free an ended record nobody can reach any more, and the APCs on it
+        (their references are dropped without self._lock)."""
+        cdef ApcNode *nodes = rec.apc_head
+        PyMem_RawFree(rec)
+        _count(&_thread_records, -1)
+        self._recycle_nodes(nodes)
+
+    def end_thread(self, ident):
+        """End the current lifetime of OS thread `ident`; return how many
+        APCs it had queued.
+
+        The record of `ident` is detached from the ident -- a later
+        ``open``/``run_apcs``/``wait``/``pending`` for `ident` starts a
+        fresh, empty record -- and marked ended: its queued APCs never run,
+        and APCs queued later through its handles are accepted and never run
+        either.  Threads parked in ``wait`` on it wake and return False.  The
+        ended record is freed, and the APCs on it are dropped (outside the
+        registry's lock: dropping may run Python code), when its last handle
+        is closed -- at once if it has none.  The return value counts the
+        APCs that were queued when it ended: discarded at once if no handle
+        was open, else left stranded until the last handle is closed
+        (``pending_of`` still counts them).  Ending an ident that has no
+        record is a no-op that returns 0.
+
+        A thread that opened a handle for itself calls this for its own ident
+        when it ends (see ``open``); call it directly when a thread's end is
+        known some other way.
+        """
+        cdef uint64_t tid = _ident_arg(ident)
+        cdef ThreadRecord *rec
+        cdef Waiter *woken
+        cdef Waiter *w
+        cdef size_t stranded = 0
+        cdef bint free_now = False
+        wsp_lock_acquire(&self._lock)
+        rec = self._find(tid)
+        if rec == NULL:
+            wsp_lock_release(&self._lock)
+            return 0
+        self._unlink(rec)
+        rec.ended = True
+        stranded = rec.pending
+        woken = rec.waiters
+        rec.waiters = NULL
+        w = woken
+        while w != NULL:
+            w.state = WAITER_ENDED
+            w = w.next
+        free_now = rec.open_handles == 0
+        wsp_lock_release(&self._lock)
+        wake_list(woken)
+        if free_now:
+            self._free_ended(rec)
+        return stranded
+
+    def ended(self, handle):
+        """Whether the thread lifetime that `handle` names is over (see
+        ``end_thread``); WSAEINVAL if `handle` is unknown or closed."""
+        cdef ThreadRecord *rec = self._record_of(handle)
+        cdef bint result
+        if rec == NULL:
+            raise _error(WSAEINVAL)
+        result = rec.ended
+        wsp_lock_release(&self._lock)
+        return result
 
     def ident_of(self, handle):
-        """The OS thread ident behind a thread handle; WSAEINVAL if not open."""
+        """The OS thread ident behind a thread handle (still the old ident
+        once that lifetime has ended); WSAEINVAL if not open."""
         cdef ThreadRecord *rec = self._record_of(handle)
         cdef uint64_t ident
         if rec == NULL:
@@ -234,10 +458,11 @@ cdef class ThreadRegistry:
     # -- APCs -----------------------------------------------------------------
 
     def queue_apc(self, handle, func, context=None):
-        """Queue ``func(context)`` to the thread behind `handle`; it runs in
-        that thread's next ``run_apcs``.  Wakes the thread if it is in
-        ``wait``.  WSAEINVAL for a closed handle, TypeError if `func` is not
-        callable."""
+        """Queue ``func(context)`` to the thread lifetime behind `handle`; it
+        runs in that thread's next ``run_apcs``.  Wakes the thread if it is
+        in ``wait``.  If that lifetime has ended the APC is accepted and
+        never runs (it is dropped with the lifetime's last handle).
+        WSAEINVAL for a closed handle, TypeError if `func` is not callable."""
         cdef ThreadRecord *rec
         cdef ApcNode *node
         cdef Waiter *woken = NULL
@@ -251,11 +476,16 @@ cdef class ThreadRegistry:
             self._node_pool = node.next
             self._node_pool_len -= 1
         else:
+            wsp_lock_release(&self._lock)   # never allocate under our lock
             node = <ApcNode *>PyMem_RawMalloc(sizeof(ApcNode))
             if node == NULL:
-                wsp_lock_release(&self._lock)
                 raise MemoryError()
             _count(&_apc_nodes, 1)
+            rec = self._record_of(handle)   # it may have been closed meanwhile
+            if rec == NULL:
+                PyMem_RawFree(node)
+                _count(&_apc_nodes, -1)
+                raise _error(WSAEINVAL)
         Py_INCREF(func)
         Py_INCREF(context)
         node.func = <PyObject *>func
@@ -267,7 +497,7 @@ cdef class ThreadRegistry:
             rec.apc_tail.next = node
         rec.apc_tail = node
         rec.pending += 1
-        woken = rec.waiters              # every thread waiting on this ident
+        woken = rec.waiters              # every thread waiting on this lifetime
         rec.waiters = NULL
         self._mark_woken(woken)
         wsp_lock_release(&self._lock)
@@ -279,10 +509,11 @@ cdef class ThreadRegistry:
             w = w.next
 
     def run_apcs(self, ident=None):
-        """Run, on the calling thread, every APC queued to thread `ident`
-        (default: the caller), oldest first, including any queued while they
-        run; return how many ran.  If an APC raises, the exception
-        propagates and the APCs behind it stay queued."""
+        """Run, on the calling thread, every APC queued to the current
+        lifetime of thread `ident` (default: the caller), oldest first,
+        including any queued while they run; return how many ran.  If an APC
+        raises, the exception propagates and the APCs behind it stay
+        queued."""
         cdef uint64_t tid = _ident_arg(ident)
         cdef ThreadRecord *rec
         cdef ApcNode *node
@@ -316,7 +547,8 @@ cdef class ThreadRegistry:
             _steal(func)(_steal(context))
 
     def pending(self, ident=None):
-        """How many APCs are queued to thread `ident` (default: the caller)."""
+        """How many APCs are queued to the current lifetime of thread `ident`
+        (default: the caller)."""
         cdef uint64_t tid = _ident_arg(ident)
         cdef ThreadRecord *rec
         cdef size_t n = 0
@@ -327,10 +559,24 @@ cdef class ThreadRegistry:
         wsp_lock_release(&self._lock)
         return n
 
+    def pending_of(self, handle):
+        """How many APCs are queued on the thread lifetime behind `handle`
+        (ended or not: an ended one keeps its stranded APCs until its last
+        handle is closed); WSAEINVAL if `handle` is unknown or closed."""
+        cdef ThreadRecord *rec = self._record_of(handle)
+        cdef size_t n
+        if rec == NULL:
+            raise _error(WSAEINVAL)
+        n = rec.pending
+        wsp_lock_release(&self._lock)
+        return n
+
     def wait(self, ident=None, timeout=None):
         """Block without the GIL until an APC is queued to thread `ident`
-        (default: the caller) or `timeout` seconds pass (None: forever).
-        Return True if an APC is pending.  Does not run the APCs."""
+        (default: the caller) or `timeout` seconds pass (None: forever; see
+        SPEC §5 for the accepted values).  Return True if an APC is pending,
+        False on timeout or when the lifetime waited on ends
+        (``end_thread``).  Does not run the APCs."""
         cdef uint64_t tid = _ident_arg(ident)
         cdef int64_t deadline = deadline_from_timeout(timeout)
         cdef Waiter w
@@ -352,7 +598,8 @@ cdef class ThreadRegistry:
                 parking_give(w.sem)
 
     cdef int _wait_once(self, uint64_t tid, int64_t deadline, Waiter *w) noexcept nogil:
-        """0: an APC is pending; 1: timed out; 2: interrupted; 3: no memory."""
+        """0: an APC is pending; 1: timed out or the lifetime ended;
+        2: interrupted; 3: no memory."""
         cdef ThreadRecord *rec
         cdef int result
         while True:
@@ -364,21 +611,24 @@ cdef class ThreadRegistry:
             if deadline >= 0 and wsp_monotonic_us() >= deadline:
                 wsp_lock_release(&self._lock)
                 return 1
-            rec = self._find_or_add(tid)
-            if rec == NULL:
-                wsp_lock_release(&self._lock)
-                return 3
             if w.sem == NULL:
                 wsp_lock_release(&self._lock)   # never allocate an OS lock under ours
                 w.sem = parking_take()
                 if w.sem == NULL:
                     return 3
                 continue
+            rec = self._find_or_add(tid)
+            if rec == NULL:
+                wsp_lock_release(&self._lock)
+                return 3
             w.state = WAITER_WAITING
             waiters_push(&rec.waiters, w)
+            _count(&_parked, 1)              # registered: queue_apc/end_thread find it
             wsp_lock_release(&self._lock)
             result = park(w, &self._lock, &rec.waiters, deadline)
-            # The record may have gone idle while we were off its list.
+            _count(&_parked, -1)
+            # The record may have gone idle while we were off its list (or
+            # been ended and freed: then `rec` must not be touched).
             wsp_lock_acquire(&self._lock)
             rec = self._find(tid)
             if rec != NULL:
@@ -386,5 +636,7 @@ cdef class ThreadRegistry:
             wsp_lock_release(&self._lock)
             if result == PARK_INTERRUPTED:
                 return 2
+            if result == PARK_WOKEN and w.state == WAITER_ENDED:
+                return 1
             # Woken or timed out: loop to re-check (and to give up at the
             # deadline only after a final look at the queue).
