@@ -3,6 +3,8 @@
 Environment:
   WSP_NO_EXTENSIONS=1  build and install the pure-Python core only
   WSP_DEBUG_BUILD=1    compile with bounds checks, asserts and -O0 -g
+  WSP_SANITIZE=address compile and link with AddressSanitizer (gcc/clang; run the
+                       result with the ASan runtime preloaded, see .ci/asan)
 """
 import os
 
@@ -10,6 +12,7 @@ from setuptools import Extension, setup
 
 NO_EXTENSIONS = bool(os.environ.get("WSP_NO_EXTENSIONS"))
 DEBUG_BUILD = bool(os.environ.get("WSP_DEBUG_BUILD"))
+SANITIZE = os.environ.get("WSP_SANITIZE", "")
 
 
 def extensions():
@@ -20,6 +23,13 @@ def extensions():
     compile_args = ["-O0", "-g", "-UNDEBUG"] if DEBUG_BUILD else ["-O2"]
     if os.name == "nt":
         compile_args = ["/Od", "/Zi"] if DEBUG_BUILD else ["/O2"]
+    link_args = []
+    if SANITIZE:
+        if SANITIZE != "address":
+            raise SystemExit(f"WSP_SANITIZE={SANITIZE!r}: only 'address' is supported")
+        sanitize = ["-fsanitize=address", "-fno-omit-frame-pointer"]
+        compile_args = compile_args + ["-g"] + sanitize
+        link_args = sanitize
     import Cython
 
     core = Extension(
@@ -27,6 +37,7 @@ def extensions():
         ["src/wsp/_core.pyx"],
         include_dirs=["src/wsp"],
         extra_compile_args=compile_args,
+        extra_link_args=link_args,
         # Recorded in the module for `wsp info` (wsp._core.build_info()).
         define_macros=[("WSP_CYTHON_VERSION", f'"{Cython.__version__}"'),
                        ("WSP_BUILD_FLAGS", '"' + " ".join(compile_args) + '"')],
