@@ -137,11 +137,11 @@ def wait_parked(n, core=None, timeout=10.0):
 
 def event_waiters(proc, ev):
     """How many WSAWaitForMultipleEvents calls of `proc` are registered on
-    the event `ev` now (the event's waiter list, read under the process
+    the event `ev` now (the event's waiter list, read under the events'
     lock).  A wait registers itself, re-checks the events once and sleeps:
     a signal from now on has to wake it."""
-    with proc._lock:
-        return len(proc._event(ev, None).waiters)
+    with proc.events.lock:
+        return len(proc.events.entry(ev, None).waiters)
 
 
 def wait_event_waiters(proc, ev, n=1, timeout=10.0):

@@ -737,7 +737,7 @@ def test_worker_routine_through_the_application_api(monkeypatch):
         assert bytes(buf[:3]) == b"app"
 
 
-# --------------------------------------------------------- _lower_completed hook
+# --------------------------------------------------------- lower_completed hook
 class AbortingLayer(LayeredProvider):
     """Turns every successful lower completion into WSAECONNABORTED."""
 
@@ -747,9 +747,9 @@ class AbortingLayer(LayeredProvider):
         super().__init__(lower, **kw)
         self.seen = []
 
-    def _lower_completed(self, op, error, nbytes, flags):
+    def lower_completed(self, op, error, nbytes, flags):
         self.seen.append((op.overlapped, error, nbytes))
-        super()._lower_completed(op, WSAECONNABORTED if error == 0 else error, nbytes, flags)
+        super().lower_completed(op, WSAECONNABORTED if error == 0 else error, nbytes, flags)
 
 
 class HoldingLayer(LayeredProvider):
@@ -761,7 +761,7 @@ class HoldingLayer(LayeredProvider):
         super().__init__(lower, **kw)
         self.held = []
 
-    def _lower_completed(self, op, error, nbytes, flags):
+    def lower_completed(self, op, error, nbytes, flags):
         self.held.append((op, error, nbytes, flags))
 
     def release(self):

@@ -362,7 +362,7 @@ def test_tracer_over_a_fault_layer_records_injected_errors_and_dropped_sends():
     with Stack(lambda base: TracingProvider(FaultProvider(base))) as st:
         top, fault = st.top, st.top.lower
         c, a, _ = st.pair()
-        fault_c = top._sock(c, "test").lower             # the fault layer's handle under c
+        fault_c = top.lower_handle(c)             # the fault layer's handle under c
         fault.add_rule("WSPSend", "fail", code=wsp.WSAENETRESET, count=1)
         with pytest.raises(WinsockError) as exc:
             top.WSPSend(c, [b"lost"])

@@ -769,7 +769,7 @@ def test_get_overlapped_result_waits_for_completion(sim):
     buf = bytearray(8)
     assert sim.prov.WSPRecv(a, [buf], 0, ov)[0] == wsp.WSA_IO_PENDING
     w = Worker(sim.prov.WSPGetOverlappedResult, a, ov, True)
-    op = ov._operation
+    op = ov.operation
     w.start()
     # the wait parks on the operation's threading.Event
     wait_until(lambda: op.event is not None, what="the wait's event")

@@ -626,7 +626,7 @@ def test_wsagetoverlappedresult(started):
     assert exc.value.winerror == WSA_IO_INCOMPLETE
     waiter = _Call(proc.WSAGetOverlappedResult, a, ov, True)       # waits
     # proof that it waits: parked on the operation's threading.Event
-    op = ov._operation
+    op = ov.operation
     wait_until(lambda: op.event is not None, what="the wait's event")
     wait_condition_waiters(op.event._cond, what="the operation's event")
     assert waiter.is_alive()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from pathlib import Path
 
 import pytest
@@ -230,8 +231,8 @@ def _addresses_free_port(net, port):
 class _BrokenHook(wsp.ServiceProvider):
     """A provider whose termination hook fails: terminate must still finish."""
 
-    def _terminated(self, process):
-        super()._terminated(process)
+    def on_terminated(self, process):
+        super().on_terminated(process)
         raise RuntimeError("hook failed")
 
 
@@ -253,7 +254,7 @@ def test_terminate_releases_everything_even_when_a_provider_hook_raises():
 
 
 class _FailingCleanup(wsp.ServiceProvider):
-    def _on_cleanup(self):
+    def on_cleanup(self):
         raise RuntimeError("cleanup hook failed")
 
 
@@ -357,3 +358,94 @@ def test_readme_states_when_a_closed_handle_value_comes_back():
             break
     assert seen_again == 2 ** bits - 1
 
+
+
+# -------------------------------------------- routines belong to one thread's lifetime
+def _thread_with_ident(ident, body, attempts=300):
+    """Run `body` on new threads until one gets OS thread ident `ident`
+    (idents are reused once a thread has ended); its result, or skip."""
+    for _ in range(attempts):
+        worker = Worker(lambda: (threading.get_ident(), body()))
+        worker.start()
+        got, result = worker.finish()
+        if got == ident:
+            return result
+    pytest.skip(f"the OS did not reuse thread ident {ident} in {attempts} threads")
+
+
+@pytest.mark.parametrize("completes", ["before_the_thread_ends", "after_the_thread_ended"])
+def test_a_routine_owed_to_an_ended_thread_never_runs_on_a_later_thread(completes):
+    """A routine was queued by OS thread id, and the id was reused: it ran
+    on an unrelated later thread (its SleepEx(0, True) returned 192)."""
+    sim = Sim()
+    c, a, _ = connect(sim)
+    ran = []
+    recv_done = threading.Event()
+
+    def issue_and_end():
+        ov = wsp.Overlapped()
+        rc, _, _ = sim.prov.WSPRecv(c, [bytearray(8)], 0, ov,
+                                    lambda *args: ran.append(threading.get_ident()))
+        assert rc == wsp.WSA_IO_PENDING
+        if completes == "before_the_thread_ends":
+            sim.prov.WSPSend(a, [b"x"])        # the APC is queued to this live thread
+        recv_done.set()
+        return threading.get_ident()           # ends without an alertable wait
+
+    worker = Worker(issue_and_end)
+    worker.start()
+    old_ident = worker.finish()
+    assert recv_done.is_set()
+    if completes == "after_the_thread_ended":
+        sim.prov.WSPSend(a, [b"x"])
+    assert sim.proc.resources()["overlapped_undelivered"] == 1   # shown until discarded
+    rc = _thread_with_ident(old_ident, lambda: sim.proc.SleepEx(0, True))
+    assert rc == 0                              # not WAIT_IO_COMPLETION: nothing ran
+    assert ran == []
+    assert sim.proc.SleepEx(0, True) == 0       # nor on this thread
+    assert sim.proc.resources()["overlapped_undelivered"] == 1
+    for s in sim.prov.sockets():
+        sim.prov.WSPCloseSocket(s)
+    sim.prov.WSPCleanup()                       # the final cleanup discards it
+    assert ran == []
+    assert sim.proc.resources() == dict.fromkeys(sim.proc.resources(), 0)
+
+
+def test_an_apc_queued_through_a_threadid_of_an_ended_thread_never_runs(started):
+    ran = []
+    holder = {}
+
+    def open_and_end():
+        holder["tid"] = started.upcalls.WPUOpenCurrentThread()
+        return threading.get_ident()
+
+    worker = Worker(open_and_end)
+    worker.start()
+    old_ident = worker.finish()
+    tid = holder["tid"]
+    started.upcalls.WPUQueueApc(tid, ran.append, "late")       # accepted, never runs
+    assert _thread_with_ident(old_ident, lambda: started.SleepEx(0, True)) == 0
+    assert ran == []
+    started.upcalls.WPUCloseThread(tid)
+    assert started.resources()["threads"] == 0
+    with pytest.raises(WinsockError) as excinfo:
+        started.upcalls.WPUCloseThread(tid)
+    assert_winsock(excinfo, WSAEINVAL)
+
+
+def test_a_routine_for_a_live_threadid_still_reaches_its_thread():
+    """The lifetime rule must not lose what a live thread is owed."""
+    sim = Sim()
+    c, a, _ = connect(sim)
+    ran = []
+    tid = sim.proc.upcalls.WPUOpenCurrentThread()
+    ov = wsp.Overlapped()
+    worker = Worker(lambda: sim.prov.WSPRecv(c, [bytearray(8)], 0, ov,
+                                             lambda err, n, o, f: ran.append((err, n)), tid))
+    worker.start()
+    assert worker.finish()[0] == wsp.WSA_IO_PENDING   # issued from another thread
+    sim.prov.WSPSend(a, [b"xyz"])
+    assert sim.proc.SleepEx(0, True) == wsp.WAIT_IO_COMPLETION
+    assert ran == [(0, 3)]
+    sim.proc.upcalls.WPUCloseThread(tid)
+    sim.close()

@@ -151,7 +151,7 @@ def test_unsupported_entries_raise_eopnotsupp(provider, name):
 
 def test_failing_startup_hook_leaves_nothing_started(proc):
     class Broken(ServiceProvider):
-        def _on_startup(self, protocol_info):
+        def on_startup(self, protocol_info):
             raise RuntimeError("cannot start")
 
     prov = Broken()

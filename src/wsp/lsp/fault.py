@@ -355,18 +355,18 @@ class FaultProvider(LayeredProvider):
             if item.timer is not None:
                 item.timer.cancel()
 
-    def _on_cleanup(self) -> None:
+    def on_cleanup(self) -> None:
         # The base class has cancelled the held requests silently, with every
         # other pending one (seed: LPWSPCleanup); they must never be delivered.
         self._forget()
-        super()._on_cleanup()
+        super().on_cleanup()
 
-    def _terminated(self, process: Any) -> None:
+    def on_terminated(self, process: Any) -> None:
         self._forget()
-        super()._terminated(process)
+        super().on_terminated(process)
 
     # -- completions ----------------------------------------------------------------------
-    def _lower_completed(self, op: Operation, error: int, nbytes: int, flags: int) -> None:
+    def lower_completed(self, op: Operation, error: int, nbytes: int, flags: int) -> None:
         with self._lock:
             plan = self._plans.pop(op.overlapped, None)
             code = self._abort_codes.pop(op, None)
@@ -379,7 +379,7 @@ class FaultProvider(LayeredProvider):
             if plan.views is not None:
                 nbytes = min(nbytes, plan.size)
                 self._fill(plan, nbytes)
-        super()._lower_completed(op, error, nbytes, flags)
+        super().lower_completed(op, error, nbytes, flags)
 
     def _fill(self, plan: _Plan, nbytes: int) -> None:
         """Copy the first `nbytes` received bytes into the application's
@@ -437,19 +437,16 @@ class FaultProvider(LayeredProvider):
     def _reset(self, s: int, funcname: str) -> None:
         """Reset the connection under the layer's socket `s` at the simulated
         network, then fail the call with WSAECONNRESET."""
-        handle = self._sock(s, funcname).lower
+        handle = self.lower_handle(s, funcname)
         provider = self.lower
         while isinstance(provider, LayeredProvider):      # down the stack, handle by handle
-            handle = provider._sock(handle, funcname).lower
+            handle = provider.lower_handle(handle, funcname)
             provider = provider.lower
         if not isinstance(provider, SimProvider):
             raise WinsockError(WSAEOPNOTSUPP, funcname)
-        sock = provider._sock(handle, funcname, network=False)
-        network = provider.network
-        with network.lock:
-            # A reset from the network (a middlebox's RST): both ends fail
-            # with WSAECONNRESET and FD_CLOSE carries it, as Connection.reset.
-            network.reset(sock.connection, WSAECONNRESET, close_error=WSAECONNRESET)
+        # A reset from the network (a middlebox's RST): both ends fail with
+        # WSAECONNRESET and FD_CLOSE carries it.
+        provider.reset_connection(handle, funcname)
         raise WinsockError(WSAECONNRESET, funcname)
 
     def _send(self, funcname: str, s: int, buffers: Sequence[Any], overlapped: Any,

@@ -16,7 +16,7 @@ default, passes every WSP call down.  What makes it a non-IFS layer:
   routine and thread), then issued to the lower provider with an
   ``Overlapped`` of the layer's.  When that lower request completes, the
   layer completes the application's request on its own handle
-  (:meth:`LayeredProvider._lower_completed`), so the completion port, event
+  (:meth:`LayeredProvider.lower_completed`), so the completion port, event
   or routine the application chose is used, exactly once:
 
   - without a completion routine, the lower overlapped carries a *relay*:
@@ -43,7 +43,7 @@ default, passes every WSP call down.  What makes it a non-IFS layer:
   handles are released.
 
 Subclasses override any ``WSP*`` entry and call ``super()`` (or ``lower``)
-to pass it on, and :meth:`_lower_completed` to see or change completions.
+to pass it on, and :meth:`lower_completed` to see or change completions.
 """
 from __future__ import annotations
 
@@ -113,6 +113,12 @@ class LayeredProvider(ServiceProvider):
             raise WinsockError(WSAENOTSOCK, funcname)
         return ls
 
+    def lower_handle(self, s: object, funcname: str = "lower_handle") -> int:
+        """The lower provider's socket handle under the layer's handle `s`
+        (WSANOTINITIALISED, then WSAENOTSOCK), for code that walks a stack
+        down to its base."""
+        return self._sock(s, funcname).lower
+
     def _wrap(self, lower_handle: int) -> int:
         """A handle of the layer's own over the lower socket `lower_handle`
         (closed again if the handle cannot be made)."""
@@ -148,7 +154,7 @@ class LayeredProvider(ServiceProvider):
             pass
 
     # -- startup, cleanup, termination -------------------------------------------------
-    def _on_startup(self, protocol_info: Any) -> None:
+    def on_startup(self, protocol_info: Any) -> None:
         self.lower.WSPStartup(WINSOCK_2_2, protocol_info, self.upcalls)
 
     def WSPCleanup(self) -> None:
@@ -177,7 +183,7 @@ class LayeredProvider(ServiceProvider):
                     self._hard_close_lower(lower_handle)
         super().WSPCleanup()
 
-    def _on_cleanup(self) -> None:
+    def on_cleanup(self) -> None:
         # The base class has cancelled this layer's requests silently.
         with self._map_lock:
             handles = list(self._by_lower.values())
@@ -191,16 +197,16 @@ class LayeredProvider(ServiceProvider):
         self._stop_worker()
         self._close_all_opened()        # of requests the cleanup cancelled
 
-    def _terminated(self, process: Process) -> None:
+    def on_terminated(self, process: Process) -> None:
         with self._map_lock:
             self._by_lower.clear()
             self._unissued.clear()
             self._opened.clear()        # gone with the process's thread registry
         self._stop_worker()
-        super()._terminated(process)
+        super().on_terminated(process)
 
     # -- overlapped requests -------------------------------------------------------------
-    def _lower_completed(self, op: Operation, error: int, nbytes: int, flags: int) -> None:
+    def lower_completed(self, op: Operation, error: int, nbytes: int, flags: int) -> None:
         """The lower request behind `op` completed: complete the
         application's request.  Override to observe or alter completions
         (call super() to deliver; not calling it holds the completion, which
@@ -241,12 +247,12 @@ class LayeredProvider(ServiceProvider):
                 self._opened.add(opened)
         inner = Overlapped()
         if routine is None:
-            inner._relay = lambda error, nbytes, flags: self._lower_completed(
+            inner.relay = lambda error, nbytes, flags: self.lower_completed(
                 op, error, nbytes, flags)
             lower_routine = None
         else:
             def relay(error: int, nbytes: int, flags: int) -> bool:
-                self._lower_completed(op, error, nbytes, flags)
+                self.lower_completed(op, error, nbytes, flags)
                 return True                 # and queue lower_routine, below, as usual
 
             def lower_routine(error: int, nbytes: int, _inner: Overlapped, flags: int) -> None:
@@ -254,7 +260,7 @@ class LayeredProvider(ServiceProvider):
                     self._close_opened(opened)
                 process.deliver_settled(op)   # on the thread the ThreadId named
 
-            inner._relay = relay
+            inner.relay = relay
         if to_worker:
             self._submit(op, funcname, issue, inner, lower_routine, thread_id, opened)
             return pending_result

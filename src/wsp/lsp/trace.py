@@ -211,7 +211,7 @@ class TracingProvider(LayeredProvider):
                    result=summarise(value))
         return value
 
-    def _lower_completed(self, op: Operation, error: int, nbytes: int, flags: int) -> None:
+    def lower_completed(self, op: Operation, error: int, nbytes: int, flags: int) -> None:
         """Record the completion, then deliver it (always, even if the sink
         raises: the application's request must still complete)."""
         with self._records_lock:
@@ -220,7 +220,7 @@ class TracingProvider(LayeredProvider):
             self._emit(op.socket, "completion", call=call, size=size, nbytes=nbytes,
                        result=flags, error=error or None)
         finally:
-            super()._lower_completed(op, error, nbytes, flags)
+            super().lower_completed(op, error, nbytes, flags)
 
     # -- output --------------------------------------------------------------------------
     def to_jsonl(self, file_or_path: Any) -> int:
@@ -242,14 +242,14 @@ class TracingProvider(LayeredProvider):
         with self._records_lock:
             self._requests.clear()
 
-    def _on_cleanup(self) -> None:
+    def on_cleanup(self) -> None:
         # The requests still pending were cancelled silently: no completions.
         self._forget_requests()
-        super()._on_cleanup()
+        super().on_cleanup()
 
-    def _terminated(self, process: Any) -> None:
+    def on_terminated(self, process: Any) -> None:
         self._forget_requests()
-        super()._terminated(process)
+        super().on_terminated(process)
 
     # -- startup and cleanup -------------------------------------------------------------
     def WSPStartup(self, version: int, protocol_info: Any, upcalls: Any) -> Any:

@@ -6,7 +6,7 @@ WPUCloseSocketHandle; its completions go out through the engine
 (``Process.start_overlapped`` / ``complete_overlapped``), so SPEC §6.2's
 rules hold for every operation.  The close logic follows the LPWSPCloseSocket
 seed line by line (see :meth:`Provider.WSPCloseSocket`), the cleanup logic the
-LPWSPCleanup seed (:meth:`Provider._on_cleanup`).
+LPWSPCleanup seed (:meth:`Provider.on_cleanup`).
 
 Blocking calls wait on the socket's condition (the GIL is released while
 waiting), run APCs queued to the waiting thread (they are alertable), and
@@ -94,7 +94,7 @@ class Provider(ServiceProvider):
             with network.lock:
                 cond.notify_all()
 
-        process._add_alert_waker(me, wake)
+        process.waits.add_waker(me, wake)
         sock.watchers += 1
         try:
             while not ready():
@@ -113,7 +113,7 @@ class Provider(ServiceProvider):
             return True
         finally:
             sock.watchers -= 1
-            process._remove_alert_waker(me, wake)
+            process.waits.remove_waker(me, wake)
 
     def _await(self, sock: SimSocket, queue: Any, entry: Any, funcname: str) -> None:
         """A blocking call: wait until the network finishes `entry` (queued
@@ -146,13 +146,13 @@ class Provider(ServiceProvider):
     def _start(self, sock: SimSocket, overlapped: Overlapped, routine: Any, thread_id: Any,
                buffers: Any, funcname: str) -> Any:
         # The socket keeps its handle-table entry: no second lookup per operation.
-        return self.process._start_on(sock.entry, sock.handle, overlapped, routine, thread_id,
-                                      buffers, self, funcname)
+        return self.process.start_on(sock.entry, sock.handle, overlapped, routine, thread_id,
+                                     buffers, self, funcname)
 
     def _adopt(self, sock: SimSocket, handle: int) -> None:
         """Give `sock` its handle (lock held)."""
         sock.handle = handle
-        sock.entry = self._process._handles.query(handle)
+        sock.entry = self.process.find_socket(handle)
         self._sockets[handle] = sock
 
     # -- socket, bind, listen, connect, accept -------------------------------------------
@@ -649,14 +649,14 @@ class Provider(ServiceProvider):
 
     # -- cleanup and termination ------------------------------------------------------------
     def WSPCleanup(self) -> None:
-        """End one WSPStartup (seed: LPWSPCleanup; see ``_on_cleanup`` for
+        """End one WSPStartup (seed: LPWSPCleanup; see ``on_cleanup`` for
         what the final one does).  WSAENETDOWN, with nothing changed, while
         the network is down."""
         if self.started and self.network.down:
             raise WinsockError(WSAENETDOWN, "WSPCleanup")
         super().WSPCleanup()
 
-    def _on_cleanup(self) -> None:
+    def on_cleanup(self) -> None:
         """The final WSPCleanup (seed: LPWSPCleanup).  The engine has already
         failed this provider's pending overlapped operations with
         WSA_OPERATION_ABORTED without notification; here every socket still
@@ -665,14 +665,14 @@ class Provider(ServiceProvider):
         are not touched: they finish sending."""
         self._reset_all()
 
-    def _terminated(self, process: Process) -> None:
+    def on_terminated(self, process: Process) -> None:
         """The process died without WSPCleanup: the same release -- peers see
         a reset, blocked threads are released, addresses are free -- without
         any notification to the dead process."""
         try:
             self._reset_all()
         finally:
-            super()._terminated(process)
+            super().on_terminated(process)
 
     def _reset_all(self) -> None:
         """Reset and release every open socket (cleanup, terminate).  Runs
@@ -817,7 +817,7 @@ class Provider(ServiceProvider):
         if network_events and event is None:
             raise WinsockError(WSAEINVAL, funcname)
         if event is not None:
-            self.process._event(event, funcname)   # WSA_INVALID_HANDLE for a bad event
+            self.process.events.entry(event, funcname)   # WSA_INVALID_HANDLE for a bad event
         with self.network.lock:
             sock.event = event if network_events else None
             sock.event_mask = network_events & FD_ALL_EVENTS
@@ -921,6 +921,17 @@ class Provider(ServiceProvider):
         if disconnect_data:
             raise WinsockError(WSAEOPNOTSUPP, "WSPRecvDisconnect")
         self._shutdown(s, SD_RECEIVE, "WSPRecvDisconnect")
+
+    def reset_connection(self, s: int, funcname: str = "reset_connection") -> None:
+        """Reset the connection of stream socket `s` from the network, as a
+        middlebox's RST would: both ends fail with WSAECONNRESET and FD_CLOSE
+        carries it (the fault layer's "reset").  WSAENOTSOCK for a handle
+        that is not this provider's; a socket without a connection is left
+        alone."""
+        sock = self._sock(s, funcname, network=False)
+        network = self.network
+        with network.lock:
+            network.reset(sock.connection, WSAECONNRESET, close_error=WSAECONNRESET)
 
     def sockets(self) -> list[int]:
         """The handles of this provider's open sockets."""

@@ -26,17 +26,27 @@ from typing import Any, Callable, Sequence
 from ..errors import (WSAEINVAL, WSAEINVALIDPROVIDER, WSAENOTSOCK, WSANOTINITIALISED,
                       WSAVERNOTSUPPORTED, WinsockError)
 from .catalog import Catalog, ProtocolInfo
+from .handles import HandleSpace, SocketEntry
 from .structs import Overlapped, WSPData
 
-__all__ = ["ApplicationAPI"]
+__all__ = ["Application", "APPLICATION_CALLS"]
 
 _WINSOCK_2_2 = 0x0202
 
 
-class ApplicationAPI:
-    """Mixed into ``Process``: the catalog and the application's calls."""
+class Application:
+    """The application's side of one process: its catalog, its
+    WSAStartup count, the providers it loaded and its Winsock calls.  A
+    ``Process`` owns one and offers its calls as its own methods
+    (``proc.WSASocket(...)``).  `upcalls` is the process's upcall table,
+    `handles` its handle namespace, `registry` a callable giving its current
+    core ThreadRegistry."""
 
-    def _init_application(self) -> None:
+    def __init__(self, upcalls: Any, handles: HandleSpace, registry: Callable[[], Any]) -> None:
+        self.upcalls = upcalls
+        self._handles = handles
+        self._registry = registry
+        #: the protocol catalog (WSCInstallProvider's database, per process)
         self.catalog = Catalog()
         self._app_lock = threading.Lock()
         self._wsa_startups = 0
@@ -118,7 +128,7 @@ class ApplicationAPI:
         """The provider that serves socket `s` (WSANOTINITIALISED first,
         then WSAENOTSOCK)."""
         self._require_wsa(funcname)
-        entry = self._lookup(s, _socket_entry_type())
+        entry = self._handles.lookup(s, SocketEntry)
         provider = None if entry is None else self.catalog.route(entry.catalog_entry_id)
         if provider is None:
             raise WinsockError(WSAENOTSOCK, funcname)
@@ -243,7 +253,7 @@ class ApplicationAPI:
                 return                     # closed already (by WSACleanup, or once run)
             pending.discard(tid)
         try:
-            self.threads.close(tid.ThreadHandle)
+            self._registry().close(tid.ThreadHandle)
         except WinsockError:
             pass                           # gone with a terminate()'s fresh registry
 
@@ -277,12 +287,19 @@ class ApplicationAPI:
             s, buffers, flags, overlapped, routine, tid))
 
     # -- teardown (Process.terminate) ---------------------------------------------------
-    def _forget_application(self) -> None:
+    def forget(self) -> None:
+        """Forget the WSAStartups and the loaded providers (the process
+        terminated: no WSPCleanup is owed any more)."""
         with self._app_lock:
             self._wsa_startups = 0
             self._loaded = []
 
 
-def _socket_entry_type() -> type:
-    from .process import _SocketEntry
-    return _SocketEntry
+
+#: The calls a Process offers on behalf of its Application, by name.
+APPLICATION_CALLS = (
+    "WSAStartup", "WSACleanup", "WSASocket", "closesocket", "bind", "listen", "connect",
+    "accept", "shutdown", "getsockname", "getpeername", "setsockopt", "getsockopt",
+    "ioctlsocket", "WSAIoctl", "WSAEventSelect", "WSAEnumNetworkEvents",
+    "WSAGetOverlappedResult", "select", "WSASend", "WSASendTo", "WSARecv", "WSARecvFrom",
+)

@@ -26,6 +26,7 @@ from ..constants import BASE_PROTOCOL, LAYERED_PROTOCOL, MAX_PROTOCOL_CHAIN
 from ..errors import (WSAEAFNOSUPPORT, WSAEINVAL, WSAEPROTONOSUPPORT, WSAESOCKTNOSUPPORT,
                       WinsockError)
 from .checks import int_arg
+from .provider import ServiceProvider
 
 __all__ = ["Catalog", "ProtocolChain", "ProtocolInfo", "FIRST_CATALOG_ENTRY_ID"]
 
@@ -275,6 +276,5 @@ def type_name(value: object) -> str:
 
 
 def _check_provider(provider: Any) -> None:
-    from .provider import ServiceProvider
     if not isinstance(provider, ServiceProvider):
         raise TypeError(f"provider must be a ServiceProvider, not {type_name(provider)}")

@@ -8,23 +8,25 @@ behaviour.  An entry a provider does not override raises
 
 Subclasses hook in with:
 
-* ``_on_startup(protocol_info)`` -- the first WSPStartup with a process;
-* ``_on_cleanup()`` -- the final WSPCleanup, after the engine has cancelled
+* ``on_startup(protocol_info)`` -- the first WSPStartup with a process;
+* ``on_cleanup()`` -- the final WSPCleanup, after the engine has cancelled
   this provider's pending overlapped operations silently (seed:
   LPWSPCleanup);
-* ``_terminated(process)`` -- the process died without WSPCleanup.
+* ``on_terminated(process)`` -- the process died without WSPCleanup.
 """
 from __future__ import annotations
 
 import threading
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import (WSA_IO_INCOMPLETE, WSAEINVAL, WSAENOTSOCK, WSAEOPNOTSUPP,
                       WSANOTINITIALISED, WSAVERNOTSUPPORTED, WinsockError)
-from .process import Process, _SocketEntry
 from .structs import Overlapped, WSPData
 from .upcalls import UpcallTable
+
+if TYPE_CHECKING:                 # only for annotations: process.py sits above this module
+    from .process import Process
 
 __all__ = ["ServiceProvider", "WSPPROC_TABLE", "WINSOCK_2_2"]
 
@@ -95,7 +97,7 @@ class ServiceProvider:
         process = self._process
         if self._startup_count <= 0 or process is None:
             raise WinsockError(WSANOTINITIALISED, funcname)
-        entry = process._lookup(s, _SocketEntry)
+        entry = process.find_socket(s)
         return None if entry is None else entry.context
 
     def _require_started(self, funcname: str) -> Process:
@@ -126,14 +128,14 @@ class ServiceProvider:
                 self._upcalls = upcalls
                 self.protocol_info = protocol_info
             self._startup_count += 1
-        upcalls.process._provider_started(self)
+        upcalls.process.provider_started(self)
         if first:
             try:
-                self._on_startup(protocol_info)
+                self.on_startup(protocol_info)
             except BaseException:
                 with self._state_lock:
                     self._startup_count -= 1
-                upcalls.process._provider_cleaned(self, final=True)
+                upcalls.process.provider_cleaned(self, final=True)
                 raise
         return WSPData(WINSOCK_2_2, WINSOCK_2_2, self.description)
 
@@ -141,7 +143,7 @@ class ServiceProvider:
         """End one WSPStartup.  Only the final call cleans up (seed:
         LPWSPCleanup): this provider's pending overlapped operations fail
         with WSA_OPERATION_ABORTED without any notification, then the
-        provider's ``_on_cleanup`` releases the rest.  WSANOTINITIALISED
+        provider's ``on_cleanup`` releases the rest.  WSANOTINITIALISED
         without a matching WSPStartup."""
         with self._state_lock:
             if self._startup_count <= 0 or self._process is None:
@@ -153,20 +155,21 @@ class ServiceProvider:
             if final:
                 for op in process.operations(provider=self):
                     process.cancel_overlapped(op, notify=False)
-                self._on_cleanup()
+                process.discard_stranded_routines(provider=self)
+                self.on_cleanup()
         finally:
             # Whatever the hook did, the count is down: the process must not
             # stay initialised with this provider counted (and a provider
             # that believes it is not started could never be cleaned again).
-            process._provider_cleaned(self, final)
+            process.provider_cleaned(self, final)
 
-    def _on_startup(self, protocol_info: Any) -> None:
+    def on_startup(self, protocol_info: Any) -> None:
         """Hook: the first WSPStartup with a process."""
 
-    def _on_cleanup(self) -> None:
+    def on_cleanup(self) -> None:
         """Hook: the final WSPCleanup (after silent cancellation)."""
 
-    def _terminated(self, process: Process) -> None:
+    def on_terminated(self, process: Process) -> None:
         """Hook: `process` ended without WSPCleanup; release everything."""
         with self._state_lock:
             self._startup_count = 0
@@ -180,7 +183,7 @@ class ServiceProvider:
         `s` not a socket of this process: WSAENOTSOCK."""
         funcname = "WSPGetOverlappedResult"
         process = self._require_started(funcname)
-        if process._lookup(s, _SocketEntry) is None:
+        if process.find_socket(s) is None:
             raise WinsockError(WSAENOTSOCK, funcname)
         if not isinstance(overlapped, Overlapped):
             raise TypeError(f"overlapped must be an Overlapped, not {type(overlapped).__name__}")
@@ -190,7 +193,7 @@ class ServiceProvider:
             process.wait_overlapped(overlapped)
         if overlapped.Internal:
             raise WinsockError(overlapped.Internal, funcname)
-        return (overlapped.InternalHigh, overlapped._flags)
+        return (overlapped.InternalHigh, overlapped.result_flags)
 
     def __repr__(self) -> str:
         state = f"started x{self._startup_count}" if self._startup_count else "not started"

@@ -23,10 +23,13 @@ class Overlapped:
     While an operation is pending, the engine keeps a reference to the
     overlapped and its buffers; one Overlapped can carry one operation at a
     time (starting a second while one is pending raises WSAEINVAL).
+
+    Three more attributes serve the engine and layered providers:
+    ``operation``, ``result_flags`` and ``relay`` (see below).
     """
 
     __slots__ = ("Internal", "InternalHigh", "Offset", "OffsetHigh", "hEvent", "object",
-                 "_operation", "_flags", "_relay", "__weakref__")
+                 "operation", "result_flags", "relay", "__weakref__")
 
     def __init__(self, hEvent: int | None = None) -> None:  # noqa: N803 -- Win32 name
         if hEvent is not None and not isinstance(hEvent, int):
@@ -37,12 +40,15 @@ class Overlapped:
         self.OffsetHigh = 0
         self.hEvent = hEvent
         self.object = None
-        self._operation = None      # the engine's record while pending
-        self._flags = 0             # flags reported by the completed operation
-        # A layered provider's hand-over: when set, completing this overlapped
-        # calls _relay(error, nbytes, flags) instead of the routine/event/port
-        # delivery (see Process.complete_overlapped and wsp.lsp).
-        self._relay = None
+        #: The engine's record of the operation while one is pending (None
+        #: otherwise).  Read it; only the engine (wsp.spi.engine) sets it.
+        self.operation = None
+        #: The flags the completed operation reported (WSPGetOverlappedResult).
+        self.result_flags = 0
+        #: A layered provider's hand-over: when set, completing this
+        #: overlapped calls ``relay(error, nbytes, flags)`` instead of the
+        #: routine/event/port delivery (see wsp.spi.engine and wsp.lsp).
+        self.relay = None
 
     @property
     def pending(self) -> bool:

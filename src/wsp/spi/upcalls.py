@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from ..constants import INVALID_SOCKET
 from ..errors import WSAEINVAL, WSAENOTSOCK, WSANOTINITIALISED, WinsockError
 from .checks import int_arg
-from .process import _SocketEntry
+from .handles import SocketEntry
 from .structs import Overlapped, ThreadId
 
 _U32 = 1 << 32
@@ -35,7 +35,7 @@ class UpcallTable:
 
     def _ready(self, funcname: str) -> Process:
         process = self.process
-        if process._startups <= 0:
+        if not process.initialised:
             raise WinsockError(WSANOTINITIALISED, funcname)
         return process
 
@@ -45,20 +45,20 @@ class UpcallTable:
         providers)."""
         process = self._ready("WPUCreateSocketHandle")
         entry_id = int_arg(catalog_entry_id, "catalog_entry_id")
-        return process._create_socket_handle(entry_id, context)
+        return process.handles.add(SocketEntry(entry_id, context))
 
     def WPUQuerySocketHandleContext(self, s: int) -> Any:
         """The context given to WPUCreateSocketHandle for `s`;
         WSAENOTSOCK if `s` is not such a handle."""
         process = self._ready("WPUQuerySocketHandleContext")
-        return process._socket(s, WSAENOTSOCK, "WPUQuerySocketHandleContext").context
+        return process.socket_entry(s, WSAENOTSOCK, "WPUQuerySocketHandleContext").context
 
     def WPUCloseSocketHandle(self, s: int) -> None:
         """Remove `s` from the process's handle table.  The provider stays
         responsible for the resources behind it.  WSAENOTSOCK if `s` was not
         made by WPUCreateSocketHandle or is already closed."""
         process = self._ready("WPUCloseSocketHandle")
-        process._close_socket_handle(s, "WPUCloseSocketHandle")
+        process.close_socket_handle(s, "WPUCloseSocketHandle")
 
     def WPUModifyIFSHandle(self, catalog_entry_id: int, proposed_handle: int) -> int:
         """The handle an IFS provider must use for a socket it created.  IFS
@@ -100,7 +100,7 @@ class UpcallTable:
         if not callable(apc):
             raise TypeError("apc must be callable")
         try:
-            process._queue_apc(thread_id.ThreadHandle, apc, context)
+            process.waits.queue_apc(thread_id.ThreadHandle, apc, context)
         except WinsockError:
             raise WinsockError(WSAEINVAL, "WPUQueueApc") from None
 
@@ -133,14 +133,14 @@ class UpcallTable:
         pending on another socket."""
         funcname = "WPUCompleteOverlappedRequest"
         process = self.process
-        if process._startups <= 0:
+        if not process.initialised:
             raise WinsockError(WSANOTINITIALISED, funcname)
         # Hot path (one call per completed operation): checks inlined.
         try:
-            entry = process._handles.query(s)
+            entry = process.handles.table.query(s)
         except WinsockError:
             entry = None
-        if type(entry) is not _SocketEntry:
+        if type(entry) is not SocketEntry:
             raise WinsockError(WSAEINVAL, funcname)
         if not isinstance(overlapped, Overlapped):
             raise TypeError(f"overlapped must be an Overlapped, not {type(overlapped).__name__}")
@@ -150,9 +150,9 @@ class UpcallTable:
                     raise TypeError(f"{name} must be an int, not {type(value).__name__}")
         if not (0 <= error < _U32 and 0 <= transferred < _U32):
             raise WinsockError(WSAEINVAL, funcname)
-        op = overlapped._operation
+        op = overlapped.operation
         if op is None:                 # never started through the engine
-            process._complete_unstarted(entry, overlapped, error, transferred)
+            process.engine.complete_unstarted(entry, overlapped, error, transferred)
         elif op.socket != s:
             raise WinsockError(WSAEINVAL, funcname)
         else:
@@ -208,7 +208,7 @@ class UpcallTable:
                 raise WinsockError(WSAEINVAL, "WPUGetProviderPath") from None
         if not isinstance(provider_id, uuid.UUID):
             raise TypeError("provider_id must be a uuid.UUID or its string form")
-        provider = next((p for p in list(process._providers.values())
+        provider = next((p for p in process.providers()
                          if p.provider_id == provider_id), None)
         if provider is None:
             raise WinsockError(WSAEINVAL, "WPUGetProviderPath")

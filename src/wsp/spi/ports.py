@@ -1,0 +1,219 @@
+"""I/O completion ports: CreateIoCompletionPort, GetQueuedCompletionStatus(Ex),
+PostQueuedCompletionStatus, and closing a port (SPEC §6.1).
+
+A port is a core ``CompletionQueue`` of integer packets.  What a packet
+names -- the Operation of a completion (which keeps the caller's buffers
+alive until the dequeue) or the bare Overlapped of a posted packet -- waits
+in this module's *in-flight* table; the packet carries its handle there.
+:meth:`Ports.post` is the only way a completion enters a port and the
+dequeues are the only way one leaves, so an in-flight entry is released
+exactly once: at its dequeue, or when its port closes and discards it.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable
+
+from ..core import HandleTable
+from ..errors import (ERROR_ABANDONED_WAIT_0, WAIT_TIMEOUT, WSA_INVALID_HANDLE,
+                      WSA_INVALID_PARAMETER, WinsockError)
+from .checks import ms_deadline, time_left
+from .handles import HandleSpace, PortEntry, SocketEntry
+from .structs import Overlapped
+from .waits import Waits
+
+__all__ = ["Ports"]
+
+_U64 = 1 << 64
+
+
+class Ports:
+    """The completion ports of one process."""
+
+    __slots__ = ("handles", "waits", "_registry", "inflight", "_lock")
+
+    def __init__(self, handles: HandleSpace, waits: Waits, registry: Callable[[], Any]) -> None:
+        self.handles = handles
+        self.waits = waits
+        self._registry = registry
+        #: what port packets carry: an Operation (completion) or an Overlapped (posted)
+        self.inflight = HandleTable()
+        self._lock = threading.Lock()
+
+    def reset(self) -> None:
+        """Forget every in-flight reference (the process terminated)."""
+        self.inflight = HandleTable()
+
+    # -- making and associating ----------------------------------------------------
+    def CreateIoCompletionPort(self, handle: int | None, existing_port: int | None = None,
+                               key: int = 0, concurrency: int = 0) -> int:
+        """With `handle` None: a new port.  With a socket handle: associate it
+        with `existing_port` (or a new port) and `key`; its completions go
+        there.  Returns the port.  ``concurrency`` is accepted and not
+        enforced (any number of threads may drain a port at once).  A socket
+        can be associated once (WSA_INVALID_PARAMETER again); a handle that
+        is not a socket, or a port that is not one: WSA_INVALID_HANDLE."""
+        funcname = "CreateIoCompletionPort"
+        if not isinstance(key, int) or not isinstance(concurrency, int):
+            raise TypeError("key and concurrency must be ints")
+        if not 0 <= key < _U64 or concurrency < 0:
+            raise WinsockError(WSA_INVALID_PARAMETER, funcname)
+        handles = self.handles
+        if handle is None:
+            if existing_port is not None:
+                raise WinsockError(WSA_INVALID_PARAMETER, funcname)
+            return handles.add(PortEntry())
+        entry = handles.require(handle, SocketEntry, WSA_INVALID_HANDLE, funcname)
+        if existing_port is None:
+            port = PortEntry()
+            port_handle = handles.add(port)
+        else:
+            port = handles.require(existing_port, PortEntry, WSA_INVALID_HANDLE, funcname)
+            port_handle = existing_port
+        with self._lock:
+            fail = entry.port is not None          # one association per handle
+            if not fail:
+                entry.port = port
+                entry.key = key
+        if fail:
+            if existing_port is None:
+                handles.remove(port_handle)
+            raise WinsockError(WSA_INVALID_PARAMETER, funcname)
+        return port_handle
+
+    # -- packets in ------------------------------------------------------------------
+    def post(self, port: PortEntry, status: int, nbytes: int, key: int, riding: Any) -> bool:
+        """Post a packet naming `riding` (None for none).  False if the port
+        has been closed: the packet is lost, as on Windows."""
+        overlapped_id = self.inflight.create(riding) if riding is not None else 0
+        try:
+            port.queue.post(status, nbytes, key, overlapped_id)
+        except WinsockError:                      # the port was closed
+            if overlapped_id:
+                self.inflight.close(overlapped_id)
+            return False
+        return True
+
+    def PostQueuedCompletionStatus(self, port: int, nbytes: int, key: int,
+                                   overlapped: Overlapped | None) -> None:
+        """Post a packet ``(0, nbytes, key, overlapped)`` to a port.
+        WSA_INVALID_HANDLE for a handle that is not an open port;
+        WSAEINVAL for a value that does not fit a ULONG_PTR/DWORD."""
+        funcname = "PostQueuedCompletionStatus"
+        entry = self.handles.require(port, PortEntry, WSA_INVALID_HANDLE, funcname)
+        if overlapped is not None and not isinstance(overlapped, Overlapped):
+            raise TypeError("overlapped must be an Overlapped or None")
+        overlapped_id = self.inflight.create(overlapped) if overlapped is not None else 0
+        try:
+            entry.queue.post(0, nbytes, key, overlapped_id)
+        except BaseException as exc:
+            if overlapped_id:
+                self.inflight.close(overlapped_id)
+            if isinstance(exc, WinsockError):
+                raise WinsockError(exc.winerror, funcname) from None
+            raise
+
+    # -- packets out ---------------------------------------------------------------------
+    def _unpack(self, packet: tuple[int, int, int, int]) -> tuple[int, int, int, Any]:
+        status, nbytes, key, overlapped_id = packet
+        if not overlapped_id:
+            return (status, nbytes, key, None)
+        # An Operation (a completion: it kept the buffers alive until now)
+        # or a bare Overlapped (PostQueuedCompletionStatus).
+        riding = self.inflight.close(overlapped_id)
+        if type(riding) is not Overlapped:
+            riding = riding.overlapped
+        return (status, nbytes, key, riding)
+
+    def GetQueuedCompletionStatus(self, port: int, ms: int) -> tuple[int, int, int, Any]:
+        """``(rc, nbytes, key, overlapped)`` of the next completion packet.
+        Never raises for an I/O error: ``rc`` is 0 or the operation's error;
+        ``(WAIT_TIMEOUT, 0, 0, None)`` on time-out;
+        ``(ERROR_ABANDONED_WAIT_0, 0, 0, None)`` if the port is closed while
+        waiting.  Waits without the GIL.  WSA_INVALID_HANDLE for a handle
+        that is not an open port."""
+        # The hot path of every completion-port program: the lookup inlined,
+        # and no clock read unless the wait is timed and gets woken early.
+        try:
+            entry = self.handles.table.query(port)
+        except WinsockError:
+            entry = None
+        if type(entry) is not PortEntry:
+            raise WinsockError(WSA_INVALID_HANDLE, "GetQueuedCompletionStatus")
+        queue = entry.queue
+        if ms == 0 and type(ms) is int:
+            packet = queue.get(0)
+            if packet is not None:
+                return self._unpack(packet)
+            return (ERROR_ABANDONED_WAIT_0 if queue.closed else WAIT_TIMEOUT, 0, 0, None)
+        deadline = ms_deadline(ms, "GetQueuedCompletionStatus")
+        packet = queue.get(0)                       # a packet waiting: no clock needed
+        if packet is not None:
+            return self._unpack(packet)
+        while True:
+            packet = queue.get(time_left(deadline))
+            if packet is not None:
+                return self._unpack(packet)
+            if queue.closed:
+                return (ERROR_ABANDONED_WAIT_0, 0, 0, None)
+            if deadline is not None and time.monotonic() >= deadline:
+                return (WAIT_TIMEOUT, 0, 0, None)
+            # Woken early (an APC for another, alertable, waiter): wait on.
+
+    def GetQueuedCompletionStatusEx(self, port: int, max_entries: int, ms: int,
+                                    alertable: bool = False) -> list[tuple[int, int, int, Any]]:
+        """Up to `max_entries` packets as ``(rc, nbytes, key, overlapped)``;
+        waits only for the first.  ``[]`` on time-out, when the port is
+        closed, or when an alertable wait ran APCs of the calling thread.
+        WSA_INVALID_PARAMETER for `max_entries` < 1."""
+        funcname = "GetQueuedCompletionStatusEx"
+        queue = self.handles.require(port, PortEntry, WSA_INVALID_HANDLE, funcname).queue
+        if not isinstance(max_entries, int):
+            raise TypeError("max_entries must be an int")
+        if max_entries < 1:
+            raise WinsockError(WSA_INVALID_PARAMETER, funcname)
+        if not alertable and ms == 0 and type(ms) is int:     # a poll: no clock, no loop
+            return [self._unpack(p) for p in queue.get_many(max_entries, 0)]
+        deadline = ms_deadline(ms, funcname)
+        me = threading.get_ident()
+        waits = self.waits
+        while True:
+            if alertable:
+                registry = self._registry()
+                if registry.run_apcs(me):
+                    return []
+                waits.add_waker(me, queue.wake_waiters)
+                try:
+                    if registry.pending(me):
+                        continue
+                    packets = queue.get_many(max_entries, time_left(deadline))
+                finally:
+                    waits.remove_waker(me, queue.wake_waiters)
+            else:
+                packets = queue.get_many(max_entries, time_left(deadline))
+            if packets:
+                return [self._unpack(p) for p in packets]
+            if queue.closed:
+                return []
+            left = time_left(deadline)
+            if left is not None and left <= 0:
+                return []
+
+    # -- closing ---------------------------------------------------------------------------
+    def close(self, handle: int, funcname: str) -> None:
+        """Close a port: its waiters wake (ERROR_ABANDONED_WAIT_0) and its
+        queued packets are discarded, as Windows does."""
+        entry = self.handles.require(handle, PortEntry, WSA_INVALID_HANDLE, funcname)
+        self.handles.remove(handle)
+        self.drop(entry)
+
+    def drop(self, entry: PortEntry) -> None:
+        """Close a port whose handle is gone and release what its queued
+        packets named."""
+        for _, _, _, overlapped_id in entry.queue.close():
+            if overlapped_id:
+                try:
+                    self.inflight.close(overlapped_id)
+                except WinsockError:              # a terminate() already forgot it
+                    pass
