@@ -1,0 +1,242 @@
+"""The data path of the simulated TCP/UDP provider: WSPSend, WSPSendTo,
+WSPRecv, WSPRecvFrom and WSPGetOverlappedResult.
+
+Sends move bytes into the peer's receive buffer (completing its pending
+receives, oldest first) or leave them in the sender's send buffer until
+there is room (flow control, ``SimSocket.pump``); receives take what is
+buffered or wait as pending receives.  Overlapped operations go through the
+SPI engine (``Process.start_on`` / ``complete_overlapped``), so SPEC §6.2's
+delivery rules hold for every one.  This is the part a compiled data plane
+replaces first.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from ..constants import (FD_READ, FD_WRITE, MSG_PARTIAL, MSG_PEEK, SOCK_DGRAM, SOCK_STREAM)
+from ..errors import (WSA_IO_PENDING, WSAEADDRNOTAVAIL,
+                      WSAEINVAL, WSAEMSGSIZE, WSAENOTCONN, WSAEOPNOTSUPP,
+                      WSAESHUTDOWN, WSAEWOULDBLOCK, WinsockError)
+from ..spi.checks import gather, int_arg, scatter
+from ..spi.structs import Overlapped
+from .network import (ANY_HOST, MAX_DATAGRAM, PendingRecv, PendingSend, SimSocket,
+                      check_address)
+
+__all__ = ["DataPath"]
+
+
+class DataPath:
+    """The provider's send and receive entries (a part of :class:`wsp.sim.Provider`)."""
+
+    # -- data ----------------------------------------------------------------------------
+    def WSPSend(self, s: int, buffers: Sequence[Any], flags: int = 0,
+                overlapped: Overlapped | None = None, completion_routine: Any = None,
+                thread_id: Any = None) -> tuple[int, int]:
+        """Send the concatenated `buffers`.  ``(0, nbytes)`` when done at once,
+        ``(WSA_IO_PENDING, 0)`` for an overlapped send waiting for room.  A
+        non-blocking send takes what fits (WSAEWOULDBLOCK if nothing does);
+        a blocking one waits until everything is buffered."""
+        funcname = "WSPSend"
+        sock = self.sim_socket(s, funcname)
+        data = gather(buffers, funcname)
+        int_arg(flags, "flags")
+        with self.network.lock:
+            if sock.kind == SOCK_DGRAM:
+                if sock.remote is None:
+                    raise WinsockError(WSAENOTCONN, funcname)
+                return self._send_datagram(s, sock, data, sock.remote, overlapped,
+                                           completion_routine, thread_id, funcname)
+            return self._send_stream(s, sock, data, overlapped, completion_routine, thread_id,
+                                     funcname)
+
+    def _send_stream(self, s: int, sock: SimSocket, data: bytes, overlapped: Any, routine: Any,
+                     thread_id: Any, funcname: str) -> tuple[int, int]:
+        if sock.reset_error:
+            raise WinsockError(sock.reset_error, funcname)
+        if sock.shut_send:
+            raise WinsockError(WSAESHUTDOWN, funcname)
+        if sock.state != "connected":
+            raise WinsockError(WSAENOTCONN, funcname)
+        if overlapped is not None:
+            op = self.start_op(sock, overlapped, routine, thread_id, data, funcname)
+            entry = PendingSend(memoryview(data), op)
+            sock.pending_sends.append(entry)
+            sock.pump()               # on an idle connection: straight into the peer
+            return (0, len(data)) if entry.done and not entry.error else (WSA_IO_PENDING, 0)
+        entry = PendingSend(memoryview(data), None)
+        sock.pending_sends.append(entry)
+        sock.pump()
+        if entry.done:
+            if entry.error:
+                raise WinsockError(entry.error, funcname)
+            return (0, len(data))
+        if sock.nonblocking:
+            sock.pending_sends.remove(entry)           # keep what was taken, no more
+            sock.rearm(FD_WRITE)
+            if entry.offset == 0:
+                raise WinsockError(WSAEWOULDBLOCK, funcname)
+            return (0, entry.offset)
+        self.await_entry(sock, sock.pending_sends, entry, funcname)
+        return (0, len(data))
+
+    def WSPSendTo(self, s: int, buffers: Sequence[Any], flags: int, to: tuple[str, int],
+                  overlapped: Overlapped | None = None, completion_routine: Any = None,
+                  thread_id: Any = None) -> tuple[int, int]:
+        """Send a datagram to `to` (on a connected stream socket `to` is
+        ignored and this is WSPSend)."""
+        funcname = "WSPSendTo"
+        sock = self.sim_socket(s, funcname)
+        data = gather(buffers, funcname)
+        int_arg(flags, "flags")
+        with self.network.lock:
+            if sock.kind == SOCK_STREAM:
+                return self._send_stream(s, sock, data, overlapped, completion_routine,
+                                         thread_id, funcname)
+            addr = check_address(to, funcname)
+            return self._send_datagram(s, sock, data, addr, overlapped, completion_routine,
+                                       thread_id, funcname)
+
+    def _send_datagram(self, s: int, sock: SimSocket, data: bytes, to: tuple[str, int],
+                       overlapped: Any, routine: Any, thread_id: Any,
+                       funcname: str) -> tuple[int, int]:
+        if sock.shut_send:
+            raise WinsockError(WSAESHUTDOWN, funcname)
+        if to[0] == ANY_HOST or to[1] == 0:
+            raise WinsockError(WSAEADDRNOTAVAIL, funcname)
+        if len(data) > MAX_DATAGRAM:                  # fails before it starts: nothing delivered
+            raise WinsockError(WSAEMSGSIZE, funcname)
+        op = None
+        if overlapped is not None:
+            op = self.start_op(sock, overlapped, routine, thread_id, data, funcname)
+        try:
+            self.network.send_datagram(sock, data, to, funcname)
+        except WinsockError as exc:
+            if op is None:
+                raise
+            self.process.complete_overlapped(op, exc.winerror, 0)
+            return (0, 0)
+        if op is not None:
+            self.process.complete_overlapped(op, 0, len(data))
+        return (0, len(data))
+
+    def WSPRecv(self, s: int, buffers: Sequence[Any], flags: int = 0,
+                overlapped: Overlapped | None = None, completion_routine: Any = None,
+                thread_id: Any = None) -> tuple[int, int, int]:
+        """Receive into `buffers` (filled in order): ``(0, nbytes, flags)``
+        when done at once (0 bytes: the peer closed gracefully),
+        ``(WSA_IO_PENDING, 0, 0)`` for a pending overlapped receive."""
+        funcname = "WSPRecv"
+        sock = self.sim_socket(s, funcname)
+        views = scatter(buffers, funcname)
+        peek = self._recv_flags(flags, funcname)
+        with self.network.lock:
+            if sock.kind == SOCK_DGRAM:
+                rc, n, out_flags, _ = self._recv_datagram(s, sock, views, peek, overlapped,
+                                                          completion_routine, thread_id, funcname)
+                return (rc, n, out_flags)
+            return self._recv_stream(s, sock, views, peek, overlapped, completion_routine,
+                                     thread_id, funcname)
+
+    @staticmethod
+    def _recv_flags(flags: object, funcname: str) -> bool:
+        int_arg(flags, "flags")
+        if flags & ~MSG_PEEK:
+            raise WinsockError(WSAEOPNOTSUPP, funcname)
+        return bool(flags & MSG_PEEK)
+
+    def _recv_stream(self, s: int, sock: SimSocket, views: list[memoryview], peek: bool,
+                     overlapped: Any, routine: Any, thread_id: Any,
+                     funcname: str) -> tuple[int, int, int]:
+        if sock.reset_error:
+            raise WinsockError(sock.reset_error, funcname)
+        if sock.state != "connected":
+            raise WinsockError(WSAENOTCONN, funcname)
+        if sock.shut_recv:
+            raise WinsockError(WSAESHUTDOWN, funcname)
+        op = None
+        if overlapped is not None:
+            op = self.start_op(sock, overlapped, routine, thread_id, views, funcname)
+        entry = PendingRecv(views, op, peek)
+        if not sock.pending_recvs and (sock.recv_buf or sock.eof):
+            n = sock.consume(entry) if sock.recv_buf else 0
+            sock.rearm(FD_READ)
+            if sock.recv_buf:
+                sock.post(FD_READ)
+            self.network.finish_recv(sock, entry, n, 0)
+            return (0, n, 0)
+        self._queue_recv(sock, entry, funcname)
+        if op is not None and not (entry.done and not entry.error):
+            return (WSA_IO_PENDING, 0, 0)
+        return (0, entry.nbytes, 0)
+
+    def _queue_recv(self, sock: SimSocket, entry: PendingRecv, funcname: str) -> None:
+        """Nothing to receive yet (lock held).  Without an overlapped, a
+        non-blocking socket fails with WSAEWOULDBLOCK; otherwise `entry` joins
+        the receive queue -- bytes waiting in the peer's send buffer flow
+        straight into it -- and a blocking call waits for it to finish."""
+        sock.rearm(FD_READ)
+        if entry.op is None and sock.nonblocking:
+            raise WinsockError(WSAEWOULDBLOCK, funcname)
+        sock.pending_recvs.append(entry)
+        peer = sock.peer
+        if peer is not None and (peer.send_buf or peer.pending_sends):
+            peer.pump()
+        if entry.op is None:
+            self.await_entry(sock, sock.pending_recvs, entry, funcname)
+
+    def WSPRecvFrom(self, s: int, buffers: Sequence[Any], flags: int = 0,
+                    overlapped: Overlapped | None = None, completion_routine: Any = None,
+                    thread_id: Any = None) -> tuple[int, int, int, Any]:
+        """Receive a datagram: ``(rc, nbytes, flags, from_addr)``.  A datagram
+        larger than the buffers is truncated: WSAEMSGSIZE (overlapped: the
+        completion carries WSAEMSGSIZE and MSG_PARTIAL)."""
+        funcname = "WSPRecvFrom"
+        sock = self.sim_socket(s, funcname)
+        views = scatter(buffers, funcname)
+        peek = self._recv_flags(flags, funcname)
+        with self.network.lock:
+            if sock.kind == SOCK_STREAM:
+                rc, n, out_flags = self._recv_stream(s, sock, views, peek, overlapped,
+                                                     completion_routine, thread_id, funcname)
+                return (rc, n, out_flags, sock.remote)
+            return self._recv_datagram(s, sock, views, peek, overlapped, completion_routine,
+                                       thread_id, funcname)
+
+    def _recv_datagram(self, s: int, sock: SimSocket, views: list[memoryview], peek: bool,
+                       overlapped: Any, routine: Any, thread_id: Any,
+                       funcname: str) -> tuple[int, int, int, Any]:
+        if not sock.bound:
+            raise WinsockError(WSAEINVAL, funcname)
+        if sock.shut_recv:
+            raise WinsockError(WSAESHUTDOWN, funcname)
+        op = None
+        if overlapped is not None:
+            op = self.start_op(sock, overlapped, routine, thread_id, views, funcname)
+        entry = PendingRecv(views, op, peek)
+        if sock.dgrams:
+            data, source = sock.dgrams[0]
+            if not peek:
+                sock.dgrams.popleft()
+                sock.dgram_bytes -= len(data)
+            n = entry.fill(data)
+            entry.source = source
+            truncated = n < len(data)
+            entry.flags = MSG_PARTIAL if truncated else 0
+            sock.rearm(FD_READ)
+            if sock.dgrams:
+                sock.post(FD_READ)
+            self.network.finish_recv(sock, entry, n, WSAEMSGSIZE if truncated else 0)
+            if truncated and op is None:
+                raise WinsockError(WSAEMSGSIZE, funcname)
+            return (0, n, entry.flags, source)
+        self._queue_recv(sock, entry, funcname)       # blocking: WSAEMSGSIZE if truncated
+        if op is not None:
+            return (WSA_IO_PENDING, 0, 0, None)
+        return (0, entry.nbytes, 0, entry.source)
+
+    def WSPGetOverlappedResult(self, s: int, overlapped: Overlapped,
+                               wait: bool) -> tuple[int, int]:
+        """As ServiceProvider's, for this provider's sockets only
+        (WSAENOTSOCK otherwise)."""
+        self.sim_socket(s, "WSPGetOverlappedResult", network=False)
+        return super().WSPGetOverlappedResult(s, overlapped, wait)

@@ -1,0 +1,124 @@
+"""Network events and readiness: WSPEventSelect, WSPEnumNetworkEvents and
+WSPSelect of the simulated TCP/UDP provider.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Sequence
+
+from ..constants import (FD_ACCEPT, FD_ALL_EVENTS,
+                         FD_CLOSE, FD_READ, FD_WRITE)
+from ..errors import (WSAEINTR, WSAEINVAL, WinsockError)
+from ..spi.checks import deadline_after, int_arg, seconds_timeout, wait_time
+
+__all__ = ["Selecting"]
+
+
+class Selecting:
+    """The provider's event-select and select entries (a part of :class:`wsp.sim.Provider`)."""
+
+    # -- event select and select ---------------------------------------------------------------
+    def WSPEventSelect(self, s: int, event: int | None, network_events: int) -> None:
+        """Record `network_events` (FD_* bits) for `s` and signal `event` when
+        one occurs; makes the socket non-blocking.  A mask of 0 cancels.
+        Conditions already true are recorded at once."""
+        funcname = "WSPEventSelect"
+        sock = self.sim_socket(s, funcname)
+        int_arg(network_events, "network_events")
+        if network_events and event is None:
+            raise WinsockError(WSAEINVAL, funcname)
+        if event is not None:
+            self.process.events.entry(event, funcname)   # WSA_INVALID_HANDLE for a bad event
+        with self.network.lock:
+            sock.event = event if network_events else None
+            sock.event_mask = network_events & FD_ALL_EVENTS
+            sock.net_events.clear()
+            sock.armed = FD_ALL_EVENTS
+            sock.nonblocking = True
+            if sock.state == "listening":
+                if sock.accept_queue:
+                    sock.post(FD_ACCEPT)
+            else:
+                if sock.readable() and not sock.eof and not sock.reset_error:
+                    sock.post(FD_READ)
+                if sock.writable():
+                    sock.post(FD_WRITE)
+                if sock.eof:
+                    if sock.recv_buf:
+                        sock.post(FD_READ)
+                    sock.post(FD_CLOSE, 0)
+
+    def WSPEnumNetworkEvents(self, s: int, event: int | None = None) -> dict[int, int]:
+        """The network events recorded since the last call, as
+        ``{FD_flag: error_code}``; clears the record and resets `event`."""
+        funcname = "WSPEnumNetworkEvents"
+        sock = self.sim_socket(s, funcname)
+        if event is not None:
+            self.process.WSAResetEvent(event, funcname)
+        with self.network.lock:
+            events = dict(sock.net_events)
+            sock.net_events.clear()
+            return events
+
+    def WSPSelect(self, read: Sequence[int], write: Sequence[int], except_: Sequence[int],
+                  timeout: float | None) -> tuple[list[int], list[int], list[int]]:
+        """``(readable, writable, exceptional)`` subsets of the three
+        sequences; waits up to `timeout` seconds (None: until one is ready).
+        WSAEINVAL if all three are empty; WSAENOTSOCK for a non-socket."""
+        funcname = "WSPSelect"
+        try:
+            sets = [list(read or ()), list(write or ()), list(except_ or ())]
+        except TypeError:
+            raise TypeError("WSPSelect takes sequences of socket handles") from None
+        if not any(sets):
+            raise WinsockError(WSAEINVAL, funcname)
+        socks = {s: self.sim_socket(s, funcname) for group in sets for s in group}
+        deadline = deadline_after(seconds_timeout(timeout, funcname))
+        network = self.network
+        with network.lock:
+            while True:
+                ready = ([s for s in sets[0] if socks[s].readable()],
+                         [s for s in sets[1] if socks[s].writable()],
+                         [])
+                if any(ready):
+                    return ready
+                if any(sock.interrupted for sock in socks.values()):
+                    raise WinsockError(WSAEINTR, funcname)
+                if deadline is not None and time.monotonic() >= deadline:
+                    return ([], [], [])
+                waiter = threading.Condition(network.lock)
+                for sock in socks.values():
+                    sock.cond = _Fanout(sock.cond, waiter)
+                    sock.watchers += 1
+                try:
+                    waiter.wait(wait_time(deadline))   # a slice: the loop re-checks
+                finally:
+                    for sock in socks.values():
+                        sock.watchers -= 1
+                        if isinstance(sock.cond, _Fanout):
+                            sock.cond = sock.cond.unwrap(waiter)
+
+
+class _Fanout:
+    """Stands in for a socket's condition while WSPSelect waits on it: a
+    wake of the socket also wakes the selecting thread."""
+
+    __slots__ = ("inner", "extra")
+
+    def __init__(self, inner: Any, extra: threading.Condition) -> None:
+        self.inner = inner
+        self.extra = extra
+
+    def notify_all(self) -> None:
+        self.inner.notify_all()
+        self.extra.notify_all()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self.inner.wait(timeout)
+
+    def unwrap(self, extra: threading.Condition) -> Any:
+        if self.extra is extra:
+            return self.inner
+        self.inner = self.inner.unwrap(extra) if isinstance(self.inner, _Fanout) else self.inner
+        return self
