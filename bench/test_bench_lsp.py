@@ -22,7 +22,7 @@ from harness import REFERENCES, Reference, measure, tag  # bench/harness.py
 import wsp
 from wsp import AF_INET, SO_RCVBUF, SOCK_STREAM, SOL_SOCKET, sim
 from wsp.lsp import LayeredProvider
-from wsp.sim.network import DEFAULT_BUFFER
+from wsp.sim.socket import DEFAULT_BUFFER
 
 N = 1000                      # calls per round, layer-call
 ECHO_CONNS, ECHO_MSGS = 8, 25  # messages per round, layer-echo: 8 x 25

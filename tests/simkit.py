@@ -12,7 +12,7 @@ import wsp
 import wsp.sim
 from wsp import AF_INET, SO_LINGER, SO_RCVBUF, SOCK_STREAM, SOL_SOCKET, Linger
 from wsp.lsp import LayeredProvider, LayerSocket
-from wsp.sim.network import SimSocket
+from wsp.sim.socket import SimSocket
 
 LOCAL = "127.0.0.1"
 

@@ -10,7 +10,7 @@ from ..constants import (SD_BOTH, SD_RECEIVE, SD_SEND, SOCK_STREAM)
 from ..errors import (WSA_OPERATION_ABORTED, WSAECONNRESET, WSAENETDOWN, WSAEINPROGRESS, WSAEINTR, WSAEINVAL, WSAENOTCONN, WSAENOTSOCK, WSAEWOULDBLOCK, WinsockError)
 from ..spi.process import Process
 from ..spi.checks import int_arg
-from .network import (SimSocket)
+from .socket import SimSocket
 
 __all__ = ["Closing"]
 

@@ -19,8 +19,8 @@ from ..errors import (WSA_IO_PENDING, WSAEADDRNOTAVAIL,
                       WSAESHUTDOWN, WSAEWOULDBLOCK, WinsockError)
 from ..spi.checks import gather, int_arg, scatter
 from ..spi.structs import Overlapped
-from .network import (ANY_HOST, MAX_DATAGRAM, PendingRecv, PendingSend, SimSocket,
-                      check_address)
+from .socket import (ANY_HOST, MAX_DATAGRAM, PendingRecv, PendingSend, SimSocket,
+                     check_address)
 
 __all__ = ["DataPath"]
 

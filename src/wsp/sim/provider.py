@@ -30,8 +30,8 @@ from ..errors import (WSAECONNREFUSED, WSAECONNRESET, WSAENETDOWN, WSAEAFNOSUPPO
 from ..spi.checks import int_arg
 from ..spi.provider import ServiceProvider
 from ..spi.structs import Linger, Overlapped
-from .network import (ANY_HOST, Network, PendingRecv, PendingSend, SimSocket,
-                      check_address)
+from .network import Network
+from .socket import ANY_HOST, PendingRecv, PendingSend, SimSocket, check_address
 
 from .close import Closing
 from .data import DataPath

@@ -1,0 +1,350 @@
+"""The endpoints of the simulated network: ``SimSocket`` (the transport
+state of one socket: addresses, buffers, pending sends and receives,
+options, network events), ``Connection`` (a stream connection's two ends)
+and the pending-operation records, with the stream data path that moves
+bytes between two ends (``SimSocket.pump``: sender -> send buffer ->
+receiver's pending receives or receive buffer).
+
+Every method is called with the network lock held (see wsp.sim.network).
+"""
+from __future__ import annotations
+
+import ipaddress
+import threading
+from collections import deque
+from typing import TYPE_CHECKING, Any, Callable
+
+from ..constants import (FD_CLOSE, FD_READ, FD_WRITE, SOCK_DGRAM)
+from ..errors import (WSAECONNRESET, WSAEFAULT, WinsockError)
+
+
+if TYPE_CHECKING:             # only for annotations: network.py sits above this module
+    from .network import Network
+
+__all__ = ["SimSocket", "Connection", "PendingRecv", "PendingSend", "check_address",
+           "DEFAULT_BUFFER", "MAX_DATAGRAM", "ANY_HOST", "DEFAULT_HOST"]
+
+
+DEFAULT_BUFFER = 65536            # SO_SNDBUF / SO_RCVBUF default, as on Windows
+MAX_DATAGRAM = 65507              # the largest UDP payload over IPv4
+ANY_HOST = "0.0.0.0"
+DEFAULT_HOST = "127.0.0.1"        # the local address of a socket bound to nothing
+
+
+def check_address(addr: object, funcname: str | None = None) -> tuple[str, int]:
+    """Validate an AF_INET ``(host, port)`` address: TypeError for the wrong
+    shape or types, WSAEFAULT for a host that is not dotted IPv4 or a port
+    outside 0..65535."""
+    if not isinstance(addr, tuple) or len(addr) != 2:
+        raise TypeError(f"an AF_INET address is a (host, port) tuple, not {addr!r}")
+    host, port = addr
+    if not isinstance(host, str) or not isinstance(port, int) or isinstance(port, bool):
+        raise TypeError(f"an AF_INET address is a (str, int) tuple, not {addr!r}")
+    try:
+        host = str(ipaddress.IPv4Address(host))
+    except ValueError:
+        raise WinsockError(WSAEFAULT, funcname) from None
+    if not 0 <= port <= 0xFFFF:
+        raise WinsockError(WSAEFAULT, funcname)
+    return (host, port)
+
+
+# ----------------------------------------------------------- pending entries
+class PendingRecv:
+    """A receive waiting for data: overlapped (``op`` set) or a blocked
+    thread (``op`` None; the thread reads ``result``/``error``)."""
+
+    __slots__ = ("buffers", "capacity", "op", "peek", "done", "nbytes", "error", "source",
+                 "flags")
+
+    def __init__(self, buffers: list[memoryview], op: Any, peek: bool = False) -> None:
+        self.buffers = buffers
+        self.capacity = len(buffers[0]) if len(buffers) == 1 else sum(len(b) for b in buffers)
+        self.op = op
+        self.peek = peek
+        self.done = False
+        self.nbytes = 0
+        self.error = 0
+        self.source: tuple[str, int] | None = None
+        self.flags = 0
+
+    def fill(self, data: bytes | bytearray | memoryview) -> int:
+        """Scatter `data` over the buffers; return how many bytes fit."""
+        view = memoryview(data)
+        offset = 0
+        for buf in self.buffers:
+            if offset >= len(view):
+                break
+            n = min(len(buf), len(view) - offset)
+            buf[:n] = view[offset:offset + n]
+            offset += n
+        return offset
+
+
+class PendingSend:
+    """A send waiting for buffer room: overlapped or a blocked thread."""
+
+    __slots__ = ("data", "offset", "op", "done", "error")
+
+    def __init__(self, data: memoryview, op: Any) -> None:
+        self.data = data
+        self.offset = 0
+        self.op = op
+        self.done = False
+        self.error = 0
+
+
+# -------------------------------------------------------------- the sockets
+class SimSocket:
+    """The transport state of one socket.  Every method is called with the
+    network lock held; the provider turns outcomes into SPI results."""
+
+    def __init__(self, network: Network, kind: int, owner: Any) -> None:
+        self.network = network
+        self.kind = kind                      # SOCK_STREAM or SOCK_DGRAM
+        self.owner = owner                    # the provider (None for a queued, unaccepted one)
+        self.handle = 0                       # the process's socket handle, once it has one
+        self.cond = threading.Condition(network.lock)
+        self.watchers = 0                     # threads waiting on cond (blocked calls, select)
+        self.entry: Any = None                # the process's handle-table entry, once it has one
+        self.local: tuple[str, int] | None = None
+        self.remote: tuple[str, int] | None = None
+        self.bound = False                    # holds its local address in the bindings
+        self.state = "new"                    # new, listening, connected, closed
+        self.peer: SimSocket | None = None
+        self.connection: Connection | None = None
+        self.listener: SimSocket | None = None    # for a queued connection: who queued it
+        self.backlog = 0
+        self.accept_queue: deque[SimSocket] = deque()
+        # options
+        self.nonblocking = False
+        self.linger_onoff = 0
+        self.linger_seconds = 0
+        self.reuseaddr = False
+        self.sndbuf = DEFAULT_BUFFER
+        self.rcvbuf = DEFAULT_BUFFER
+        self.so_error = 0
+        # stream data
+        self.recv_buf = bytearray()
+        self.send_buf = bytearray()
+        self.pending_recvs: deque[PendingRecv] = deque()
+        self.pending_sends: deque[PendingSend] = deque()
+        self.shut_send = False                # no more sends (shutdown SD_SEND or closing)
+        self.shut_recv = False
+        self.fin_queued = False               # send FIN once the send side drains
+        self.fin_sent = False
+        self.eof = False                      # the peer's FIN arrived after all its data
+        self.reset_error = 0                  # the connection was reset: WSAECONNRESET
+        self.rst_owed = False                 # data arrived it must refuse: reset after the send
+        self.handle_closed = False            # WSPCloseSocket released the handle
+        self.interrupted = False              # blocked calls must fail (closed / cleaned up)
+        # datagram data
+        self.dgrams: deque[tuple[bytes, tuple[str, int]]] = deque()
+        self.dgram_bytes = 0
+        # WSPEventSelect
+        self.event: int | None = None
+        self.event_mask = 0
+        self.armed = 0                        # FD_* bits that may be recorded again
+        self.net_events: dict[int, int] = {}  # FD_* -> error, since the last enumeration
+        self.on_event: Callable[[SimSocket, int, int], None] | None = None
+
+    # -- network events ---------------------------------------------------
+    def post(self, fd: int, error: int = 0) -> None:
+        """Record network event `fd` for WSPEventSelect (if selected and
+        armed) and tell the provider.  READ/WRITE/ACCEPT are re-armed by the
+        calls that consume them; CONNECT and CLOSE are once."""
+        if self.handle_closed or not (self.event_mask & fd) or not (self.armed & fd):
+            return
+        self.armed &= ~fd
+        self.net_events[fd] = error
+        if self.on_event is not None:
+            self.on_event(self, fd, error)
+
+    def rearm(self, fd: int) -> None:
+        self.armed |= fd
+
+    # -- readiness ------------------------------------------------------------
+    def readable(self) -> bool:
+        if self.state == "listening":
+            return bool(self.accept_queue)
+        if self.kind == SOCK_DGRAM:
+            return bool(self.dgrams)
+        return bool(self.recv_buf) or self.eof or bool(self.reset_error)
+
+    def writable(self) -> bool:
+        if self.kind == SOCK_DGRAM:
+            return True
+        return (self.state == "connected" and not self.reset_error and not self.shut_send
+                and len(self.send_buf) < max(self.sndbuf, 1) and not self.pending_sends)
+
+    def wake(self) -> None:
+        # Condition.notify_all is Python code (~0.5 us); data paths call
+        # wake() several times per send, and usually nobody is waiting.
+        if self.watchers:
+            self.cond.notify_all()
+
+    # -- stream: moving data ------------------------------------------------------
+    def pump(self) -> None:
+        """Move this sender's bytes towards its peer as far as room allows;
+        complete the sends that have fully left; send FIN when drained."""
+        peer = self.peer
+        if peer is None or self.reset_error:
+            return
+        conn = self.connection
+        while True:
+            moved = False
+            if self.send_buf:
+                n = peer.accept_bytes(self.send_buf, conn)
+                if self.reset_error:                      # delivering reset the connection
+                    return
+                if n:
+                    del self.send_buf[:n]
+                    moved = True
+            while self.pending_sends:
+                entry = self.pending_sends[0]
+                left = entry.data[entry.offset:]
+                if not self.send_buf:
+                    n = peer.accept_bytes(left, conn)     # straight to the peer when it can
+                    if self.reset_error:
+                        return
+                    if n:
+                        entry.offset += n
+                        moved = True
+                        left = entry.data[entry.offset:]
+                room = self.sndbuf - len(self.send_buf)
+                if left and room > 0:
+                    n = min(room, len(left))
+                    self.send_buf += left[:n]
+                    entry.offset += n
+                    moved = True
+                if entry.offset < len(entry.data):
+                    break
+                self.pending_sends.popleft()
+                self.network.finish_send(self, entry, 0)
+            if self.reset_error or not moved:
+                break
+        if peer.rst_owed:
+            self.network.reset(conn, WSAECONNRESET)
+            return
+        if self.fin_queued and not self.fin_sent and not self.send_buf and not self.pending_sends:
+            self.fin_sent = True
+            peer.receive_fin()
+            self.network.forget_if_done(self)
+        if (self.event_mask or self.watchers) and not self.pending_sends and self.writable():
+            self.post(FD_WRITE)
+            self.wake()
+
+    def accept_bytes(self, data: Any, conn: Connection | None) -> int:
+        """Take what fits of `data` (posted receives first, then the receive
+        buffer); return how many bytes were taken."""
+        if self.reset_error:
+            return 0
+        if conn is not None and conn.held:
+            return 0
+        if (self.handle_closed and self.owner is not None) or self.shut_recv:
+            # Data for a socket whose handle is gone, or that was shut down
+            # for receiving: TCP (and Windows) answers with a reset.  The
+            # send itself succeeded -- the bytes left the sender -- so the
+            # sender's pump performs the reset once that send has completed.
+            self.rst_owed = True
+            return len(data)
+        view = memoryview(data)
+        taken = 0
+        if conn is not None and conn.drop_next:
+            n = min(conn.drop_next, len(view))
+            conn.drop_next -= n
+            taken = n                                  # swallowed by the fault
+            view = view[n:]
+        while view and not self.recv_buf and self.pending_recvs:
+            entry = self.pending_recvs.popleft()
+            n = entry.fill(view)
+            if not entry.peek:                      # a peek leaves the bytes for the next reader
+                view = view[n:]
+                taken += n
+            self.network.finish_recv(self, entry, n, 0)
+        room = self.rcvbuf - len(self.recv_buf)
+        if view and room > 0:
+            n = min(room, len(view))
+            self.recv_buf += view[:n]
+            taken += n
+        if self.recv_buf and (self.event_mask or self.watchers):
+            self.post(FD_READ)
+            self.wake()
+        return taken
+
+    def receive_fin(self) -> None:
+        """The peer's FIN: the end of the stream, after all its data."""
+        self.eof = True
+        while not self.recv_buf and self.pending_recvs:
+            self.network.finish_recv(self, self.pending_recvs.popleft(), 0, 0)
+        self.post(FD_CLOSE, 0)
+        self.wake()
+
+    def consume(self, entry: PendingRecv) -> int:
+        """Serve a receive from the receive buffer; then let the peer send
+        more into the room it frees."""
+        n = entry.fill(self.recv_buf)
+        if not entry.peek:
+            del self.recv_buf[:n]
+            if self.peer is not None:
+                self.peer.pump()
+        if self.recv_buf:
+            self.post(FD_READ)
+        return n
+
+    def fail_pending(self, error: int, notify: bool = True) -> None:
+        """Fail every pending send and receive with `error` (overlapped ones
+        through the engine, blocked threads through their entry)."""
+        recvs, sends = list(self.pending_recvs), list(self.pending_sends)
+        self.pending_recvs.clear()
+        self.pending_sends.clear()
+        for entry in recvs:
+            self.network.finish_recv(self, entry, 0, error, notify)
+        for entry in sends:
+            self.network.finish_send(self, entry, error, notify)
+        self.wake()
+
+
+class Connection:
+    """A stream connection between two SimSockets, with its fault switches."""
+
+    def __init__(self, network: Network, client: SimSocket, server: SimSocket) -> None:
+        self.network = network
+        self.client = client
+        self.server = server
+        self.held = False            # delay: deliveries wait until released
+        self.drop_next = 0           # bytes the next deliveries lose
+        self.closed = False
+
+    @property
+    def addresses(self) -> tuple[Any, Any]:
+        return (self.client.local, self.server.local)
+
+    def reset(self) -> None:
+        """Reset the connection now (as a RST from the network would): both
+        ends' calls fail with WSAECONNRESET, FD_CLOSE carries WSAECONNRESET."""
+        with self.network.lock:
+            self.network.reset(self, WSAECONNRESET, close_error=WSAECONNRESET)
+
+    def hold(self) -> None:
+        """Delay: from now on bytes stay in the senders' buffers."""
+        with self.network.lock:
+            self.held = True
+
+    def release(self) -> None:
+        """End a hold: deliver what waited, in order."""
+        with self.network.lock:
+            self.held = False
+            for side in (self.client, self.server):
+                side.pump()
+
+    def drop(self, nbytes: int) -> None:
+        """Lose the next `nbytes` bytes delivered in either direction."""
+        with self.network.lock:
+            self.drop_next += int(nbytes)
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.client.local} <-> {self.server.local}>"
+
+
+# -------------------------------------------------------------- the network
