@@ -580,45 +580,50 @@ def test_posting_to_a_closed_queue_checks_fields_first(core):
     assert_winsock(e, WSA_INVALID_HANDLE)
 
 
-def test_thread_guard_from_many_short_threads_leaves_nothing(core):
+@pytest.mark.parametrize("rounds, width", [(1, 20), (6, 40)])
+def test_thread_guard_from_many_short_threads_leaves_nothing(core, rounds, width):
+    # Rounds of concurrent threads: idents are reused across rounds, and
+    # every thread's lifetime must still end with it (each new holder of an
+    # ident gets its own guard).
     gc.collect()
     base = core.debug_counters()["thread_records"]
     reg = core.ThreadRegistry()
     errors = []
 
-    def body():
+    def body(out):
         try:
             h = reg.open()
             reg.queue_apc(h, print, None)   # stranded when the thread ends
-            reg.open()                     # a second handle, never closed
+            out.append(h)
+            out.append(reg.open())         # a second handle, never closed
         except BaseException as exc:  # noqa: BLE001 -- reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=body) for _ in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(10)
-    assert not errors
-    handles = []
-    assert len(reg) == 40
-    for t in threads:
-        assert reg.pending(t.ident) == 0            # ended: not the new lifetime's
-    # Every handle names an ended lifetime; closing them frees everything.
-    for h in list(_all_handles(reg)):
-        handles.append(h)
-        assert reg.ended(h)
-    for h in handles:
-        reg.close(h)
-    gc.collect()
-    assert core.debug_counters()["thread_records"] == base
+    for _ in range(rounds):
+        opened = []
+        threads = [threading.Thread(target=body, args=(opened,)) for _ in range(width)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        assert not errors
+        assert len(opened) == 2 * width and len(reg) == 2 * width
+        for t in threads:
+            assert reg.pending(t.ident) == 0        # ended: not the new lifetime's
+        for h in opened:
+            assert reg.ended(h), "a thread's lifetime outlived it"
+        assert sorted(_all_handles(reg)) == sorted(opened)
+        for h in opened:
+            reg.close(h)
+        gc.collect()
+        assert core.debug_counters()["thread_records"] == base
 
 
 def _all_handles(reg):
     """The open handles of a registry, found by probing (it has no list)."""
     found = []
-    for index in range(64):
-        for gen in range(1, 4):
+    for index in range(128):
+        for gen in range(1, 8):
             h = ((index << 21) | gen) << 2
             if h in reg:
                 found.append(h)

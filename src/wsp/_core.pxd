@@ -113,8 +113,6 @@ cdef struct ThreadRecord:    # one per thread lifetime: an ident in use, or an e
     Waiter *waiters
     bint ended               # end_thread() detached it from its ident: its APCs never
                              # run; freed with its last handle (not in the buckets)
-    bint guarded             # the thread `ident` itself holds a guard that ends this
-                             # lifetime at its exit (a cache of the thread-local check)
 
 
 cdef class HandleTable:
@@ -137,6 +135,13 @@ cdef class ThreadRegistry:
     cdef size_t _nrecords
     cdef ApcNode *_node_pool
     cdef size_t _node_pool_len
+    # Idents of threads that hold an exit guard in self._local: an open
+    # addressing set (0 = empty slot; a running thread's ident is never 0),
+    # so that open() for the calling thread skips the thread-local lookup.
+    # end_thread() removes the ident, so an entry never outlives its thread.
+    cdef uint64_t *_guarded
+    cdef size_t _guarded_mask
+    cdef size_t _guarded_len
 
     cdef ThreadRecord *_find(self, uint64_t ident) noexcept nogil
     cdef ThreadRecord *_find_or_add(self, uint64_t ident) noexcept nogil
@@ -146,6 +151,9 @@ cdef class ThreadRegistry:
     cdef void _recycle_nodes(self, ApcNode *head) noexcept
     cdef void _free_ended(self, ThreadRecord *rec) noexcept
     cdef void _guard_current_thread(self, uint64_t tid) except *
+    cdef bint _guarded_has(self, uint64_t ident) noexcept nogil
+    cdef void _guarded_add(self, uint64_t ident) noexcept nogil
+    cdef void _guarded_discard(self, uint64_t ident) noexcept nogil
     cdef ThreadRecord *_record_of(self, object handle) noexcept
     cdef void _mark_woken(self, Waiter *w) noexcept nogil
     cdef int _wait_once(self, uint64_t tid, int64_t deadline, Waiter *w) noexcept nogil

@@ -105,6 +105,9 @@ cdef class ThreadRegistry:
         self._nrecords = 0
         self._node_pool = NULL
         self._node_pool_len = 0
+        self._guarded = NULL
+        self._guarded_mask = 0
+        self._guarded_len = 0
         _count(&_live_registries, 1)
 
     def __dealloc__(self):
@@ -136,6 +139,7 @@ cdef class ThreadRegistry:
                 _count(&_thread_records, -1)
                 rec = next_rec
         PyMem_RawFree(self._buckets)
+        PyMem_RawFree(self._guarded)
         node = self._node_pool
         while node != NULL:
             next_node = node.next
@@ -272,6 +276,7 @@ cdef class ThreadRegistry:
         a new thread.  Opening for another thread's ident sets no guard.
         """
         cdef uint64_t tid = _ident_arg(ident)
+        cdef bint mine = tid == PyThread_get_thread_ident()
         cdef uint64_t handle = 0
         cdef ThreadRecord *rec
         cdef int rc = SLOT_NOMEM
@@ -282,7 +287,7 @@ cdef class ThreadRegistry:
             rc = slots_acquire(&self._slots, <uintptr_t>rec, &handle)
             if rc == SLOT_OK:
                 rec.open_handles += 1
-                need_guard = not rec.guarded
+                need_guard = mine and not self._guarded_has(tid)
             else:
                 self._release_if_idle(rec)
         wsp_lock_release(&self._lock)
@@ -290,7 +295,7 @@ cdef class ThreadRegistry:
             raise MemoryError()
         if rc != SLOT_OK:
             raise _error(WSAENOBUFS)
-        if need_guard and tid == PyThread_get_thread_ident():
+        if need_guard:
             try:
                 self._guard_current_thread(tid)
             except BaseException:
@@ -300,17 +305,88 @@ cdef class ThreadRegistry:
 
     cdef void _guard_current_thread(self, uint64_t tid) except *:
         """Make sure the calling thread (ident `tid`) has its exit guard in
-        this registry's threading.local, and note on its live record that it
-        has one (so later opens skip the thread-local lookup)."""
-        cdef ThreadRecord *rec
+        this registry's threading.local, and note its ident in the guarded
+        set (so later opens skip the thread-local lookup)."""
         local = self._local
         if getattr(local, "guard", None) is None:
             local.guard = _ThreadEndGuard(_weakref(self), tid)
         wsp_lock_acquire(&self._lock)
-        rec = self._find(tid)            # the caller is alive: this is its lifetime
-        if rec != NULL:
-            rec.guarded = True
+        self._guarded_add(tid)
         wsp_lock_release(&self._lock)
+
+    # -- the guarded-ident set (self._lock held, no GIL) ----------------------
+
+    cdef bint _guarded_has(self, uint64_t ident) noexcept nogil:
+        cdef size_t i
+        if self._guarded == NULL:
+            return False
+        i = _ident_hash(ident) & self._guarded_mask
+        while self._guarded[i] != 0:
+            if self._guarded[i] == ident:
+                return True
+            i = (i + 1) & self._guarded_mask
+        return False
+
+    cdef void _guarded_add(self, uint64_t ident) noexcept nogil:
+        """Add `ident` (best effort: if memory runs out the set just misses
+        it, and open() keeps asking the thread-local)."""
+        cdef size_t i, j, cap, new_mask
+        cdef uint64_t *table
+        if ident == 0 or self._guarded_has(ident):
+            return
+        if self._guarded == NULL or (self._guarded_len + 1) * 2 > self._guarded_mask + 1:
+            cap = 16 if self._guarded == NULL else (self._guarded_mask + 1) * 2
+            table = <uint64_t *>PyMem_RawCalloc(cap, sizeof(uint64_t))
+            if table == NULL:
+                return
+            new_mask = cap - 1
+            if self._guarded != NULL:
+                for i in range(self._guarded_mask + 1):
+                    if self._guarded[i] != 0:
+                        j = _ident_hash(self._guarded[i]) & new_mask
+                        while table[j] != 0:
+                            j = (j + 1) & new_mask
+                        table[j] = self._guarded[i]
+                PyMem_RawFree(self._guarded)
+            self._guarded = table
+            self._guarded_mask = new_mask
+        i = _ident_hash(ident) & self._guarded_mask
+        while self._guarded[i] != 0:
+            i = (i + 1) & self._guarded_mask
+        self._guarded[i] = ident
+        self._guarded_len += 1
+
+    cdef void _guarded_discard(self, uint64_t ident) noexcept nogil:
+        """Remove `ident`, closing the gap by shifting later entries of its
+        probe run back (linear probing without tombstones)."""
+        cdef size_t mask = self._guarded_mask
+        cdef size_t i, j, home
+        cdef bint stays
+        if self._guarded == NULL:
+            return
+        i = _ident_hash(ident) & mask
+        while self._guarded[i] != ident:
+            if self._guarded[i] == 0:
+                return                   # not there
+            i = (i + 1) & mask
+        self._guarded[i] = 0
+        self._guarded_len -= 1
+        j = i
+        while True:
+            j = (j + 1) & mask
+            if self._guarded[j] == 0:
+                return
+            home = _ident_hash(self._guarded[j]) & mask
+            # The entry at j may fill the hole at i unless its home slot lies
+            # cyclically in (i, j]: then its probe run does not pass i.
+            if i <= j:
+                stays = i < home <= j
+            else:
+                stays = home > i or home <= j
+            if not stays:
+                self._guarded[i] = self._guarded[j]
+                self._guarded[j] = 0
+                i = j
 
     def duplicate(self, handle):
         """A new thread handle naming the same thread lifetime as `handle`
@@ -398,6 +474,7 @@ cdef class ThreadRegistry:
         cdef size_t stranded = 0
         cdef bint free_now = False
         wsp_lock_acquire(&self._lock)
+        self._guarded_discard(tid)       # a new thread with this ident needs its own guard
         rec = self._find(tid)
         if rec == NULL:
             wsp_lock_release(&self._lock)
