@@ -60,14 +60,15 @@ def sock(proc, provider):
 
 
 # --------------------------------------------- simulated network, stacked
-# The behavioural tests over wsp.sim -- every test of test_sim_*.py and
-# test_seed_*.py that uses the `sim`, `host` or `peer` fixture or asks for
+# The behavioural tests over wsp.sim -- every test in tests/sim/ (the sim and
+# seed tests) that uses the `sim`, `host` or `peer` fixture or asks for
 # `layers` -- run on stacks of 0, 1 and 2 wsp.lsp.LayeredProvider layers over
 # the wsp.sim.Provider: ids ``base``, ``1layer``, ``2layers``.  `host` and
 # `peer` share one depth.  Elsewhere these fixtures are the bare provider
 # (depth 0) unless the test parametrises `layers` itself.
 
-STACKED_MODULES = ("test_sim_", "test_seed_")
+#: the folder whose tests run over every stack depth
+STACKED_FOLDER = "sim"
 
 
 def pytest_generate_tests(metafunc):
@@ -78,7 +79,7 @@ def pytest_generate_tests(metafunc):
         if "layers" in ([n.strip() for n in names.split(",")] if isinstance(names, str)
                         else names):
             return                       # the test picks its own depths
-    if not metafunc.definition.path.name.startswith(STACKED_MODULES):
+    if metafunc.definition.path.parent.name != STACKED_FOLDER:
         return
     from simkit import DEPTH_IDS, DEPTHS
     metafunc.parametrize("layers", [pytest.param(d, id=DEPTH_IDS[d]) for d in DEPTHS],

@@ -339,7 +339,7 @@ def test_readme_states_when_a_closed_handle_value_comes_back():
     """README: a closed handle's value comes back only after its slot has
     been reused 2**21 - 1 times -- checked on the compiled core (the model
     test holds the pure twin to the same handle values)."""
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     match = re.search(r"reused 2\*\*(\d+) − 1 times", readme)
     assert match, "the README no longer states the reuse period"
     bits = int(match.group(1))
