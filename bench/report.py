@@ -176,9 +176,19 @@ TARGETS = [
     Target("post_many+get_many of 64 at least 2x faster per packet than SimpleQueue",
            _paired("queue-batch64", "wsp._core", "SimpleQueue", invert=True),
            lambda r: r >= 2.0, "{:.2f}x faster"),
-    Target("echo, 8 connections ping-pong: wsp at least 2x uvloop's messages per second",
+    Target("echo, 8 connections ping-pong: wsp at least 3x uvloop's messages per second",
            _paired("echo-8conn", "wsp", "uvloop", invert=True),
-           lambda r: r >= 2.0, "{:.2f}x uvloop's rate"),
+           lambda r: r >= 3.0, "{:.2f}x uvloop's rate"),
+    Target("echo at 10,000 connections: per message at most 1.5x that at 8",
+           _paired("scale-echo", "wsp, 10,000 connections", "wsp, 8 connections"),
+           lambda r: r <= 1.5, "{:.2f}x"),
+    Target("WSPCleanup of 10,000 open sockets at most 20 us per socket",
+           lambda idx: idx[("scale-cleanup", "wsp WSPCleanup")].ns / 1000.0,
+           lambda v: v <= 20.0, "{:.1f} us/socket"),
+    Target("WSPCloseSocket flat whatever the peak of operations in flight (at most 1.2x)",
+           _paired("scale-close", "wsp close, after a 20,000-operation peak",
+                   "wsp close, after a 10-operation peak"),
+           lambda r: r <= 1.2, "{:.2f}x the cost after a 10-operation peak"),
 ]
 
 
