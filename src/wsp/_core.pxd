@@ -171,6 +171,7 @@ cdef class CompletionQueue:
     cdef int _reserve(self, size_t needed) noexcept nogil
     cdef Py_ssize_t _take(self, Packet *out, Py_ssize_t limit) noexcept nogil
     cdef int _deliver(self, Packet *packets, Py_ssize_t n) noexcept nogil
+    cdef Py_ssize_t _take_into(self, Packet *out, Py_ssize_t limit, bint *closed) noexcept
     cdef int _raise_post_error(self, int rc) except -1
     cdef bint _wait_first(self, int64_t deadline, Packet *out) except -1
     cdef int _wait_once(self, int64_t deadline, Waiter *w, Packet *out) noexcept nogil

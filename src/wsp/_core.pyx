@@ -30,10 +30,13 @@ from cpython.ref cimport Py_INCREF, Py_DECREF, Py_XDECREF
 from cpython.mem cimport PyMem_RawMalloc, PyMem_RawCalloc, PyMem_RawRealloc, PyMem_RawFree
 from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.sequence cimport PySequence_Tuple
-from cpython.exc cimport PyErr_CheckSignals
+from cpython.exc cimport PyErr_CheckSignals, PyErr_Clear, PyErr_ExceptionMatches
+from cpython.buffer cimport (PyBuffer_IsContiguous, PyBuffer_Release, PyBUF_RECORDS,
+                             PyBUF_RECORDS_RO)
 from cpython.number cimport PyNumber_Index
 from libc.stdint cimport uint32_t, uint64_t, int64_t, uintptr_t
 from libc.math cimport INFINITY
+from libc.string cimport memcpy
 
 from threading import local as _thread_local
 from weakref import ref as _weakref

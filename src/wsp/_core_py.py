@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import math
 import operator
+import sys
 import threading
 import time
 import weakref
+from array import array
 from collections import deque
 from typing import Any, Callable, Iterable
 
@@ -93,6 +95,45 @@ def _batch_count_arg(obj: object) -> int:
     if value < 0:
         raise WinsockError(WSAEINVAL)
     return value
+
+
+# Buffer arguments (SPEC §5, "buffer forms"), rule for rule and message for
+# message as u64_buffer() in common.pxi: a one-dimensional C-contiguous
+# buffer of native unsigned 64-bit items -- format 'Q', or 'L' where that is
+# 8 bytes, optionally after '@', '=' or the prefix of this host's byte order
+# -- checked in the order item type, shape, writability.
+_NATIVE_ORDER = "<" if sys.byteorder == "little" else ">!"
+
+
+def _u64_format(fmt: str, itemsize: int) -> bool:
+    if itemsize != 8:
+        return False
+    if fmt[:1] in ("@", "=") or (fmt[:1] and fmt[:1] in _NATIVE_ORDER):
+        fmt = fmt[1:]
+    return fmt in ("Q", "L")
+
+
+def _u64_view(obj: object, writable: bool, name: str) -> memoryview:
+    """A 1-D memoryview of format 'Q' over the buffer of `obj` (the caller
+    releases it: ``with``); TypeError naming `name` if `obj` is not a buffer
+    argument of this kind."""
+    try:
+        view = memoryview(obj)  # type: ignore[arg-type]
+    except (TypeError, BufferError):
+        raise TypeError(f"{name} must be a buffer of unsigned 64-bit integers, "
+                        f"not {type(obj).__name__}") from None
+    with view:
+        if not _u64_format(view.format, view.itemsize):
+            raise TypeError(f"{name} must hold unsigned 64-bit integers (format 'Q'), "
+                            f"not items of format {view.format!r} and {view.itemsize} bytes")
+        if view.ndim != 1 or not view.c_contiguous:
+            raise TypeError(f"{name} must be a one-dimensional C-contiguous buffer")
+        if writable and view.readonly:
+            raise TypeError(f"{name} must be a writable buffer")
+        if view.format == "Q":
+            return view[:]               # outlives `view`: it holds the export itself
+        with view.cast("B") as raw:
+            return raw.cast("Q")
 
 
 # Timeouts (SPEC §5), step for step as timeout_seconds() in common.pxi:
@@ -318,6 +359,9 @@ class HandleTable:
         stale and duplicate ones are skipped.  Return how many were closed."""
         values = [_handle_value(h) for h in _snapshot(handles, "close_many() needs an "
                                                                "iterable of handles")]
+        return self._close_values(values)
+
+    def _close_values(self, values: list[int | None]) -> int:
         contexts = []
         with self._lock:
             slots = self._slots
@@ -328,6 +372,34 @@ class HandleTable:
         closed = len(contexts)
         del contexts  # contexts die outside the lock, as in the C core
         return closed
+
+    def create_into(self, buf: Any, context: Any = None) -> int:
+        """Fill every item of `buf` with a new handle, all sharing `context`,
+        and return how many (``len(buf)``); the same handles, in the same
+        order, as ``create_many(len(buf), context)``.  `buf`: a writable,
+        one-dimensional, C-contiguous buffer of unsigned 64-bit items, else
+        TypeError.  WSAENOBUFS if they do not all fit: nothing is created
+        and `buf` is left as it was."""
+        with _u64_view(buf, True, "create_into() argument 'buf'") as out:
+            count = len(out)
+            if count == 0:
+                return 0
+            with self._lock:
+                slots = self._slots
+                if count > slots.max_live - slots.live:
+                    raise WinsockError(WSAENOBUFS)
+                handles = [slots.acquire(context) for _ in range(count)]
+            out[:] = array("Q", handles)  # type: ignore[arg-type]
+            return count
+
+    def close_from(self, buf: Any) -> int:
+        """Close every live handle in `buf`, a one-dimensional C-contiguous
+        buffer of unsigned 64-bit items (read-only is fine; TypeError for
+        anything else); unknown, stale and duplicate ones are skipped.
+        Return how many were closed."""
+        with _u64_view(buf, False, "close_from() argument 'buf'") as values:
+            handles = values.tolist()
+        return self._close_values(handles)
 
     def __repr__(self) -> str:
         return f"<wsp._core_py.HandleTable live={len(self)} max_handles={self.max_handles}>"
@@ -793,7 +865,9 @@ class CompletionQueue:
         want = _count_arg(max_entries)
         if want == 0:
             raise WinsockError(WSAEINVAL)
-        seconds = _timeout_arg(timeout)      # checked before any work
+        return self._take_many(want, _timeout_arg(timeout))   # both checked before any work
+
+    def _take_many(self, want: int, seconds: float | None) -> list[tuple[int, int, int, int]]:
         with self._lock:
             ring = self._ring
             taken = [ring.popleft() for _ in range(min(want, len(ring)))]
@@ -806,6 +880,35 @@ class CompletionQueue:
         with self._lock:
             ring = self._ring
             return [first] + [ring.popleft() for _ in range(min(want - 1, len(ring)))]
+
+    def post_from(self, buf: Any) -> None:
+        """Post one packet per four items of `buf` -- ``(status, nbytes, key,
+        overlapped_id)``, in order -- all or none.  `buf`: a one-dimensional
+        C-contiguous buffer of unsigned 64-bit items (read-only is fine),
+        else TypeError; a length that is not a multiple of 4 is WSAEINVAL;
+        a closed queue WSA_INVALID_HANDLE."""
+        with _u64_view(buf, False, "post_from() argument 'buf'") as view:
+            if len(view) % 4:
+                raise WinsockError(WSAEINVAL)
+            values = iter(view.tolist())
+        self._deliver(list(zip(values, values, values, values)))
+
+    def get_into(self, buf: Any, timeout: float | None = None) -> int:
+        """Fill `buf` with up to ``len(buf) // 4`` packets, oldest first,
+        four items each, and return how many packets it wrote; waits (as
+        `get` does, same timeouts) only for the first.  0 on timeout or when
+        the queue is closed; items past the packets written are untouched.
+        `buf`: a writable, one-dimensional, C-contiguous buffer of unsigned
+        64-bit items, else TypeError; a length of 0 or one that is not a
+        multiple of 4 is WSAEINVAL."""
+        with _u64_view(buf, True, "get_into() argument 'buf'") as out:
+            items = len(out)
+            if items == 0 or items % 4:
+                raise WinsockError(WSAEINVAL)
+            packets = self._take_many(items // 4, _timeout_arg(timeout))
+            if packets:
+                out[:4 * len(packets)] = array("Q", [v for p in packets for v in p])
+            return len(packets)
 
     def close(self) -> list[tuple[int, int, int, int]]:
         """Close the port: parked getters return None at once, later posts

@@ -262,6 +262,95 @@ cdef size_t batch_count_arg(object obj) except? <size_t>-1:
     return <size_t>value
 
 
+# Buffer arguments (SPEC §5, "buffer forms").  The batch calls that take a
+# buffer accept exactly the one-dimensional, C-contiguous buffers whose items
+# are unsigned 64-bit integers in native byte order: struct format 'Q', or 'L'
+# where that is 8 bytes (numpy's uint64 on LP64 platforms), optionally with a
+# native-order prefix ('@', '=', or the '<'/'>' ctypes uses for this host).
+# Everything else is a TypeError that names the argument.  The pure twin's
+# _u64_view applies the same rules in the same order (item type, shape,
+# writability) with the same messages.
+#
+# The export is taken with PyObject_GetBuffer and held until the call ends
+# (PyBuffer_Release in a finally): the Py_buffer owns a reference to the
+# exporter, and exporters refuse to resize or free their memory while an
+# export is out (array.append and bytearray resizing raise BufferError), so
+# `view.buf` stays valid across nogil loops, waits and any Python code that
+# runs meanwhile.  The fast path calls it without a Cython ``try``; only a
+# refusal takes the slow path that works out which rule was broken.
+cdef extern from "Python.h":
+    int _get_buffer "PyObject_GetBuffer" (object obj, Py_buffer *view, int flags) noexcept
+    int PY_LITTLE_ENDIAN
+
+
+cdef inline bint u64_format(const char *fmt, Py_ssize_t itemsize) noexcept nogil:
+    """True if `fmt` with items of `itemsize` bytes names native unsigned
+    64-bit integers (see above)."""
+    if itemsize != 8 or fmt == NULL:   # NULL means 'B' (unsigned bytes)
+        return False
+    if fmt[0] == b'@' or fmt[0] == b'=':
+        fmt += 1
+    elif fmt[0] == b'<':
+        if not PY_LITTLE_ENDIAN:
+            return False
+        fmt += 1
+    elif fmt[0] == b'>' or fmt[0] == b'!':
+        if PY_LITTLE_ENDIAN:
+            return False
+        fmt += 1
+    return (fmt[0] == b'Q' or fmt[0] == b'L') and fmt[1] == 0
+
+
+cdef str _buffer_problem(object view, bint writable, str name):
+    """What is wrong with memoryview `view` as a buffer argument, or None."""
+    fmt = view.format
+    cdef bytes raw = fmt.encode("ascii", "replace")
+    if not u64_format(raw, view.itemsize):
+        return (f"{name} must hold unsigned 64-bit integers (format 'Q'), "
+                f"not items of format {fmt!r} and {view.itemsize} bytes")
+    if view.ndim != 1 or not view.c_contiguous:
+        return f"{name} must be a one-dimensional C-contiguous buffer"
+    if writable and view.readonly:
+        return f"{name} must be a writable buffer"
+    return None
+
+
+cdef int _buffer_type_error(object obj, bint writable, str name) except -1:
+    """Raise the TypeError that says why `obj` was refused."""
+    try:
+        view = memoryview(obj)
+    except (TypeError, BufferError):
+        raise TypeError(f"{name} must be a buffer of unsigned 64-bit integers, "
+                        f"not {type(obj).__name__}") from None
+    with view:
+        problem = _buffer_problem(view, writable, name)
+    raise TypeError(problem or f"{name} must be a one-dimensional C-contiguous buffer")
+
+
+cdef inline int u64_buffer(object obj, Py_buffer *view, bint writable, str name) except -1:
+    """Export `obj` into `view` as a buffer argument (see above); writable
+    if asked.  TypeError naming `name` otherwise.  On success the caller
+    owns the export and must PyBuffer_Release(view) in a finally."""
+    if _get_buffer(obj, view, PyBUF_RECORDS if writable else PyBUF_RECORDS_RO) < 0:
+        # A refusal (TypeError: no buffer; BufferError: not writable, not
+        # strided...) is explained; anything else (MemoryError) propagates.
+        if not (PyErr_ExceptionMatches(TypeError) or PyErr_ExceptionMatches(BufferError)):
+            return -1
+        PyErr_Clear()
+        return _buffer_type_error(obj, writable, name)
+    if (view.ndim == 1 and u64_format(view.format, view.itemsize)
+            and PyBuffer_IsContiguous(view, b'C') and not (writable and view.readonly)):
+        return 0
+    PyBuffer_Release(view)
+    return _buffer_type_error(obj, writable, name)
+
+
+cdef inline bint aligned8(const void *p) noexcept nogil:
+    """Whether `p` may be read as uint64_t (a memoryview cast of a sliced
+    bytearray need not be)."""
+    return (<uintptr_t>p & 7) == 0
+
+
 # Timeouts (SPEC §5).  None waits forever.  A non-number (str, bytes, an
 # object without __float__) is a TypeError.  A timeout that is not a finite
 # number >= 0 (negative, NaN, +inf, -inf) is WSAEINVAL.  A finite timeout

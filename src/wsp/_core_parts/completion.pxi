@@ -327,6 +327,117 @@ cdef class CompletionQueue:
                 return GET_INTERRUPTED
             # PARK_TIMEOUT: loop once more for a last look before giving up.
 
+    # -- buffer forms: no Python object per packet --------------------------------
+
+    def post_from(self, buf):
+        """Post one packet per four items of `buf` -- ``(status, nbytes, key,
+        overlapped_id)``, in order -- all or none, as ``post_many`` does.
+
+        `buf`: a one-dimensional C-contiguous buffer of unsigned 64-bit items
+        (read-only is fine), else TypeError; a length that is not a multiple
+        of 4 is WSAEINVAL; a closed queue WSA_INVALID_HANDLE.  One lock for
+        the batch; long batches run without the GIL."""
+        cdef Py_buffer view
+        cdef Py_ssize_t items, n
+        cdef Packet stack_buf[STACK_PACKETS]
+        cdef Packet *packets
+        cdef Packet *tmp = NULL
+        cdef int rc
+        u64_buffer(buf, &view, False, "post_from() argument 'buf'")
+        try:
+            items = view.shape[0]
+            if items % 4:
+                raise _error(WSAEINVAL)
+            n = items // 4
+            packets = <Packet *>view.buf
+            if not aligned8(packets):
+                if n > STACK_PACKETS:
+                    tmp = <Packet *>PyMem_RawMalloc(<size_t>n * sizeof(Packet))
+                    if tmp == NULL:
+                        raise MemoryError()
+                    packets = tmp
+                else:
+                    packets = stack_buf
+                memcpy(packets, view.buf, <size_t>n * sizeof(Packet))
+            if n >= NOGIL_BATCH:
+                with nogil:
+                    rc = self._deliver(packets, n)
+            else:
+                rc = self._deliver(packets, n)
+        finally:
+            PyMem_RawFree(tmp)
+            PyBuffer_Release(&view)
+        if rc:
+            self._raise_post_error(rc)
+
+    def get_into(self, buf, timeout=None):
+        """Fill `buf` with up to ``len(buf) // 4`` packets, oldest first,
+        four items each, and return how many packets it wrote; waits (as
+        `get` does, same timeouts) only for the first.  0 on timeout or when
+        the queue is closed.  Items past the packets written are untouched.
+
+        `buf`: a writable, one-dimensional, C-contiguous buffer of unsigned
+        64-bit items, else TypeError; a length of 0 or one that is not a
+        multiple of 4 is WSAEINVAL.  Long batches are taken without the GIL,
+        straight into the buffer."""
+        cdef Py_buffer view
+        cdef Py_ssize_t items, limit, size, n
+        cdef double seconds
+        cdef bint closed = False
+        cdef Packet *out
+        cdef Packet *tmp = NULL
+        u64_buffer(buf, &view, True, "get_into() argument 'buf'")
+        try:
+            items = view.shape[0]
+            if items == 0 or items % 4:
+                raise _error(WSAEINVAL)
+            limit = items // 4
+            seconds = timeout_seconds(timeout)   # checked before any work
+            out = <Packet *>view.buf
+            size = limit
+            if not aligned8(out):
+                # Packets go through an aligned copy, sized by what is queued
+                # (as get_many sizes its list), at least one.
+                wsp_lock_acquire(&self._lock)
+                size = <Py_ssize_t>self._count
+                wsp_lock_release(&self._lock)
+                size = 1 if size < 1 else (limit if size > limit else size)
+                tmp = <Packet *>PyMem_RawMalloc(<size_t>size * sizeof(Packet))
+                if tmp == NULL:
+                    raise MemoryError()
+                out = tmp
+            n = self._take_into(out, size, &closed)
+            if n == 0 and not closed and seconds != 0.0:
+                if self._wait_first(deadline_after(seconds), out):
+                    n = 1
+                    if size > 1:
+                        n += self._take_into(out + 1, size - 1, &closed)
+            if tmp != NULL and n:
+                memcpy(view.buf, tmp, <size_t>n * sizeof(Packet))
+            return n
+        finally:
+            PyMem_RawFree(tmp)
+            PyBuffer_Release(&view)
+
+    cdef Py_ssize_t _take_into(self, Packet *out, Py_ssize_t limit, bint *closed) noexcept:
+        """Take up to `limit` queued packets into `out` (called with the GIL;
+        releases it while copying when both the request and the queue hold
+        NOGIL_BATCH packets or more); *closed says whether the queue is."""
+        cdef Py_ssize_t n
+        wsp_lock_acquire(&self._lock)
+        if limit >= NOGIL_BATCH and self._count >= NOGIL_BATCH:
+            wsp_lock_release(&self._lock)
+            with nogil:
+                wsp_lock_acquire(&self._lock)
+                n = self._take(out, limit)
+                closed[0] = self._closed
+                wsp_lock_release(&self._lock)
+            return n
+        n = self._take(out, limit)
+        closed[0] = self._closed
+        wsp_lock_release(&self._lock)
+        return n
+
     # -- closing -----------------------------------------------------------------
 
     def close(self):

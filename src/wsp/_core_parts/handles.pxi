@@ -8,6 +8,7 @@
 # ~46 ns, and re-taking it can stall behind another thread).
 cdef enum:
     NOGIL_BATCH = 256
+    STACK_HANDLES = 64           # close_from batches up to this size need no allocation
 
 
 cdef inline object _steal(PyObject *p):
@@ -268,6 +269,110 @@ cdef class HandleTable:
                 closed += 1
                 slots_release(&self._slots, slot)
         wsp_lock_release(&self._lock)
+        return closed
+
+    # -- buffer forms: no Python int per handle ---------------------------------
+
+    def create_into(self, buf, context=None):
+        """Fill every item of `buf` with a new handle, all sharing `context`,
+        and return how many (``len(buf)``).  The same handles, in the same
+        order, as ``create_many(len(buf), context)``.
+
+        `buf`: a writable, one-dimensional, C-contiguous buffer of unsigned
+        64-bit items (``array('Q')``, ``memoryview.cast('Q')``, a numpy
+        ``uint64`` array), else TypeError.  WSAENOBUFS if they do not all
+        fit: nothing is created and `buf` is left as it was.  One lock for
+        the batch; long batches run without the GIL, writing straight into
+        the buffer."""
+        cdef Py_buffer view
+        cdef Py_ssize_t count, i
+        cdef size_t room
+        cdef uint64_t *out
+        cdef uint64_t *tmp = NULL
+        cdef int rc
+        u64_buffer(buf, &view, True, "create_into() argument 'buf'")
+        try:
+            count = view.shape[0]
+            if count == 0:
+                return 0
+            # Room first, as in create_many: nothing is touched for a batch
+            # that cannot fit.  _create_batch checks again under the lock.
+            wsp_lock_acquire(&self._lock)
+            room = self._slots.max_live - self._slots.live
+            wsp_lock_release(&self._lock)
+            if <size_t>count > room:
+                raise _error(WSAENOBUFS)
+            out = <uint64_t *>view.buf
+            if not aligned8(out):
+                tmp = <uint64_t *>PyMem_RawMalloc(<size_t>count * sizeof(uint64_t))
+                if tmp == NULL:
+                    raise MemoryError()
+                out = tmp
+            for i in range(count):
+                Py_INCREF(context)
+            if count >= NOGIL_BATCH:
+                with nogil:
+                    rc = self._create_batch(count, <uintptr_t><PyObject *>context, out)
+            else:
+                rc = self._create_batch(count, <uintptr_t><PyObject *>context, out)
+            if rc != SLOT_OK:
+                for i in range(count):
+                    Py_DECREF(context)   # the caller still holds one: no code runs
+                if rc == SLOT_NOMEM:
+                    raise MemoryError()
+                raise _error(WSAENOBUFS)
+            if tmp != NULL:
+                memcpy(view.buf, tmp, <size_t>count * sizeof(uint64_t))
+            return count
+        finally:
+            PyMem_RawFree(tmp)
+            PyBuffer_Release(&view)
+
+    def close_from(self, buf):
+        """Close every live handle in `buf`, a one-dimensional C-contiguous
+        buffer of unsigned 64-bit items (read-only is fine; TypeError for
+        anything else); unknown, stale and duplicate ones are skipped.
+        Return how many were closed.  One lock for the batch; long batches
+        run without the GIL, reading straight from the buffer."""
+        cdef Py_buffer view
+        cdef Py_ssize_t n, i, closed = 0
+        cdef PyObject *stack_contexts[STACK_HANDLES]
+        cdef PyObject **contexts = stack_contexts
+        cdef uint64_t *values
+        cdef void *block = NULL
+        cdef bint misaligned
+        u64_buffer(buf, &view, False, "close_from() argument 'buf'")
+        try:
+            n = view.shape[0]
+            values = <uint64_t *>view.buf
+            misaligned = not aligned8(values)
+            if misaligned or n > STACK_HANDLES:
+                # One block: a copy of the values when they are misaligned,
+                # then the context pointers.
+                block = PyMem_RawMalloc(<size_t>n * (sizeof(PyObject *) +
+                                                     (sizeof(uint64_t) if misaligned else 0)))
+                if block == NULL:
+                    raise MemoryError()
+                if misaligned:
+                    values = <uint64_t *>block
+                    memcpy(values, view.buf, <size_t>n * sizeof(uint64_t))
+                    contexts = <PyObject **>(values + n)
+                else:
+                    contexts = <PyObject **>block
+            if n >= NOGIL_BATCH:
+                with nogil:
+                    closed = self._close_batch(n, values, contexts)
+            else:
+                closed = self._close_batch(n, values, contexts)
+        finally:
+            PyBuffer_Release(&view)
+        # The contexts die after the lock and after the buffer is given back:
+        # a __del__ may call back in, or resize the array that held the handles.
+        try:
+            for i in range(closed):
+                Py_DECREF(<object>contexts[i])   # drops the reference the slot owned
+        finally:
+            PyMem_RawFree(block)
         return closed
 
     def __repr__(self):
