@@ -281,3 +281,37 @@ def test_a_fault_delay_too_long_for_a_timer_holds_until_release(delay):
     layer = FaultProvider(wsp.sim.Provider(net), seed=1)
     rule = layer.add_rule("WSPRecv", "delay", delay=delay)
     assert rule.delay is None                 # no timer thread that would overflow
+
+
+@pytest.mark.parametrize("seed", [None, 1.5, "1", True, math.nan, (1,)], ids=repr)
+def test_a_network_seed_must_be_an_int(seed):
+    """random.Random takes any hashable (None: an OS-random seed), which
+    would make a run unreproducible from its seed."""
+    with pytest.raises(TypeError, match="seed must be an int"):
+        wsp.sim.Network(seed=seed)
+
+
+@pytest.mark.parametrize("seed", [0, -3, 2 ** 64, 10 ** 400])
+def test_any_int_seed_is_reproducible(seed):
+    draws = [wsp.sim.Network(seed=seed).random.random() for _ in range(2)]
+    assert draws[0] == draws[1]
+
+
+@pytest.mark.parametrize("probability,error", [
+    (math.nan, ValueError), (math.inf, ValueError), (-0.1, ValueError), (1.5, ValueError),
+    (10 ** 400, ValueError), ("0.5", TypeError), (None, TypeError), (True, TypeError)],
+    ids=repr)
+def test_datagram_loss_refuses_bad_probabilities(probability, error):
+    net = wsp.sim.Network()
+    with pytest.raises(error, match="probability"):
+        net.set_datagram_loss(probability)
+    assert net.datagram_loss == 0.0
+
+
+@pytest.mark.parametrize("timeout", [math.nan, -1, math.inf])
+def test_layer_flush_checks_its_timeout(timeout):
+    from wsp.lsp import LayeredProvider
+    layer = LayeredProvider(wsp.sim.Provider(wsp.sim.Network()), worker=True)
+    with pytest.raises(WinsockError) as excinfo:
+        layer.flush(timeout)
+    assert excinfo.value.winerror == wsp.WSAEINVAL

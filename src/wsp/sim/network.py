@@ -45,6 +45,10 @@ class Network:
     """
 
     def __init__(self, seed: int = 0) -> None:
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            # random.Random would take any hashable (None: an OS-random seed),
+            # and a run would no longer be reproducible from its seed.
+            raise TypeError(f"seed must be an int, not {type(seed).__name__}")
         self.seed = seed
         self.random = random.Random(seed)
         self.lock = threading.RLock()
@@ -52,7 +56,8 @@ class Network:
         self.datagram_loss = 0.0
         self._bindings: dict[tuple[int, int], list[SimSocket]] = {}   # (kind, port) -> sockets
         self._next_port = EPHEMERAL_FIRST
-        self._connections: list[Connection] = []
+        # Alive stream connections, oldest first (a dict: ending one is O(1)).
+        self._connections: dict[Connection, None] = {}
         self._lingering: set[SimSocket] = set()   # closed, still delivering
 
     # -- switches ----------------------------------------------------------------
@@ -62,7 +67,10 @@ class Network:
             self.down = bool(down)
 
     def set_datagram_loss(self, probability: float) -> None:
-        """Lose each datagram with `probability` (deterministic under the seed)."""
+        """Lose each datagram with `probability` (deterministic under the
+        seed).  TypeError unless a number; ValueError outside [0, 1]."""
+        if isinstance(probability, bool) or not isinstance(probability, (int, float)):
+            raise TypeError(f"probability must be a number, not {type(probability).__name__}")
         if not 0.0 <= probability <= 1.0:
             raise ValueError("probability must be within [0, 1]")
         with self.lock:
@@ -150,7 +158,7 @@ class Network:
         client.peer, server.peer = server, client
         conn = Connection(self, client, server)
         client.connection = server.connection = conn
-        self._connections.append(conn)
+        self._connections[conn] = None
         listener.accept_queue.append(server)
         listener.post(FD_ACCEPT)
         listener.wake()
@@ -166,8 +174,7 @@ class Network:
         if conn is None or conn.closed:
             return
         conn.closed = True
-        if conn in self._connections:
-            self._connections.remove(conn)
+        self._connections.pop(conn, None)
         for side in (conn.client, conn.server):
             if side.reset_error:
                 continue
@@ -189,8 +196,7 @@ class Network:
             if conn is not None and sock.peer is not None and (sock.peer.fin_sent or
                                                                sock.peer.handle_closed):
                 conn.closed = True
-                if conn in self._connections:
-                    self._connections.remove(conn)
+                self._connections.pop(conn, None)
 
     def linger(self, sock: SimSocket) -> None:
         """Keep a gracefully closing socket alive until it has delivered."""
