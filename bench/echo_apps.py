@@ -257,6 +257,48 @@ class WspEcho:
         return proc.resources()
 
 
+class _ApplicationCalls:
+    """The application's calls of a Process under the names WspEcho uses
+    for provider entries, so that one echo loop drives either."""
+
+    def __init__(self, proc: wsp.Process) -> None:
+        self.WSPSend = proc.WSASend
+        self.WSPRecv = proc.WSARecv
+        self.WSPCloseSocket = proc.closesocket
+        self.WSPCleanup = proc.WSACleanup
+
+
+class AppEcho(WspEcho):
+    """The wsp echo through the application API: a sim Provider installed
+    in the process's catalog, WSAStartup, WSASocket/bind/listen/connect/
+    accept, overlapped WSASend/WSARecv routed through the catalog, and the
+    same port and loop as WspEcho."""
+
+    def __init__(self, conns: int, window: int, batch: int = 1) -> None:
+        self.batch = batch
+        self.net = sim.Network(seed=0)
+        self.proc = proc = wsp.Process()
+        proc.catalog.install(sim.Provider(self.net))
+        proc.WSAStartup(0x0202)
+        self.prov = _ApplicationCalls(proc)
+        self.port = proc.CreateIoCompletionPort(None)
+        self.listener = proc.WSASocket(AF_INET, SOCK_STREAM, 0)
+        proc.bind(self.listener, ("127.0.0.1", 0))
+        proc.listen(self.listener, 64)
+        addr = proc.getsockname(self.listener)
+        self.clients = [ClientState(i, window) for i in range(conns)]
+        self.endpoints = []
+        for st in self.clients:
+            c = proc.WSASocket(AF_INET, SOCK_STREAM, 0)
+            proc.connect(c, addr)
+            a, _ = proc.accept(self.listener)
+            for s, client in ((c, st), (a, None)):
+                proc.CreateIoCompletionPort(s, self.port, len(self.endpoints))
+                self.endpoints.append(_Endpoint(self.prov, s, client))
+        for ep in self.endpoints:
+            ep.post_recv()
+
+
 # ------------------------------------------------- the thin-Python floor
 class _FloorSocket:
     """One end of a FloorEcho connection: its peer, its completion key, the

@@ -24,6 +24,8 @@ entries:
   connection, every socket associated with one completion port, overlapped
   WSPRecv/WSPSend, and one thread that dequeues one packet per
   GetQueuedCompletionStatus and reacts to it;
+* ``wsp, application API``: the same through a Process's catalog and its
+  application calls (WSAStartup, WSASocket, overlapped WSASend/WSARecv);
 * ``wsp, GQCSEx batches`` (diagnostic): the same, draining the port with
   GetQueuedCompletionStatusEx, up to 64 packets a call;
 * ``thin-Python floor`` (diagnostic): the ``wsp`` loop and application over
@@ -47,7 +49,7 @@ import statistics
 
 import pytest
 
-from echo_apps import SIZE, AsyncioEcho, EchoError, FloorEcho, WspEcho  # bench/echo_apps.py
+from echo_apps import SIZE, AppEcho, AsyncioEcho, EchoError, FloorEcho, WspEcho  # bench/echo_apps.py
 from harness import REFERENCES, Reference, tag  # bench/harness.py
 
 try:
@@ -86,6 +88,8 @@ def _make(impl: str, group: str):
         return WspEcho(conns, window, batch=64)
     if impl == "floor":
         return FloorEcho(conns, window)
+    if impl == "wsp-app":
+        return AppEcho(conns, window)
     raise ValueError(impl)
 
 
@@ -168,6 +172,8 @@ ENTRIES = [
      "asyncio loop: Protocol server + clients, loopback TCP"),
     ("wsp", "wsp", "subject",
      "sim network, 1 port, overlapped WSPRecv/WSPSend, 1 thread, GetQueuedCompletionStatus"),
+    ("wsp-app", "wsp, application API", "subject",
+     "the same through the catalog: WSASocket, overlapped WSASend/WSARecv, one port, GQCS"),
     ("wsp-ex", "wsp, GQCSEx batches", "diagnostic",
      "the same, draining with GetQueuedCompletionStatusEx(port, 64, 0)"),
     ("floor", "thin-Python floor", "diagnostic",
