@@ -4,6 +4,7 @@ and the pure twin side by side; every observable result must be identical
 from __future__ import annotations
 
 import os
+from array import array
 
 import pytest
 from hypothesis import settings, strategies as st
@@ -18,6 +19,21 @@ from wsp import _core  # noqa: E402
 ARBITRARY = st.one_of(st.integers(min_value=-(2 ** 70), max_value=2 ** 70),
                       st.sampled_from([None, "x", 4.0, True]))
 U64ISH = st.one_of(st.integers(min_value=-2, max_value=2 ** 64 + 1), st.sampled_from([1.5, None]))
+U64 = st.integers(min_value=0, max_value=2 ** 64 - 1)
+# Buffer arguments of the buffer forms: mostly 'Q' arrays, now and then a
+# read-only view or an item type the calls refuse.
+BUFFER_KIND = st.sampled_from(["Q", "Q", "Q", "Q", "readonly", "i"])
+
+
+def make_buffer(kind, values):
+    if kind == "i":
+        return array("i", [v & 0x7FFFFFFF for v in values])
+    buf = array("Q", values)
+    return memoryview(buf).toreadonly() if kind == "readonly" else buf
+
+
+def contents(buf):
+    return buf.tolist()
 
 
 def outcome(call, *args):
@@ -67,6 +83,25 @@ class TwinMachine(RuleBasedStateMachine):
     def close_many(self, hs):
         self.both(self.tables, "close_many", hs)
 
+    def both_buffers(self, objs, name, kind, values, *args):
+        """`name` on each twin with its own copy of the buffer; the outcomes
+        and what each call left in its buffer must be equal."""
+        bufs = (make_buffer(kind, values), make_buffer(kind, values))
+        a = outcome(getattr(objs[0], name), bufs[0], *args)
+        b = outcome(getattr(objs[1], name), bufs[1], *args)
+        assert a == b, (name, kind, values, args, a, b)
+        assert contents(bufs[0]) == contents(bufs[1]), (name, kind, values, args)
+        return a, contents(bufs[0])
+
+    @rule(target=handles, n=st.integers(0, 6), ctx=st.integers(0, 5), kind=BUFFER_KIND)
+    def create_into(self, n, ctx, kind):
+        result, values = self.both_buffers(self.tables, "create_into", kind, [0] * n, ctx)
+        return values[0] if result[0] == "ok" and values else 0
+
+    @rule(hs=st.lists(st.one_of(handles, U64), max_size=6), kind=BUFFER_KIND)
+    def close_from(self, hs, kind):
+        self.both_buffers(self.tables, "close_from", kind, hs)
+
     @rule(h=st.one_of(handles, ARBITRARY))
     def contains(self, h):
         assert (h in self.tables[0]) == (h in self.tables[1])
@@ -88,6 +123,20 @@ class TwinMachine(RuleBasedStateMachine):
     @rule(n=st.integers(-1, 8))
     def get_many(self, n):
         self.both(self.queues, "get_many", n, 0)
+
+    @rule(values=st.one_of(
+        # whole packets, distinct values: a packet out of order cannot hide
+        st.integers(1, 4).flatmap(lambda k: st.lists(st.one_of(U64, st.integers(0, 99)),
+                                                     min_size=4 * k, max_size=4 * k,
+                                                     unique=True)),
+        st.lists(st.integers(0, 9), max_size=7)), kind=BUFFER_KIND)
+    def post_from(self, values, kind):
+        self.both_buffers(self.queues, "post_from", kind, values)
+
+    @rule(items=st.one_of(st.sampled_from([8, 12, 16, 20]), st.integers(0, 13)),
+          kind=BUFFER_KIND)
+    def get_into(self, items, kind):
+        self.both_buffers(self.queues, "get_into", kind, [7] * items, 0)
 
     @rule()
     def close_queue(self):

@@ -119,7 +119,7 @@ def _u64_view(obj: object, writable: bool, name: str) -> memoryview:
     argument of this kind."""
     try:
         view = memoryview(obj)  # type: ignore[arg-type]
-    except (TypeError, BufferError):
+    except (TypeError, BufferError, ValueError):
         raise TypeError(f"{name} must be a buffer of unsigned 64-bit integers, "
                         f"not {type(obj).__name__}") from None
     with view:

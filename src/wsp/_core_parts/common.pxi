@@ -319,7 +319,7 @@ cdef int _buffer_type_error(object obj, bint writable, str name) except -1:
     """Raise the TypeError that says why `obj` was refused."""
     try:
         view = memoryview(obj)
-    except (TypeError, BufferError):
+    except (TypeError, BufferError, ValueError):
         raise TypeError(f"{name} must be a buffer of unsigned 64-bit integers, "
                         f"not {type(obj).__name__}") from None
     with view:
@@ -332,9 +332,11 @@ cdef inline int u64_buffer(object obj, Py_buffer *view, bint writable, str name)
     if asked.  TypeError naming `name` otherwise.  On success the caller
     owns the export and must PyBuffer_Release(view) in a finally."""
     if _get_buffer(obj, view, PyBUF_RECORDS if writable else PyBUF_RECORDS_RO) < 0:
-        # A refusal (TypeError: no buffer; BufferError: not writable, not
-        # strided...) is explained; anything else (MemoryError) propagates.
-        if not (PyErr_ExceptionMatches(TypeError) or PyErr_ExceptionMatches(BufferError)):
+        # A refusal (TypeError: no buffer; BufferError or, from numpy,
+        # ValueError: not writable, not strided...) is explained; anything
+        # else (MemoryError) propagates.
+        if not (PyErr_ExceptionMatches(TypeError) or PyErr_ExceptionMatches(BufferError)
+                or PyErr_ExceptionMatches(ValueError)):
             return -1
         PyErr_Clear()
         return _buffer_type_error(obj, writable, name)
