@@ -40,13 +40,16 @@ from __future__ import annotations
 import collections
 import operator
 import queue
+from array import array
 
 import pytest
 from peers import DictHandleTable, GenSlotTable  # bench/peers.py
 
 from harness import REFERENCES, Reference, measure, tag  # bench/harness.py
 from wsp import _core, _core_py
-from wsp.microbench import post_many_get_many, put_each_get_each  # shared with wsp bench
+from wsp.microbench import (create_each_close_each, create_into_close_from,  # shared with
+                            post_from_get_into, post_many_get_many,  # wsp bench
+                            put_each_get_each)
 
 N = 1000                 # calls per timed call in the per-call and cycle groups
 BATCH = 1024             # handles per create_many / close_many
@@ -60,6 +63,8 @@ SMALL_NBYTES, SMALL_OV = 100, 200
 PACKETS = [(STATUS, NBYTES, KEY, OV + i) for i in range(64)]
 SMALL_PACKETS = [(STATUS, SMALL_NBYTES, KEY, i) for i in range(64)]
 REPS = range(16)         # 16 batches of 64 = 1024 packets per timed call
+PACKET_ITEMS = [v for p in PACKETS for v in p]      # PACKETS as the items of a buffer
+BUFFER_SIZES = {"64": (64, REPS), "1024": (1024, range(1))}   # handles per call, calls
 
 CONTEXT = object()       # the context stored under every handle
 
@@ -126,6 +131,13 @@ def extend_popleft(extend, popleft, packets, reps):
     return got
 
 
+def many_each_batch(create_many, close_many, n, context, reps):
+    """The list forms, batch for batch like create_into_close_from."""
+    for _ in reps:
+        closed = close_many(create_many(n, context))
+    return closed
+
+
 def build_tuples(cols, reps):
     for _ in reps:
         got = list(zip(*cols))
@@ -189,7 +201,17 @@ def _queue_batch_ref():
                      lambda: (q.put, q.get, PACKETS, REPS))
 
 
+def _buffer_handles_ref(size):
+    n, reps = BUFFER_SIZES[size]
+    t = new_table("DictHandleTable")
+    return Reference("DictHandleTable", n * len(reps), create_each_close_each,
+                     lambda: (t.create, t.close, n, CONTEXT, reps))
+
+
 REFERENCES.update({
+    "buffer-handles64": lambda: _buffer_handles_ref("64"),
+    "buffer-handles1024": lambda: _buffer_handles_ref("1024"),
+    "buffer-queue64": _queue_batch_ref,
     "call-floor+create": lambda: _floor_ref(lambda: [CONTEXT] * N),
     "call-floor+query": lambda: _floor_ref(fresh_ints),
     "call-floor+close": lambda: _floor_ref(fresh_ints),
@@ -455,3 +477,103 @@ def test_queue_batch_tuple_floor(benchmark):
         "packet", "list(zip(4 columns)) of 64 tuples, ints shared, then freed")
     got = measure(benchmark, "queue-batch64", build_tuples, args=(cols, REPS))
     assert got == PACKETS
+
+
+# ------------------------------------------ buffer forms: no object per item
+# create_into + close_from of 64 (and 1024) handles per call with one
+# array('Q'), per handle, next to the list forms doing the same batches and
+# the dict table a user would write; post_from + get_into of 64 packets per
+# call, per packet, next to SimpleQueue putting and getting the same 64
+# prebuilt tuples.  The reference is the peer each target is measured
+# against (SPEC §5 buffer forms).
+
+# One group per batch size: the parameter carries its group.
+SIZE_PARAMS = [pytest.param(size, id=size,
+                            marks=pytest.mark.benchmark(group=f"buffer-handles{size}"))
+               for size in BUFFER_SIZES]
+
+
+def _buffer_handles(benchmark, size, impl, role, timed, args, note):
+    n, reps = BUFFER_SIZES[size]
+    tag(benchmark, impl, role, n * len(reps), "handle", note)
+    closed = measure(benchmark, f"buffer-handles{size}", timed, args=args)
+    assert closed == n
+
+
+@pytest.mark.parametrize("size", SIZE_PARAMS)
+@pytest.mark.parametrize("impl", ["wsp._core", "wsp._core_py"])
+def test_buffer_handles(benchmark, size, impl):
+    n, reps = BUFFER_SIZES[size]
+    t = new_table(impl)
+    buf = array("Q", bytes(8 * n))
+    _buffer_handles(benchmark, size, impl, ROLE[impl], create_into_close_from,
+                    (t.create_into, t.close_from, buf, CONTEXT, reps),
+                    f"{len(reps)} x create_into(array('Q') of {n}, c); close_from(it)")
+    assert len(t) == 0 and len(set(buf)) == n
+
+
+@pytest.mark.parametrize("size", SIZE_PARAMS)
+def test_buffer_handles_list_forms(benchmark, size):
+    n, reps = BUFFER_SIZES[size]
+    t = new_table("wsp._core")
+    _buffer_handles(benchmark, size, "wsp._core list forms", "peer", many_each_batch,
+                    (t.create_many, t.close_many, n, CONTEXT, reps),
+                    f"{len(reps)} x close_many(create_many({n}, c))")
+    assert len(t) == 0
+
+
+@pytest.mark.parametrize("size", SIZE_PARAMS)
+def test_buffer_handles_dict(benchmark, size):
+    n, reps = BUFFER_SIZES[size]
+    t = new_table("DictHandleTable")
+    _buffer_handles(benchmark, size, "DictHandleTable", "reference", create_each_close_each,
+                    (t.create, t.close, n, CONTEXT, reps),
+                    f"{len(reps)} x [create(c) for _ in range({n})], then close() each")
+    assert len(t) == 0
+
+
+def _buffer_queue(benchmark, impl, role, timed, args, note, check):
+    tag(benchmark, impl, role, len(PACKETS) * len(REPS), "packet", note)
+    check(measure(benchmark, "buffer-queue64", timed, args=args))
+
+
+@pytest.mark.benchmark(group="buffer-queue64")
+@pytest.mark.parametrize("impl", ["wsp._core", "wsp._core_py"])
+def test_buffer_queue(benchmark, impl):
+    q = (_core if impl == "wsp._core" else _core_py).CompletionQueue()
+    packets = array("Q", PACKET_ITEMS)
+    out = array("Q", bytes(8 * len(PACKET_ITEMS)))
+
+    def check(got):
+        assert got == len(PACKETS) and out.tolist() == PACKET_ITEMS
+
+    _buffer_queue(benchmark, impl, ROLE[impl], post_from_get_into,
+                  (q.post_from, q.get_into, packets, out, REPS),
+                  "post_from(array('Q') of 64 packets); get_into(array('Q') of 64 packets)",
+                  check)
+    assert len(q) == 0
+
+
+@pytest.mark.benchmark(group="buffer-queue64")
+def test_buffer_queue_list_forms(benchmark):
+    q = _core.CompletionQueue()
+
+    def check(got):
+        assert got == PACKETS
+
+    _buffer_queue(benchmark, "wsp._core list forms", "peer", post_many_get_many,
+                  (q.post_many, q.get_many, PACKETS, REPS),
+                  "post_many(64 packets); get_many(64)", check)
+    assert len(q) == 0
+
+
+@pytest.mark.benchmark(group="buffer-queue64")
+def test_buffer_queue_simplequeue(benchmark):
+    q = queue.SimpleQueue()
+
+    def check(got):
+        assert got == PACKETS
+
+    _buffer_queue(benchmark, "SimpleQueue", "reference", put_each_get_each,
+                  (q.put, q.get, PACKETS, REPS), "64 x put(p); [get() for 64]", check)
+    assert q.empty()

@@ -2,15 +2,19 @@
 what a user would pick instead, measured in the same run.
 
 This is the installed, dependency-free cut of the pytest-benchmark suite in
-``bench/`` (see BENCHMARKS.md there for the full story).  Five groups, each a
+``bench/`` (see BENCHMARKS.md there for the full story).  Seven groups, each a
 wsp *subject* against one *peer*:
 
 ==================  ==========================================  ==============================
 group               subject                                     peer
 ==================  ==========================================  ==============================
 handle-cycle        ``HandleTable`` create + query + close      dict + ``itertools.count``
+handle-buffer64     ``create_into`` + ``close_from`` of 64      the same dict table: 64
+                    handles in an ``array('Q')``                creates, then 64 closes
 queue-one           ``CompletionQueue`` post + get              ``queue.SimpleQueue`` put + get
 queue-batch64       ``post_many`` + ``get_many`` of 64          64 SimpleQueue puts + 64 gets
+queue-buffer64      ``post_from`` + ``get_into`` of 64          64 SimpleQueue puts + 64 gets
+                    packets in ``array('Q')`` buffers
 thread-ids          ``ThreadRegistry`` open + close             dict of ``threading.get_ident()``
 engine-complete     ``WPUCompleteOverlappedRequest`` + GQCS     SimpleQueue put + get
 ==================  ==========================================  ==============================
@@ -49,6 +53,7 @@ import queue
 import statistics
 import threading
 import time
+from array import array
 from typing import Any, Callable, Iterator, NamedTuple
 
 import wsp
@@ -56,7 +61,7 @@ from wsp.errors import WSAEINVAL, WSAENOTSOCK, WinsockError
 
 __all__ = ["DictHandleTable", "GROUPS", "run", "format_table"]
 
-DEFAULT_SECONDS = 1.5    # time budget per group of a full run (5 groups: ~8 s)
+DEFAULT_SECONDS = 1.5    # time budget per group of a full run (7 groups: ~11 s)
 QUICK_SECONDS = 0.1      # ... of a quick run
 WARMUP_ROUNDS = 3        # untimed rounds of each side first (caches, table growth)
 MIN_ROUNDS = 5           # timed rounds of each side, even past the budget
@@ -66,6 +71,8 @@ N = 1000                 # operations per round in the one-at-a-time groups
 STATUS, NBYTES, KEY, OV = 0, 512, 7, 123456   # 512 and 123456: not cached small ints
 PACKET = (STATUS, NBYTES, KEY, OV)
 PACKETS = [(STATUS, NBYTES, KEY, OV + i) for i in range(64)]
+PACKET_ITEMS = [v for p in PACKETS for v in p]   # the same 64 packets, 4 items each
+HANDLE_BATCH = 64        # handles per create_into / close_from call
 REPS = range(16)         # 16 batches of 64 = 1024 packets per round
 CONTEXT = object()       # the context stored under every handle
 
@@ -184,6 +191,35 @@ def put_each_get_each(put, get, packets, reps):
     return got
 
 
+def create_into_close_from(create_into, close_from, buf, context, reps):
+    """The table's buffer forms: fill an ``array('Q')`` with new handles,
+    close them from it (bench/ times this too)."""
+    for _ in reps:
+        create_into(buf, context)
+        closed = close_from(buf)
+    return closed
+
+
+def create_each_close_each(create, close, n, context, reps):
+    """A table without batch calls: a list of `n` creates, then a loop of
+    closes (bench/ times this too)."""
+    r = range(n)
+    for _ in reps:
+        handles = [create(context) for _ in r]
+        for h in handles:
+            close(h)
+    return len(handles)
+
+
+def post_from_get_into(post_from, get_into, packets, out, reps):
+    """The queue's buffer forms: post the packets of one ``array('Q')``, get
+    them back into another (bench/ times this too)."""
+    for _ in reps:
+        post_from(packets)
+        got = get_into(out)
+    return got
+
+
 def _open_close_each(open_, close, rng):
     for _ in rng:
         h = open_()
@@ -235,6 +271,25 @@ def _handle_cycle() -> Iterator[tuple[_Side, _Side]]:
            side("dict + itertools.count", DictHandleTable()))
 
 
+@contextlib.contextmanager
+def _handle_buffer64() -> Iterator[tuple[_Side, _Side]]:
+    def check_for(name, t):
+        def check(result):
+            _expect(result == HANDLE_BATCH, f"{name}: closed {result!r} handles, "
+                                            f"expected {HANDLE_BATCH}")
+            _expect(len(t) == 0, f"{name}: handles left open after a round")
+        return check
+
+    t, peer = wsp.HandleTable(), DictHandleTable()
+    buf = array("Q", bytes(8 * HANDLE_BATCH))
+    yield (_Side("wsp.HandleTable", create_into_close_from,
+                 (t.create_into, t.close_from, buf, CONTEXT, REPS),
+                 check_for("wsp.HandleTable", t)),
+           _Side("dict + itertools.count", create_each_close_each,
+                 (peer.create, peer.close, HANDLE_BATCH, CONTEXT, REPS),
+                 check_for("dict + itertools.count", peer)))
+
+
 def _queue_check(name: str, expected: Any, is_empty: Callable[[], bool]):
     def check(result):
         _expect(result == expected, f"{name}: got {result!r}, expected {expected!r}")
@@ -258,6 +313,23 @@ def _queue_batch64() -> Iterator[tuple[_Side, _Side]]:
     yield (_Side("wsp.CompletionQueue", post_many_get_many,
                  (q.post_many, q.get_many, PACKETS, REPS),
                  _queue_check("wsp.CompletionQueue", PACKETS, lambda: len(q) == 0)),
+           _Side("queue.SimpleQueue", put_each_get_each, (sq.put, sq.get, PACKETS, REPS),
+                 _queue_check("queue.SimpleQueue", PACKETS, sq.empty)))
+
+
+@contextlib.contextmanager
+def _queue_buffer64() -> Iterator[tuple[_Side, _Side]]:
+    q, sq = wsp.CompletionQueue(), queue.SimpleQueue()
+    packets = array("Q", PACKET_ITEMS)
+    out = array("Q", bytes(8 * len(PACKET_ITEMS)))
+    in_queue = _queue_check("wsp.CompletionQueue", len(PACKETS), lambda: len(q) == 0)
+
+    def check(result):
+        in_queue(result)
+        _expect(out.tolist() == PACKET_ITEMS, "wsp.CompletionQueue: get_into wrote "
+                                              "other packets than were posted")
+    yield (_Side("wsp.CompletionQueue", post_from_get_into,
+                 (q.post_from, q.get_into, packets, out, REPS), check),
            _Side("queue.SimpleQueue", put_each_get_each, (sq.put, sq.get, PACKETS, REPS),
                  _queue_check("queue.SimpleQueue", PACKETS, sq.empty)))
 
@@ -316,9 +388,13 @@ def _engine_complete() -> Iterator[tuple[_Side, _Side]]:
 GROUPS: tuple[_Group, ...] = (
     _Group("handle-cycle", "create a handle, query it, close it (one cycle)",
            N, _handle_cycle),
+    _Group("handle-buffer64", "create 64 handles into an array('Q'), close them from it "
+           "(per handle)", HANDLE_BATCH * len(REPS), _handle_buffer64),
     _Group("queue-one", "post one completion packet, get it back", N, _queue_one),
     _Group("queue-batch64", "post 64 packets at once, get 64 at once (per packet)",
            len(PACKETS) * len(REPS), _queue_batch64),
+    _Group("queue-buffer64", "post 64 packets from an array('Q'), get 64 into one "
+           "(per packet)", len(PACKETS) * len(REPS), _queue_buffer64),
     _Group("thread-ids", "open a handle to the calling thread, close it", N, _thread_ids),
     _Group("engine-complete",
            "complete an overlapped request, dequeue its packet from the port",
