@@ -21,7 +21,12 @@ functions):
 * ``CompletionQueue.get``/``get_many`` and ``ThreadRegistry.wait`` park in
   ``park()`` inside ``with nogil``;
 * ``create_many``, ``close_many`` and ``post_many`` run their loops inside
-  ``with nogil`` once a batch has ``NOGIL_BATCH`` (256) items.
+  ``with nogil`` once a batch has ``NOGIL_BATCH`` (256) items, and so do
+  their buffer forms ``create_into``, ``close_from``, ``post_from`` and
+  ``get_into`` (the last when both the request and the queue hold that many
+  packets).  The buffer forms hold the caller's buffer export (a Py_buffer)
+  for the whole call, so the memory they read and write cannot be resized
+  or freed under them, and they build no Python object per item.
 """
 
 cimport cython

@@ -16,9 +16,12 @@ import time
 import weakref
 from array import array
 from collections import deque
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from .errors import WSA_INVALID_HANDLE, WSAEINVAL, WSAENOBUFS, WSAENOTSOCK, WinsockError
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer   # collections.abc.Buffer from 3.12 on
 
 __all__ = ["HandleTable", "ThreadRegistry", "CompletionQueue", "build_info", "debug_counters"]
 
@@ -361,7 +364,7 @@ class HandleTable:
                                                                "iterable of handles")]
         return self._close_values(values)
 
-    def _close_values(self, values: list[int | None]) -> int:
+    def _close_values(self, values: Sequence[int | None]) -> int:
         contexts = []
         with self._lock:
             slots = self._slots
@@ -373,7 +376,7 @@ class HandleTable:
         del contexts  # contexts die outside the lock, as in the C core
         return closed
 
-    def create_into(self, buf: Any, context: Any = None) -> int:
+    def create_into(self, buf: Buffer, context: Any = None) -> int:
         """Fill every item of `buf` with a new handle, all sharing `context`,
         and return how many (``len(buf)``); the same handles, in the same
         order, as ``create_many(len(buf), context)``.  `buf`: a writable,
@@ -388,11 +391,12 @@ class HandleTable:
                 slots = self._slots
                 if count > slots.max_live - slots.live:
                     raise WinsockError(WSAENOBUFS)
-                handles = [slots.acquire(context) for _ in range(count)]
-            out[:] = array("Q", handles)  # type: ignore[arg-type]
+                handles: list[int] = [slots.acquire(context)  # type: ignore[misc]
+                                      for _ in range(count)]
+            out[:] = array("Q", handles)
             return count
 
-    def close_from(self, buf: Any) -> int:
+    def close_from(self, buf: Buffer) -> int:
         """Close every live handle in `buf`, a one-dimensional C-contiguous
         buffer of unsigned 64-bit items (read-only is fine; TypeError for
         anything else); unknown, stale and duplicate ones are skipped.
@@ -881,7 +885,7 @@ class CompletionQueue:
             ring = self._ring
             return [first] + [ring.popleft() for _ in range(min(want - 1, len(ring)))]
 
-    def post_from(self, buf: Any) -> None:
+    def post_from(self, buf: Buffer) -> None:
         """Post one packet per four items of `buf` -- ``(status, nbytes, key,
         overlapped_id)``, in order -- all or none.  `buf`: a one-dimensional
         C-contiguous buffer of unsigned 64-bit items (read-only is fine),
@@ -893,7 +897,7 @@ class CompletionQueue:
             values = iter(view.tolist())
         self._deliver(list(zip(values, values, values, values)))
 
-    def get_into(self, buf: Any, timeout: float | None = None) -> int:
+    def get_into(self, buf: Buffer, timeout: float | None = None) -> int:
         """Fill `buf` with up to ``len(buf) // 4`` packets, oldest first,
         four items each, and return how many packets it wrote; waits (as
         `get` does, same timeouts) only for the first.  0 on timeout or when
