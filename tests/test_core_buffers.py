@@ -216,6 +216,7 @@ def test_close_from_skips_unknown_stale_and_duplicate_handles(core):
     assert table.handles() == [live[2]]
     assert table.close_from(buf) == 0
     assert table.close_from(zeros(0)) == 0
+    assert table.close_from(misaligned(0)) == 0
     assert buf.tolist()[0] == live[0]                        # read, never written
 
 
@@ -390,9 +391,10 @@ def test_blocked_get_into_returns_0_on_close_and_on_wake_waiters(core):
     assert worker.finish() == 0
 
 
-def test_blocked_get_into_gets_the_handed_packet_and_what_follows(core):
+@pytest.mark.parametrize("make", [zeros, misaligned], ids=["aligned", "misaligned"])
+def test_blocked_get_into_gets_the_handed_packet_and_what_follows(core, make):
     q = core.CompletionQueue()
-    out = zeros(4 * 8)
+    out = make(4 * 8)
     worker = Worker(q.get_into, out, 8)
     worker.start()
     wait_parked(1, core)

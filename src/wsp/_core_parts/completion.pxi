@@ -381,7 +381,7 @@ cdef class CompletionQueue:
         multiple of 4 is WSAEINVAL.  Long batches are taken without the GIL,
         straight into the buffer."""
         cdef Py_buffer view
-        cdef Py_ssize_t items, limit, size, n
+        cdef Py_ssize_t items, limit, n
         cdef double seconds
         cdef bint closed = False
         cdef Packet *out
@@ -394,24 +394,19 @@ cdef class CompletionQueue:
             limit = items // 4
             seconds = timeout_seconds(timeout)   # checked before any work
             out = <Packet *>view.buf
-            size = limit
             if not aligned8(out):
-                # Packets go through an aligned copy, sized by what is queued
-                # (as get_many sizes its list), at least one.
-                wsp_lock_acquire(&self._lock)
-                size = <Py_ssize_t>self._count
-                wsp_lock_release(&self._lock)
-                size = 1 if size < 1 else (limit if size > limit else size)
-                tmp = <Packet *>PyMem_RawMalloc(<size_t>size * sizeof(Packet))
+                # Packets go through an aligned block as large as the buffer
+                # (no larger than what the caller already allocated).
+                tmp = <Packet *>PyMem_RawMalloc(<size_t>limit * sizeof(Packet))
                 if tmp == NULL:
                     raise MemoryError()
                 out = tmp
-            n = self._take_into(out, size, &closed)
+            n = self._take_into(out, limit, &closed)
             if n == 0 and not closed and seconds != 0.0:
                 if self._wait_first(deadline_after(seconds), out):
                     n = 1
-                    if size > 1:
-                        n += self._take_into(out + 1, size - 1, &closed)
+                    if limit > 1:
+                        n += self._take_into(out + 1, limit - 1, &closed)
             if tmp != NULL and n:
                 memcpy(view.buf, tmp, <size_t>n * sizeof(Packet))
             return n
