@@ -141,8 +141,8 @@ def test_bench_quick_json(capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["core"] == wsp.core_impl and report["quick"] is True
     groups = [r["group"] for r in report["results"]]
-    assert groups == ["handle-cycle", "queue-one", "queue-batch64", "thread-ids",
-                      "engine-complete"]
+    assert groups == ["handle-cycle", "handle-buffer64", "queue-one", "queue-batch64",
+                      "queue-buffer64", "thread-ids", "engine-complete"]
     for r in report["results"]:
         assert r["subject_ns"] > 0 and r["peer_ns"] > 0
         assert r["ratio"] == pytest.approx(r["peer_ns"] / r["subject_ns"])

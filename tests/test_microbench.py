@@ -15,7 +15,8 @@ import pytest
 import wsp
 from wsp import microbench
 
-GROUP_NAMES = ["handle-cycle", "queue-one", "queue-batch64", "thread-ids", "engine-complete"]
+GROUP_NAMES = ["handle-cycle", "handle-buffer64", "queue-one", "queue-batch64", "queue-buffer64",
+               "thread-ids", "engine-complete"]
 
 
 @pytest.fixture(scope="module")
