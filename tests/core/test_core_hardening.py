@@ -639,3 +639,72 @@ def test_failed_construction_leaves_the_live_counters_alone(core, bad):
             core.HandleTable(max_handles=bad)
     gc.collect()
     assert core.debug_counters() == before
+
+
+# ----------------------------------------------------------- buffer forms (SPEC §5)
+def _buffer_makers():
+    """Makers of every kind of buffer a caller might hand to the buffer
+    forms: the right one ('Q'), other item types and shapes, read-only,
+    strided, misaligned, empty, lengths that are not a multiple of 4, and
+    non-buffers.  (Makers, since hypothesis hashes what it samples.)"""
+    from array import array
+    makers = [lambda n=n: array("Q", [0] * n) for n in (0, 1, 3, 4, 8, 300)]
+    makers += [
+        lambda: array("q", [0] * 4), lambda: array("i", [0] * 8), lambda: array("d", [0.0] * 4),
+        lambda: array("B", [0] * 32), lambda: memoryview(array("Q", [0] * 8)).toreadonly(),
+        lambda: memoryview(array("Q", [0] * 8))[::2],
+        lambda: memoryview(bytearray(8 * 9))[1:65].cast("Q"),
+        lambda: memoryview(bytearray(64)).cast("Q", (2, 4)),
+        lambda: memoryview(bytearray(64)).cast("L"),
+        lambda: b"\x00" * 32, lambda: bytearray(32), lambda: "abcd", lambda: None,
+        lambda: 5, lambda: [1, 2, 3, 4], lambda: object(),
+    ]
+    return makers
+
+
+BUFFER_MAKERS = _buffer_makers()
+
+
+@PROPERTY_SETTINGS
+@given(which=st.integers(0, len(BUFFER_MAKERS) - 1), fill=st.lists(INTS, min_size=0, max_size=8),
+       timeout=st.sampled_from([None, 0, 0.0, -1, float("nan"), "x", 1e300]))
+def test_buffer_forms_agree_on_both_cores(both_cores, which, fill, timeout):
+    """create_into/close_from/post_from/get_into: both cores give the same
+    result or the same error for the same buffer, and never anything but
+    TypeError or WinsockError."""
+    def writable_copy():
+        buf = BUFFER_MAKERS[which]()            # a fresh one for each core
+        try:
+            view = memoryview(buf)
+        except TypeError:
+            return buf
+        if view.readonly or view.format not in ("Q", "L") or view.ndim != 1 or \
+                not view.c_contiguous:
+            return buf
+        for i, value in enumerate(fill[:len(view)]):
+            if 0 <= value < 2 ** 64:
+                view[i] = value
+        return buf
+
+    def queue(core):
+        q = core.CompletionQueue()
+        q.post(1, 2, 3, 4)                    # get_into never blocks
+        return q
+
+    def table(core):
+        t = core.HandleTable(max_handles=64)
+        t.create_many(2)
+        return t
+
+    for make, name, args in ((table, "create_into", ()), (table, "close_from", ()),
+                             (queue, "post_from", ()), (queue, "get_into", (timeout,))):
+        answers = []
+        for core in both_cores:
+            target = writable_copy()
+            result = outcome(getattr(make(core), name), target, *args)
+            try:
+                contents = bytes(memoryview(target)) if name == "get_into" else None
+            except TypeError:                   # not a buffer at all
+                contents = None
+            answers.append((result, contents))
+        assert answers[0] == answers[1], (name, which, answers)
