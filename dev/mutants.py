@@ -496,8 +496,8 @@ MUTANTS: list[tuple[str, str, str, str, str]] = [
 # Test files run first for a mutant of a module (quick kills); the rest of the
 # suite runs after them unless --relevant-only.
 RELEVANT = {
-    SPI: ["tests/test_spi_*.py", "tests/test_seed_*.py", "tests/test_mutant_guards.py"],
-    SIM: ["tests/test_sim_*.py", "tests/test_seed_*.py", "tests/test_mutant_guards.py"],
+    SPI: ["tests/spi/test_*.py", "tests/sim/test_seed_*.py"],
+    SIM: ["tests/sim/test_*.py", "tests/spi/test_mutant_guards.py"],
 }
 
 # Needs the compiled core, which a copy of HEAD does not have (see the docstring).
