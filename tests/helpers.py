@@ -73,18 +73,13 @@ def parked(core=None):
     """How many threads are parked right now inside a core wait
     (CompletionQueue.get/get_many, ThreadRegistry.wait) of `core` (a core
     module; default: the one wsp uses, wsp.core): its debug counter
-    ``parked`` when the core has one, else ``_frames_in_core_waits()``."""
+    ``parked``, which counts a thread once its waiter is registered where a
+    post, close or APC will find it."""
     if core is None:
         import wsp.core as core
-    counters = core.debug_counters()
-    if "parked" in counters:
-        return counters["parked"]
-    return _frames_in_core_waits()
+    return core.debug_counters()["parked"]
 
 
-# The names of the core's blocking entries as wsp calls them
-# (queue.get(...), queue.get_many(...), self.threads.wait(...)).
-_CORE_WAITS = frozenset({"get", "get_many", "wait"})
 
 
 def _called_method(code, lasti):
@@ -97,27 +92,6 @@ def _called_method(code, lasti):
         if ins.opname in ("LOAD_METHOD", "LOAD_ATTR"):
             name = ins.argval
     return name
-
-
-def _frames_in_core_waits():
-    """Threads (other than this one) whose innermost Python frame is a core
-    wait: ``_park`` of the pure core (it blocks in a lock acquire), or, for
-    the compiled core (no Python frame of its own), a wsp.spi frame stopped
-    in a call of queue.get/get_many or threads.wait.  A non-blocking poll
-    passes through such a call in microseconds, so wait_parked asks for the
-    same count twice in a row before it believes it."""
-    me = threading.get_ident()
-    count = 0
-    for ident, frame in sys._current_frames().items():
-        if ident == me:
-            continue
-        code = frame.f_code
-        path = code.co_filename.replace("\\", "/")
-        if path.endswith("wsp/_core_py.py"):
-            count += code.co_name == "_park"
-        elif "/wsp/spi/" in path:
-            count += _called_method(code, frame.f_lasti) in _CORE_WAITS
-    return count
 
 
 def wait_parked(n, core=None, timeout=10.0):
