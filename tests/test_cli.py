@@ -3,12 +3,14 @@ and usage errors."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 
 import wsp
+from wsp._compiled import COMPILED_MODULES
 from wsp.cli import main
 from wsp.scenario import CLOSE_MODES
 
@@ -163,7 +165,11 @@ def test_info_json_reports_version_core_and_build(capsys):
     assert facts["python"].count(".") == 2
     assert isinstance(facts["free_threaded"], bool)
     assert isinstance(facts["debug_build"], bool)
-    if wsp.core_impl == "cython":
+    # the core, then every compiled data-plane module: is its compiled twin in use?
+    assert facts["compiled_modules"] == wsp.compiled_modules()
+    assert list(facts["compiled_modules"]) == ["wsp._core", *COMPILED_MODULES]
+    assert (facts["core"] == "cython") is all(facts["compiled_modules"].values())
+    if facts["compiled_modules"]["wsp._core"]:          # the build facts are the core's
         assert facts["cython"].split(".")[0] == "3"          # the Cython that built it
         assert facts["build_flags"]
     else:
@@ -174,6 +180,22 @@ def test_info_text(capsys):
     assert main(["info"]) == 0
     out = capsys.readouterr().out
     assert "core" in out and wsp.core_impl in out and "cython" in out
+    lines = out.splitlines()
+    for name, compiled in wsp.compiled_modules().items():
+        (line,) = [ln for ln in lines if ln.split()[:1] == [name]]
+        assert line.split()[1] == ("compiled" if compiled else "source")
+
+
+def test_info_json_in_a_run_with_one_module_from_source():
+    env = dict(os.environ, WSP_PURE_MODULES="wsp.sim.data")
+    env.pop("WSP_NO_EXTENSIONS", None)
+    out = subprocess.run([sys.executable, "-m", "wsp", "info", "--json"], env=env,
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    facts = json.loads(out)
+    assert facts["core"] == "python" and facts["compiled_modules"]["wsp.sim.data"] is False
+    if not os.environ.get("WSP_NO_EXTENSIONS"):        # a normal install: only that one
+        assert [n for n, c in facts["compiled_modules"].items() if not c] == ["wsp.sim.data"]
+        assert facts["cython"] is not None             # the core is still the compiled one
 
 
 def test_no_command_prints_help_and_fails(capsys):

@@ -4,7 +4,8 @@
   over the simulated network, with a summary table (or ``--json``);
 * ``wsp bench`` -- the core and engine microbenchmarks of
   :mod:`wsp.microbench`, each against its peer, as a table of ratios;
-* ``wsp info``  -- version, core in use, how it was built, interpreter.
+* ``wsp info``  -- version, core in use, which modules are compiled, how the
+  core was built, interpreter.
 
 Exit status: 0 on success; 1 when ``wsp sim`` finds a leak or an error;
 2 for a usage error (argparse's convention).
@@ -38,6 +39,8 @@ def info_facts() -> dict[str, Any]:
     return {
         "version": wsp.__version__,
         "core": wsp.core_impl,
+        # module -> True when its compiled twin is the one in use
+        "compiled_modules": wsp.compiled_modules(),
         "cython": build["cython"],
         "build_flags": build["flags"],
         "debug_build": build["debug"],
@@ -51,6 +54,12 @@ def info_facts() -> dict[str, Any]:
 def _print_facts(facts: dict[str, Any]) -> None:
     width = max(len(k) for k in facts)
     for key, value in facts.items():
+        if isinstance(value, dict):         # compiled_modules: one line per module
+            print(key)
+            inner = max(len(k) for k in value)
+            for name, compiled in value.items():
+                print(f"  {name:<{inner}}  {'compiled' if compiled else 'source'}")
+            continue
         print(f"{key:<{width}}  {'-' if value is None else value}")
 
 
@@ -221,7 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="print the report as JSON")
     bench.set_defaults(run=run_bench)
 
-    info = commands.add_parser("info", help="version, core in use, build, interpreter",
+    info = commands.add_parser("info", help="version, core in use, compiled modules, build, "
+                               "interpreter",
                                epilog="example: wsp info --json")
     info.add_argument("--json", action="store_true", help="print a JSON object")
     info.set_defaults(run=None)

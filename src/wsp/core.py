@@ -2,18 +2,17 @@
 
 The compiled core is used when it can be imported and ``WSP_NO_EXTENSIONS``
 is unset or empty; any non-empty value forces the pure-Python twin, and so
-does an interpreter other than CPython (the extension is CPython-only).
-``core_impl`` says which one was picked: ``"cython"`` or ``"python"``.
+does an interpreter other than CPython (the extension is CPython-only; the
+rule is :data:`wsp._selection.NO_EXTENSIONS`, shared with the data plane).
+``core_impl`` here says which core was picked: ``"cython"`` or ``"python"``.
+The package's ``wsp.core_impl`` says more: ``"cython"`` only when this core
+*and* every compiled data-plane module are the compiled ones in use.
 """
 from __future__ import annotations
 
-import os
-import platform
 from typing import TYPE_CHECKING
 
-NO_EXTENSIONS = bool(os.environ.get("WSP_NO_EXTENSIONS")) or (
-    platform.python_implementation() != "CPython"
-)
+from ._selection import NO_EXTENSIONS
 
 if TYPE_CHECKING:
     # Type checkers see the pure twin: same names, same signatures.

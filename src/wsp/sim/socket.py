@@ -6,6 +6,12 @@ bytes between two ends (``SimSocket.pump``: sender -> send buffer ->
 receiver's pending receives or receive buffer).
 
 Every method is called with the network lock held (see wsp.sim.network).
+
+Compiled by Cython in pure-Python mode (src/wsp/_compiled.py): the pending
+records are extension types with C fields (declared under ``if
+cython.compiled:``, so the pure twin keeps its ``__slots__`` classes) and the
+byte-moving loops have C-integer locals; uncompiled, every ``cython.*`` name
+is a no-op (wsp._cython_shim when Cython is not installed).
 """
 from __future__ import annotations
 
@@ -17,6 +23,10 @@ from typing import TYPE_CHECKING, Any, Callable
 from ..constants import (FD_CLOSE, FD_READ, FD_WRITE, SOCK_DGRAM)
 from ..errors import (WSAECONNRESET, WSAEFAULT, WinsockError)
 
+try:
+    import cython             # compiling: Cython's own; uncompiled: Cython.Shadow
+except ImportError:           # uncompiled, Cython not installed
+    from .. import _cython_shim as cython
 
 if TYPE_CHECKING:             # only for annotations: network.py sits above this module
     from .network import Network
@@ -50,12 +60,24 @@ def check_address(addr: object, funcname: str | None = None) -> tuple[str, int]:
 
 
 # ----------------------------------------------------------- pending entries
+@cython.final
+@cython.cclass
 class PendingRecv:
     """A receive waiting for data: overlapped (``op`` set) or a blocked
     thread (``op`` None; the thread reads ``result``/``error``)."""
 
     __slots__ = ("buffers", "capacity", "op", "peek", "done", "nbytes", "error", "source",
                  "flags")
+    if cython.compiled:       # the same fields, as C fields of the extension type
+        buffers = cython.declare(object, visibility="public")
+        capacity = cython.declare(cython.Py_ssize_t, visibility="public")
+        op = cython.declare(object, visibility="public")
+        peek = cython.declare(cython.bint, visibility="public")
+        done = cython.declare(cython.bint, visibility="public")
+        nbytes = cython.declare(cython.Py_ssize_t, visibility="public")
+        error = cython.declare(cython.int, visibility="public")
+        source = cython.declare(object, visibility="public")
+        flags = cython.declare(cython.int, visibility="public")
 
     def __init__(self, buffers: list[memoryview], op: Any, peek: bool = False) -> None:
         self.buffers = buffers
@@ -68,23 +90,35 @@ class PendingRecv:
         self.source: tuple[str, int] | None = None
         self.flags = 0
 
+    @cython.ccall
+    @cython.returns(cython.Py_ssize_t)
+    @cython.locals(offset=cython.Py_ssize_t, n=cython.Py_ssize_t, size=cython.Py_ssize_t)
     def fill(self, data: bytes | bytearray | memoryview) -> int:
         """Scatter `data` over the buffers; return how many bytes fit."""
         view = memoryview(data)
+        size = len(view)
         offset = 0
         for buf in self.buffers:
-            if offset >= len(view):
+            if offset >= size:
                 break
-            n = min(len(buf), len(view) - offset)
+            n = min(len(buf), size - offset)
             buf[:n] = view[offset:offset + n]
             offset += n
         return offset
 
 
+@cython.final
+@cython.cclass
 class PendingSend:
     """A send waiting for buffer room: overlapped or a blocked thread."""
 
     __slots__ = ("data", "offset", "op", "done", "error")
+    if cython.compiled:
+        data = cython.declare(object, visibility="public")
+        offset = cython.declare(cython.Py_ssize_t, visibility="public")
+        op = cython.declare(object, visibility="public")
+        done = cython.declare(cython.bint, visibility="public")
+        error = cython.declare(cython.int, visibility="public")
 
     def __init__(self, data: memoryview, op: Any) -> None:
         self.data = data
@@ -184,6 +218,8 @@ class SimSocket:
             self.cond.notify_all()
 
     # -- stream: moving data ------------------------------------------------------
+    @cython.locals(moved=cython.bint, n=cython.Py_ssize_t, room=cython.Py_ssize_t,
+                   entry=PendingSend)
     def pump(self) -> None:
         """Move this sender's bytes towards its peer as far as room allows;
         complete the sends that have fully left; send FIN when drained."""
@@ -234,6 +270,8 @@ class SimSocket:
             self.post(FD_WRITE)
             self.wake()
 
+    @cython.locals(taken=cython.Py_ssize_t, n=cython.Py_ssize_t, room=cython.Py_ssize_t,
+                   entry=PendingRecv)
     def accept_bytes(self, data: Any, conn: Connection | None) -> int:
         """Take what fits of `data` (posted receives first, then the receive
         buffer); return how many bytes were taken."""
@@ -251,10 +289,10 @@ class SimSocket:
         view = memoryview(data)
         taken = 0
         if conn is not None and conn.drop_next:
-            n = min(conn.drop_next, len(view))
-            conn.drop_next -= n
-            taken = n                                  # swallowed by the fault
-            view = view[n:]
+            dropped = min(conn.drop_next, len(view))   # drop_next: any Python int
+            conn.drop_next -= dropped
+            taken = dropped                            # swallowed by the fault
+            view = view[dropped:]
         while view and not self.recv_buf and self.pending_recvs:
             entry = self.pending_recvs.popleft()
             n = entry.fill(view)
@@ -280,6 +318,7 @@ class SimSocket:
         self.post(FD_CLOSE, 0)
         self.wake()
 
+    @cython.locals(entry=PendingRecv, n=cython.Py_ssize_t)
     def consume(self, entry: PendingRecv) -> int:
         """Serve a receive from the receive buffer; then let the peer send
         more into the room it frees."""

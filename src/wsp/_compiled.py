@@ -1,0 +1,20 @@
+"""The modules of the compiled data plane that are written once, in Cython's
+pure-Python mode: each is one ``.py`` source that ``setup.py`` compiles to an
+extension module beside it, and that runs as plain Python when it is not
+compiled (a ``WSP_NO_EXTENSIONS=1`` build) or when the source twin is
+selected at import time (see :mod:`wsp._selection`).
+
+This list is the only place these modules are named.  ``setup.py`` reads this
+file by path (it must not import wsp, which is not built yet), so it holds
+data only: no imports, no code.  The compiled core ``wsp._core`` (a ``.pyx``
+with its pure twin ``wsp._core_py``) is not on it: it is built and selected
+on its own (``setup.py``, :mod:`wsp.core`).
+"""
+
+COMPILED_MODULES = (
+    "wsp.spi.structs",
+    "wsp.spi.engine",
+    "wsp.spi.ports",
+    "wsp.sim.socket",
+    "wsp.sim.data",
+)
