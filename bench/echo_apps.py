@@ -497,3 +497,91 @@ class AsyncioEcho:
             loop.run_until_complete(closed())
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
+
+
+# ------------------------------------------------------- trio, in-process
+class TrioEcho:
+    """`conns` connections over ``trio.testing.memory_stream_pair`` (the
+    in-process peer a trio user picks), a server task echoing each chunk and
+    a client task per connection, in one ``trio.run`` per round (the pairs
+    are made at the start of the round: microseconds against the round's
+    hundreds of messages)."""
+
+    def __init__(self, conns: int, window: int) -> None:
+        import trio                                   # the bench extra installs it
+        self.trio = trio
+        self.clients = [ClientState(i, window) for i in range(conns)]
+
+    async def _conn(self, state: ClientState, n: int) -> None:
+        trio = self.trio
+        from trio.testing import memory_stream_pair
+        client, server = memory_stream_pair()
+        pending: list[bytes] = []
+        state.send = pending.append
+
+        async def echo() -> None:
+            while True:
+                data = await server.receive_some(65536)
+                if not data:
+                    return
+                await server.send_all(data)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(echo)
+            state.start_round(n)
+            while state.done < state.goal:
+                if pending:
+                    out = b"".join(pending)
+                    pending.clear()
+                    await client.send_all(out)
+                data = await client.receive_some(65536)
+                if not data:
+                    raise EchoError("trio stream ended early")
+                state.received(data)
+            nursery.cancel_scope.cancel()
+
+    async def _round(self, n: int) -> None:
+        async with self.trio.open_nursery() as nursery:
+            for st in self.clients:
+                nursery.start_soon(self._conn, st, n)
+
+    def run_round(self, n: int) -> int:
+        async def bounded() -> None:
+            with self.trio.fail_after(ROUND_TIMEOUT):     # a stall fails the round
+                await self._round(n)
+        self.trio.run(bounded)
+        return n * len(self.clients)
+
+    def close(self, strict: bool = True) -> None:
+        """Nothing outlives a round."""
+
+
+# --------------------------------------------------------- the deque floor
+class DequeEcho:
+    """The floor of any in-process echo: per connection, a ``deque`` each
+    way, the same ClientState, and a loop that moves every chunk by hand --
+    no sockets, no events, no completion ports."""
+
+    def __init__(self, conns: int, window: int) -> None:
+        from collections import deque
+        self.clients = [ClientState(i, window) for i in range(conns)]
+        self.pipes = [(deque(), deque()) for _ in self.clients]
+        for st, (to_server, _) in zip(self.clients, self.pipes):
+            st.send = to_server.append
+
+    def run_round(self, n: int) -> int:
+        for st in self.clients:
+            st.start_round(n)
+        active = len(self.clients)
+        pairs = list(zip(self.clients, self.pipes))
+        while active:
+            for st, (to_server, to_client) in pairs:
+                while to_server:
+                    to_client.append(to_server.popleft())      # the server echoes
+                while to_client:
+                    if st.received(to_client.popleft()):
+                        active -= 1
+        return n * len(self.clients)
+
+    def close(self, strict: bool = True) -> None:
+        """Nothing to release."""

@@ -26,6 +26,10 @@ entries:
   GetQueuedCompletionStatus and reacts to it;
 * ``wsp, application API``: the same through a Process's catalog and its
   application calls (WSAStartup, WSASocket, overlapped WSASend/WSARecv);
+* ``trio memory streams``: ``trio.testing.memory_stream_pair``, the
+  in-process peer a trio user picks, one trio.run per round;
+* ``deque floor`` (diagnostic): the same application over two deques per
+  connection moved by one loop -- the floor of any in-process echo;
 * ``wsp, GQCSEx batches`` (diagnostic): the same, draining the port with
   GetQueuedCompletionStatusEx, up to 64 packets a call;
 * ``thin-Python floor`` (diagnostic): the ``wsp`` loop and application over
@@ -49,7 +53,8 @@ import statistics
 
 import pytest
 
-from echo_apps import SIZE, AppEcho, AsyncioEcho, EchoError, FloorEcho, WspEcho  # bench/echo_apps.py
+from echo_apps import (SIZE, AppEcho, AsyncioEcho, DequeEcho, EchoError, FloorEcho, TrioEcho,
+                       WspEcho)  # bench/echo_apps.py
 from harness import REFERENCES, Reference, tag  # bench/harness.py
 
 try:
@@ -90,6 +95,10 @@ def _make(impl: str, group: str):
         return FloorEcho(conns, window)
     if impl == "wsp-app":
         return AppEcho(conns, window)
+    if impl == "trio":
+        return TrioEcho(conns, window)
+    if impl == "deque":
+        return DequeEcho(conns, window)
     raise ValueError(impl)
 
 
@@ -107,6 +116,8 @@ def _check_and_close(echo, rounds_run: int, per_conn: int) -> None:
     elif isinstance(echo, WspEcho):
         assert all(v == 0 for v in leftovers.values()), leftovers
         assert echo.net.lingering == 0 and not echo.net.connections()
+    elif isinstance(echo, (TrioEcho, DequeEcho)):
+        assert leftovers is None                  # nothing outlives a round
     else:
         assert echo.loop.is_closed()
 
@@ -174,6 +185,10 @@ ENTRIES = [
      "sim network, 1 port, overlapped WSPRecv/WSPSend, 1 thread, GetQueuedCompletionStatus"),
     ("wsp-app", "wsp, application API", "subject",
      "the same through the catalog: WSASocket, overlapped WSASend/WSARecv, one port, GQCS"),
+    ("trio", "trio memory streams", "peer",
+     "trio.testing.memory_stream_pair per connection, an echo task and a client task each"),
+    ("deque", "deque floor", "diagnostic",
+     "a deque each way per connection, moved by one plain loop: no sockets at all"),
     ("wsp-ex", "wsp, GQCSEx batches", "diagnostic",
      "the same, draining with GetQueuedCompletionStatusEx(port, 64, 0)"),
     ("floor", "thin-Python floor", "diagnostic",
