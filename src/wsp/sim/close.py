@@ -27,6 +27,8 @@ class Closing:
         self.shutdown_socket(s, how, "WSPShutdown")
 
     def shutdown_socket(self, s: int, how: int, funcname: str) -> None:
+        """Shut down the send and/or receive side of `s` (`how`: SD_RECEIVE, SD_SEND
+        or SD_BOTH); WSPShutdown and WSPSend/RecvDisconnect share it."""
         sock = self.sim_socket(s, funcname)
         int_arg(how, "how")
         if how not in (SD_RECEIVE, SD_SEND, SD_BOTH):

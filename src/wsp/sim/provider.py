@@ -75,6 +75,8 @@ class Provider(DataPath, Closing, Selecting, ServiceProvider):
         return sock
 
     def record_event(self, sock: SimSocket, fd: int, error: int) -> None:
+        """Tell the process about a network event recorded for `sock`: signal
+        the event object selected with WSPEventSelect."""
         if sock.event is not None and self._process is not None:
             try:
                 self._process.WSASetEvent(sock.event)
@@ -147,6 +149,8 @@ class Provider(DataPath, Closing, Selecting, ServiceProvider):
 
     def start_op(self, sock: SimSocket, overlapped: Overlapped, routine: Any, thread_id: Any,
                buffers: Any, funcname: str) -> Any:
+        """Start an overlapped operation on `sock` through the engine, with the
+        handle-table entry the socket keeps (no second lookup)."""
         # The socket keeps its handle-table entry: no second lookup per operation.
         return self.process.start_on(sock.entry, sock.handle, overlapped, routine, thread_id,
                                      buffers, self, funcname)
@@ -187,6 +191,9 @@ class Provider(DataPath, Closing, Selecting, ServiceProvider):
         return s
 
     def WSPBind(self, s: int, addr: tuple[str, int]) -> None:
+        """Bind `s` to `addr` ``(host, port)``; port 0 picks a free port.
+        WSAEADDRINUSE when taken (SO_REUSEADDR on both shares it), WSAEINVAL
+        when already bound, WSAEFAULT for a malformed address."""
         funcname = "WSPBind"
         sock = self.sim_socket(s, funcname)
         addr = check_address(addr, funcname)
@@ -196,6 +203,9 @@ class Provider(DataPath, Closing, Selecting, ServiceProvider):
             self.network.bind(sock, addr, funcname)
 
     def WSPListen(self, s: int, backlog: int) -> None:
+        """Make stream socket `s` listen with `backlog` (clamped as Windows
+        does).  WSAEINVAL unbound, WSAEOPNOTSUPP for a datagram socket,
+        WSAEISCONN when connected."""
         funcname = "WSPListen"
         sock = self.sim_socket(s, funcname)
         int_arg(backlog, "backlog")
@@ -307,6 +317,10 @@ class Provider(DataPath, Closing, Selecting, ServiceProvider):
 
     # -- options, ioctl, names --------------------------------------------------------------
     def WSPSetSockOpt(self, s: int, level: int, optname: int, value: Any) -> None:
+        """Set a SOL_SOCKET option: SO_LINGER (a Linger), SO_DONTLINGER,
+        SO_REUSEADDR, SO_SNDBUF, SO_RCVBUF (SO_LINGER on a datagram socket:
+        WSAENOPROTOOPT).
+        WSAENOPROTOOPT for an unknown option, WSAEINVAL for an unknown level."""
         funcname = "WSPSetSockOpt"
         sock = self.sim_socket(s, funcname)
         int_arg(level, "level")
@@ -347,6 +361,9 @@ class Provider(DataPath, Closing, Selecting, ServiceProvider):
         return bool(value)
 
     def WSPGetSockOpt(self, s: int, level: int, optname: int) -> Any:
+        """Read a SOL_SOCKET option (SO_LINGER gives a Linger, SO_DONTLINGER a
+        bool, SO_ERROR, SO_TYPE, SO_ACCEPTCONN, the buffer sizes ...).
+        WSAENOPROTOOPT for an unknown option, WSAEINVAL for an unknown level."""
         funcname = "WSPGetSockOpt"
         sock = self.sim_socket(s, funcname)
         int_arg(level, "level")
@@ -403,6 +420,7 @@ class Provider(DataPath, Closing, Selecting, ServiceProvider):
             return result
 
     def WSPGetSockName(self, s: int) -> tuple[str, int]:
+        """The local ``(host, port)`` of `s`; WSAEINVAL when it is not bound."""
         funcname = "WSPGetSockName"
         sock = self.sim_socket(s, funcname)
         with self.network.lock:
@@ -411,6 +429,7 @@ class Provider(DataPath, Closing, Selecting, ServiceProvider):
             return sock.local
 
     def WSPGetPeerName(self, s: int) -> tuple[str, int]:
+        """The peer's ``(host, port)`` of `s`; WSAENOTCONN when not connected."""
         funcname = "WSPGetPeerName"
         sock = self.sim_socket(s, funcname)
         with self.network.lock:

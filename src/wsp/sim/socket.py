@@ -195,10 +195,12 @@ class SimSocket:
             self.on_event(self, fd, error)
 
     def rearm(self, fd: int) -> None:
+        """Allow `fd` to be recorded again (the call that consumed it ran)."""
         self.armed |= fd
 
     # -- readiness ------------------------------------------------------------
     def readable(self) -> bool:
+        """True when a receive (or accept) would not block."""
         if self.state == "listening":
             return bool(self.accept_queue)
         if self.kind == SOCK_DGRAM:
@@ -206,12 +208,14 @@ class SimSocket:
         return bool(self.recv_buf) or self.eof or bool(self.reset_error)
 
     def writable(self) -> bool:
+        """True when a send would not block."""
         if self.kind == SOCK_DGRAM:
             return True
         return (self.state == "connected" and not self.reset_error and not self.shut_send
                 and len(self.send_buf) < max(self.sndbuf, 1) and not self.pending_sends)
 
     def wake(self) -> None:
+        """Wake the threads blocked on this socket, if any."""
         # Condition.notify_all is Python code (~0.5 us); data paths call
         # wake() several times per send, and usually nobody is waiting.
         if self.watchers:
@@ -357,6 +361,7 @@ class Connection:
 
     @property
     def addresses(self) -> tuple[Any, Any]:
+        """``(client local address, server local address)``."""
         return (self.client.local, self.server.local)
 
     def reset(self) -> None:
