@@ -449,3 +449,22 @@ def test_a_routine_for_a_live_threadid_still_reaches_its_thread():
     assert ran == [(0, 3)]
     sim.proc.upcalls.WPUCloseThread(tid)
     sim.close()
+
+
+@pytest.mark.parametrize("nbytes, error", [(2 ** 64, WinsockError), (-1, WinsockError),
+                                           ("1", TypeError), (1.0, TypeError)])
+def test_a_packet_that_cannot_be_posted_leaves_nothing_in_flight(proc, nbytes, error):
+    port = proc.CreateIoCompletionPort(None)
+    ov = wsp.Overlapped()
+    with pytest.raises(error) as excinfo:
+        proc.PostQueuedCompletionStatus(port, nbytes, 0, ov)
+    if error is WinsockError:
+        assert_winsock(excinfo, WSAEINVAL)
+        assert excinfo.value.funcname == "PostQueuedCompletionStatus"
+    assert proc.resources()["overlapped_undelivered"] == 0
+    assert proc.GetQueuedCompletionStatus(port, 0) == (WAIT_TIMEOUT, 0, 0, None)
+    proc.CloseHandle(port)
+    with pytest.raises(WinsockError) as excinfo:
+        proc.PostQueuedCompletionStatus(port, 0, 0, ov)
+    assert_winsock(excinfo, wsp.WSA_INVALID_HANDLE)
+    assert proc.resources()["overlapped_undelivered"] == 0

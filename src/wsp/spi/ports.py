@@ -85,14 +85,18 @@ class Ports:
     # -- packets in ------------------------------------------------------------------
     def post(self, port: PortEntry, status: int, nbytes: int, key: int, riding: Any) -> bool:
         """Post a packet naming `riding` (None for none).  False if the port
-        has been closed: the packet is lost, as on Windows."""
+        has been closed: the packet is lost, as on Windows.  Other errors
+        (a value that does not fit the packet) raise, and nothing stays in
+        the in-flight table."""
         overlapped_id = self.inflight.create(riding) if riding is not None else 0
         try:
             port.queue.post(status, nbytes, key, overlapped_id)
-        except WinsockError:                      # the port was closed
+        except BaseException as exc:
             if overlapped_id:
                 self.inflight.close(overlapped_id)
-            return False
+            if isinstance(exc, WinsockError) and exc.winerror == WSA_INVALID_HANDLE:
+                return False                      # the port was closed
+            raise
         return True
 
     def PostQueuedCompletionStatus(self, port: int, nbytes: int, key: int,
@@ -104,15 +108,12 @@ class Ports:
         entry = self.handles.require(port, PortEntry, WSA_INVALID_HANDLE, funcname)
         if overlapped is not None and not isinstance(overlapped, Overlapped):
             raise TypeError("overlapped must be an Overlapped or None")
-        overlapped_id = self.inflight.create(overlapped) if overlapped is not None else 0
         try:
-            entry.queue.post(0, nbytes, key, overlapped_id)
-        except BaseException as exc:
-            if overlapped_id:
-                self.inflight.close(overlapped_id)
-            if isinstance(exc, WinsockError):
-                raise WinsockError(exc.winerror, funcname) from None
-            raise
+            posted = self.post(entry, 0, nbytes, key, overlapped)
+        except WinsockError as exc:
+            raise WinsockError(exc.winerror, funcname) from None
+        if not posted:                            # closed between the lookup and the post
+            raise WinsockError(WSA_INVALID_HANDLE, funcname)
 
     # -- packets out ---------------------------------------------------------------------
     def _unpack(self, packet: tuple[int, int, int, int]) -> tuple[int, int, int, Any]:

@@ -29,7 +29,7 @@ import threading
 from typing import Any, Callable, Iterable
 
 from ..core import ThreadRegistry
-from ..errors import WSA_INVALID_HANDLE, WSAENOTSOCK, WinsockError
+from ..errors import WSA_INVALID_HANDLE, WSA_OPERATION_ABORTED, WSAENOTSOCK, WinsockError
 from .application import APPLICATION_CALLS, Application
 from .engine import Engine, Operation
 from .events import Events
@@ -237,15 +237,12 @@ class Process:
         False if there is none (never settled, or already delivered)."""
         return self.engine.deliver_settled(op)
 
-    def cancel_overlapped(self, op: Operation, error: int | None = None,
+    def cancel_overlapped(self, op: Operation, error: int = WSA_OPERATION_ABORTED,
                           notify: bool = True) -> bool:
-        """Fail `op` with `error` (default WSA_OPERATION_ABORTED).  With
-        `notify` (WSPCloseSocket) the completion action is performed as by
-        :meth:`complete_overlapped`; without it (the final WSPCleanup)
-        nothing is signalled, queued or posted.  Returns False if `op` had
-        already completed."""
-        if error is None:
-            return self.engine.cancel(op, notify=notify)
+        """Fail `op` with `error`.  With `notify` (WSPCloseSocket) the
+        completion action is performed as by :meth:`complete_overlapped`;
+        without it (the final WSPCleanup) nothing is signalled, queued or
+        posted.  Returns False if `op` had already completed."""
         return self.engine.cancel(op, error, notify)
 
     def operations(self, provider: Any = None, socket: int | None = None) -> list[Operation]:
