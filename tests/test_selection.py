@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 import wsp
-from wsp._compiled import COMPILED_MODULES
-from wsp._selection import SourceTwinFinder, is_compiled
+from wsp._compiled import CIMPORTS, COMPILED_MODULES
+from wsp._selection import SourceTwinFinder, is_compiled, with_dependents
 
 NO_EXTENSIONS = bool(os.environ.get("WSP_NO_EXTENSIONS"))
 
@@ -154,9 +154,21 @@ def test_one_module_from_source_makes_core_impl_python(name):
     assert report["compiled"][name] is False
     assert report["loaders"][name] == "SourceFileLoader"
     assert report["shared"] is True
-    if not NO_EXTENSIONS:           # everything else stays compiled
+    if not NO_EXTENSIONS:           # the rest stays compiled, but for what cimports it
         assert report["core"] == "cython"
-        assert [n for n, c in report["compiled"].items() if not c] == [name]
+        pure = [n for n, c in report["compiled"].items() if not c]
+        assert pure == [n for n in COMPILED_MODULES if n in with_dependents([name])]
+
+
+def test_a_source_twin_brings_the_modules_that_cimport_it():
+    assert with_dependents(["wsp.spi.handles"]) >= {"wsp.spi.handles", "wsp.spi.ports",
+                                                    "wsp.spi.engine"}
+    assert with_dependents(["wsp.spi.engine"]) >= {"wsp.spi.engine"}
+    assert "wsp.spi.ports" not in with_dependents(["wsp.spi.engine"])
+    assert with_dependents([]) == frozenset()
+    # every cimport names a listed module, and every listed module is described
+    assert set(CIMPORTS) == set(COMPILED_MODULES)
+    assert all(set(deps) <= set(COMPILED_MODULES) for deps in CIMPORTS.values())
 
 
 def test_every_module_from_source_keeps_the_compiled_core():
@@ -201,12 +213,26 @@ def _definitions(tree: ast.Module):
                     yield f"{node.name}.{item.name}", item
 
 
+_CDEF = object()      # what _live gives for a name the compiled twin keeps C-only
+
+
+def _declared_cdef(name: str, attr: str) -> bool:
+    """Whether the module's .pxd declares `attr` a C-only (``cdef``) function
+    or method, which the compiled twin does not expose to Python."""
+    pxd = source_of(name).with_suffix(".pxd")
+    if not pxd.is_file():
+        return False
+    return any(line.split("(")[0].split()[-1] == attr
+               for line in pxd.read_text(encoding="utf-8").splitlines()
+               if line.strip().startswith("cdef ") and "(" in line)
+
+
 def _live(module, qualname: str):
     """The function (unwrapped from staticmethod/property) or class named."""
     owner_name, _, attr = qualname.rpartition(".")
     if not owner_name:
-        return getattr(module, attr)
-    obj = vars(getattr(module, owner_name))[attr]
+        return getattr(module, attr, _CDEF)
+    obj = vars(getattr(module, owner_name)).get(attr, _CDEF)
     if isinstance(obj, property):
         return obj.fget
     if isinstance(obj, (staticmethod, classmethod)):
@@ -237,6 +263,17 @@ def test_docstrings_signatures_and_names_are_those_of_the_source(name):
     checked = 0
     for qualname, node in _definitions(tree):
         obj = _live(module, qualname)
+        if obj is _CDEF:
+            # A helper the .pxd makes C-only: compiled callers reach it without
+            # a Python call; the pure twin keeps it as a plain function.
+            assert is_compiled(module) and _declared_cdef(name, qualname.rpartition(".")[2])
+            continue
+        if isinstance(obj, types.GetSetDescriptorType):
+            # A property of an extension type: its getter's docstring stays.
+            assert is_compiled(module)
+            assert inspect.cleandoc(obj.__doc__ or "") == (ast.get_docstring(node) or ""), \
+                qualname
+            continue
         if isinstance(obj, types.WrapperDescriptorType):
             # A special method of a compiled @cython.cclass (an extension type's
             # slot, e.g. __init__): C slots carry no signature, name or doc.
@@ -253,10 +290,13 @@ def test_docstrings_signatures_and_names_are_those_of_the_source(name):
     assert checked >= 5
 
 
-def test_compiled_classes_subclass_patch_and_introspect_like_python(monkeypatch, proc, sock):
-    from wsp.sim.socket import Connection, PendingRecv
+def test_compiled_classes_subclass_and_introspect_like_python(monkeypatch, proc, sock):
+    from wsp.sim.socket import Connection
+    from wsp.spi import engine as engine_module
     from wsp.spi.engine import Engine
     from wsp.spi.structs import Overlapped
+
+    compiled = is_compiled(engine_module)
 
     class Tagged(Overlapped):
         __slots__ = ("tag",)
@@ -271,24 +311,33 @@ def test_compiled_classes_subclass_patch_and_introspect_like_python(monkeypatch,
     ov = Tagged("t")
     assert ov.tag == "t" and ov.pending is False and repr(ov).startswith("t:<Overlapped ")
     with pytest.raises(AttributeError):
-        ov.not_a_field = 1                       # __slots__ all the way down
-    assert isinstance(vars(Overlapped)["pending"], property)
-    assert isinstance(vars(Engine)["_record"], staticmethod)
+        ov.not_a_field = 1                       # no __dict__ all the way down
+    pending = vars(Overlapped)["pending"]
+    assert isinstance(pending, property if not compiled else types.GetSetDescriptorType)
     assert isinstance(vars(Connection)["addresses"], property)
-    assert "__weakref__" in Overlapped.__slots__ and PendingRecv.__slots__[0] == "buffers"
-    # a method patched on a class is what the compiled callers get
-    delivered = []
-    original = Engine.deliver
-
-    def deliver(self, op, *args):
-        delivered.append(op)
-        return original(self, op, *args)
-
-    monkeypatch.setattr(Engine, "deliver", deliver)
     op = proc.start_overlapped(sock, ov)
     assert ov.pending and ov.operation is op
     assert proc.complete_overlapped(op, 0, 5) is True
-    assert delivered == [op] and (ov.Internal, ov.InternalHigh) == (0, 5)
+    assert (ov.Internal, ov.InternalHigh) == (0, 5)
+    if not compiled:
+        # the pure twin: a method patched on a class is what its callers get
+        delivered = []
+        original = Engine.deliver
+
+        def deliver(self, op, *args):
+            delivered.append(op)
+            return original(self, op, *args)
+
+        monkeypatch.setattr(Engine, "deliver", deliver)
+        op = proc.start_overlapped(sock, ov)
+        assert proc.complete_overlapped(op, 0, 6) is True
+        assert delivered == [op] and ov.InternalHigh == 6
+    else:
+        # the compiled engine is an extension type whose callers bind at C
+        # level: patching it would silently not take, so Python refuses it
+        with pytest.raises(TypeError):
+            Engine.deliver = lambda *a: None
+        assert "deliver" in vars(Engine)
 
 
 def test_the_pure_twins_run_without_cython_installed():

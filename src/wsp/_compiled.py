@@ -13,8 +13,23 @@ on its own (``setup.py``, :mod:`wsp.core`).
 
 COMPILED_MODULES = (
     "wsp.spi.structs",
+    "wsp.spi.handles",
     "wsp.spi.engine",
     "wsp.spi.ports",
     "wsp.sim.socket",
     "wsp.sim.data",
 )
+
+#: Which listed modules each compiled module cimports (its ``.pxd`` names
+#: them): a compiled module reads the C fields of those modules' extension
+#: types, so it can only run beside their compiled twins.  Loading one of them
+#: from source therefore loads every module that cimports it, directly or
+#: not, from source too (wsp._selection closes the set).
+CIMPORTS = {
+    "wsp.spi.structs": (),
+    "wsp.spi.handles": (),
+    "wsp.spi.ports": ("wsp.spi.handles",),
+    "wsp.spi.engine": ("wsp.spi.structs", "wsp.spi.handles", "wsp.spi.ports"),
+    "wsp.sim.socket": (),
+    "wsp.sim.data": (),
+}

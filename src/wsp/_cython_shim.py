@@ -54,3 +54,9 @@ def returns(type: Any) -> Callable[[_T], _T]:  # noqa: A002
 def declare(type: Any = None, value: Any = None, **kwargs: Any) -> Any:  # noqa: A002
     """``cython.declare(type, value)``: `value` itself in Python."""
     return value
+
+
+def cast(type: Any, value: _T, typecheck: bool = False) -> _T:  # noqa: A002
+    """``cython.cast(type, value)``: `value` itself in Python (a compiled
+    caller has checked its type first)."""
+    return value

@@ -12,7 +12,8 @@ so nothing needs doing to get the compiled twins.  To get the sources:
   (or an interpreter other than CPython) -- every listed module, and the
   core too (:mod:`wsp.core`);
 * ``WSP_PURE_MODULES`` -- a comma-separated list of listed module names, or
-  ``*`` for all of them -- only those, the rest (and the core) stay compiled.
+  ``*`` for all of them -- those and the compiled modules that cimport them
+  (:func:`with_dependents`); the rest (and the core) stay compiled.
   It exists for tests and for measuring one module's compiled gain.
 
 Design: ``wsp/__init__.py`` calls :func:`install` before it imports anything
@@ -51,10 +52,10 @@ from importlib.machinery import (EXTENSION_SUFFIXES, SOURCE_SUFFIXES, ExtensionF
 from types import ModuleType
 from typing import Iterable
 
-from ._compiled import COMPILED_MODULES
+from ._compiled import CIMPORTS, COMPILED_MODULES
 
 __all__ = ["COMPILED_MODULES", "NO_EXTENSIONS", "SOURCE_TWINS", "SourceTwinFinder",
-           "data_plane_modules", "install", "is_compiled"]
+           "data_plane_modules", "install", "is_compiled", "with_dependents"]
 
 #: The compiled extensions are not to be used at all (SPEC §1): the core's
 #: pure twin and every listed module's source.  The extensions are
@@ -77,7 +78,22 @@ def _wanted_sources() -> frozenset[str]:
         warnings.warn(f"WSP_PURE_MODULES names modules that are not compiled: "
                       f"{', '.join(unknown)} (compiled: {', '.join(COMPILED_MODULES)})",
                       RuntimeWarning, stacklevel=3)
-    return frozenset(names.intersection(COMPILED_MODULES))
+    return with_dependents(names.intersection(COMPILED_MODULES))
+
+
+def with_dependents(names: Iterable[str]) -> frozenset[str]:
+    """`names` plus every listed module that cimports one of them, directly
+    or through another (see :data:`wsp._compiled.CIMPORTS`): a compiled
+    module cannot run over the source twin of a module it cimports."""
+    wanted = set(names)
+    grew = True
+    while grew:
+        grew = False
+        for module, cimported in CIMPORTS.items():
+            if module not in wanted and wanted.intersection(cimported):
+                wanted.add(module)
+                grew = True
+    return frozenset(wanted)
 
 
 #: The listed modules that this process loads from their ``.py`` source even

@@ -28,6 +28,11 @@ from .ports import Ports
 from .structs import Overlapped, ThreadId
 from .waits import Waits
 
+try:
+    import cython             # compiling: Cython's own; uncompiled: Cython.Shadow
+except ImportError:           # uncompiled, Cython not installed
+    from .. import _cython_shim as cython
+
 __all__ = ["Engine", "Operation"]
 
 
@@ -58,6 +63,27 @@ class Operation:
 
     def __repr__(self) -> str:
         return f"<Operation socket={self.socket} {self.overlapped!r}>"
+
+
+def _operation(op: object) -> Operation:
+    """`op` if it is an Operation, else TypeError (never None: the compiled
+    engine reads its C fields)."""
+    if type(op) is not Operation:
+        raise TypeError(f"op must be an Operation, not {type(op).__name__}")
+    return cython.cast(Operation, op)
+
+
+def _record(op: Operation, error: int, nbytes: int, flags: int) -> Overlapped:
+    """Write the result into `op`'s overlapped; `Internal` last, since it is
+    what ends ``pending``."""
+    overlapped = op.overlapped
+    overlapped.InternalHigh = nbytes
+    overlapped.result_flags = flags
+    overlapped.operation = None
+    overlapped.Internal = error
+    if op.event is not None:
+        op.event.set()
+    return overlapped
 
 
 class Engine:
@@ -98,19 +124,24 @@ class Engine:
         return self.start_on(entry, s, overlapped, routine, thread_id, buffers, provider,
                              funcname)
 
+    @cython.locals(ov=Overlapped, socket_entry=SocketEntry, op=Operation)
     def start_on(self, entry: SocketEntry, s: int, overlapped: Overlapped,
                  routine: Callable[..., Any] | None, thread_id: ThreadId | None,
                  buffers: Any, provider: Any, funcname: str | None) -> Operation:
         """:meth:`start` for a caller that has already looked `s` up."""
         if not isinstance(overlapped, Overlapped):
             raise TypeError(f"overlapped must be an Overlapped, not {type(overlapped).__name__}")
+        if type(entry) is not SocketEntry:
+            raise WinsockError(WSAENOTSOCK, funcname)
+        ov = cython.cast(Overlapped, overlapped)
+        socket_entry = cython.cast(SocketEntry, entry)
         thread_handle = 0
         if thread_id is not None and not isinstance(thread_id, ThreadId):
             raise TypeError(f"thread_id must be a ThreadId or None, not {type(thread_id).__name__}")
         if routine is not None:
             if not callable(routine):
                 raise TypeError("completion routine must be callable")
-            if entry.port is not None:
+            if socket_entry.port is not None:
                 raise WinsockError(WSAEINVAL, funcname)
             registry = self._registry()
             if thread_id is None:
@@ -123,18 +154,18 @@ class Engine:
                     thread_handle = registry.duplicate(thread_id.ThreadHandle)
                 except WinsockError:
                     raise WinsockError(WSAEINVAL, funcname) from None
-        if overlapped.operation is not None:
+        if ov.operation is not None:
             if thread_handle:
                 self._registry().close(thread_handle)
             raise WinsockError(WSAEINVAL, funcname)
-        op = Operation(overlapped, s, entry, provider, routine, thread_handle, buffers)
-        overlapped.Internal = WSA_IO_PENDING
-        overlapped.InternalHigh = 0
-        overlapped.result_flags = 0
-        overlapped.operation = op
-        if overlapped.hEvent is not None:
-            self.events.reset_if_open(overlapped.hEvent)
-        entry.operations[op] = None
+        op = Operation(ov, s, socket_entry, provider, routine, thread_handle, buffers)
+        ov.Internal = WSA_IO_PENDING
+        ov.InternalHigh = 0
+        ov.result_flags = 0
+        ov.operation = op
+        if ov.hEvent is not None:
+            self.events.reset_if_open(ov.hEvent)
+        socket_entry.operations[op] = None
         return op
 
     # -- finishing: every path claims first --------------------------------------------
@@ -150,26 +181,15 @@ class Engine:
             self._detached.pop(op.socket, None)
         return True
 
-    @staticmethod
-    def _record(op: Operation, error: int, nbytes: int, flags: int) -> Overlapped:
-        """Write the result into the overlapped; `Internal` last, since it
-        is what ends ``pending``."""
-        overlapped = op.overlapped
-        overlapped.InternalHigh = nbytes
-        overlapped.result_flags = flags
-        overlapped.operation = None
-        overlapped.Internal = error
-        if op.event is not None:
-            op.event.set()
-        return overlapped
-
+    @cython.locals(operation=Operation, overlapped=Overlapped)
     def complete(self, op: Operation, error: int, nbytes: int, flags: int = 0) -> bool:
         """Complete `op` and perform its completion action (see
         :meth:`Process.complete_overlapped`); False if it had already
         completed."""
-        if not self._claim(op):
+        operation = _operation(op)
+        if not self._claim(operation):
             return False
-        overlapped = self._record(op, error, nbytes, flags)
+        overlapped = _record(operation, error, nbytes, flags)
         relay = overlapped.relay
         if relay is not None and not relay(error, nbytes, flags):
             # A layer above issued this operation with its own overlapped:
@@ -178,15 +198,19 @@ class Engine:
             # request completed and calling WPUCompleteOverlappedRequest).
             # A true result means: deliver this one too (its routine).
             return True
-        self.deliver(op, op.entry, overlapped, error, nbytes, flags)
+        self.deliver(operation, operation.entry, overlapped, error, nbytes, flags)
         return True
 
+    @cython.locals(socket_entry=SocketEntry)
     def deliver(self, op: Operation | None, entry: SocketEntry, overlapped: Overlapped,
                 error: int, nbytes: int, flags: int) -> None:
         """SPEC §6.2's completion action, the one place it is written: the
         routine as an APC to its thread; otherwise the event, and a packet
         to the socket's port naming `op` (or the bare overlapped when the
         engine never saw it start), which keeps it alive until dequeued."""
+        if type(entry) is not SocketEntry:
+            raise TypeError(f"entry must be a SocketEntry, not {type(entry).__name__}")
+        socket_entry = cython.cast(SocketEntry, entry)
         if op is not None and op.routine is not None:
             with self._lock:
                 self._owed[op] = None
@@ -194,20 +218,22 @@ class Engine:
             return
         if overlapped.hEvent is not None:
             self.events.signal_if_open(overlapped.hEvent)   # a closed event: nothing
-        port = entry.port
+        port = socket_entry.port
         if port is not None:
-            self.ports.post(port, error, nbytes, entry.key, op if op is not None else overlapped)
+            self.ports.post(port, error, nbytes, socket_entry.key,
+                            op if op is not None else overlapped)
 
     def settle(self, op: Operation, error: int, nbytes: int, flags: int = 0) -> bool:
         """Complete `op`'s status now and owe its routine (see
         :meth:`Process.settle_overlapped`); False if it had already
         completed."""
+        op = _operation(op)
         if not self._claim(op):
             return False
         op.settled = (error, nbytes, flags)
         with self._lock:
             self._owed[op] = None
-        overlapped = self._record(op, error, nbytes, flags)
+        overlapped = _record(op, error, nbytes, flags)
         relay = overlapped.relay
         if relay is not None:                     # a layer above settles its own request
             relay(error, nbytes, flags)
@@ -244,9 +270,10 @@ class Engine:
         silently.  False if it had already completed."""
         if notify:
             return self.complete(op, error, 0)
+        op = _operation(op)
         if not self._claim(op):
             return False
-        self._record(op, error, 0, 0)
+        _record(op, error, 0, 0)
         if op.thread_handle:
             self._registry().close(op.thread_handle)
         return True

@@ -23,6 +23,11 @@ from .handles import HandleSpace, PortEntry, SocketEntry
 from .structs import Overlapped
 from .waits import Waits
 
+try:
+    import cython             # compiling: Cython's own; uncompiled: Cython.Shadow
+except ImportError:           # uncompiled, Cython not installed
+    from .. import _cython_shim as cython
+
 __all__ = ["Ports"]
 
 _U64 = 1 << 64
@@ -88,9 +93,10 @@ class Ports:
         has been closed: the packet is lost, as on Windows.  Other errors
         (a value that does not fit the packet) raise, and nothing stays in
         the in-flight table."""
+        queue = port.queue
         overlapped_id = self.inflight.create(riding) if riding is not None else 0
         try:
-            port.queue.post(status, nbytes, key, overlapped_id)
+            queue.post(status, nbytes, key, overlapped_id)
         except BaseException as exc:
             if overlapped_id:
                 self.inflight.close(overlapped_id)
