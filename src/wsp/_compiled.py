@@ -30,6 +30,6 @@ CIMPORTS = {
     "wsp.spi.handles": (),
     "wsp.spi.ports": ("wsp.spi.handles",),
     "wsp.spi.engine": ("wsp.spi.structs", "wsp.spi.handles", "wsp.spi.ports"),
-    "wsp.sim.socket": (),
-    "wsp.sim.data": (),
+    "wsp.sim.socket": ("wsp.spi.engine",),
+    "wsp.sim.data": ("wsp.sim.socket",),
 }

@@ -93,21 +93,18 @@ class Closing:
         with WSA_OPERATION_ABORTED (their completion action performed only
         with `notify`), blocked threads with WSAEINTR.  The socket records no
         network events from now on."""
-        network = self.network
         sock.event_mask = 0                           # no FD_CLOSE (or any event) for it
         sock.event = None
         sock.interrupted = True                       # blocked accept/select/linger: WSAEINTR
         aborted = WSA_OPERATION_ABORTED
         for entry in list(sock.pending_recvs):
             sock.pending_recvs.remove(entry)
-            network.finish_recv(sock, entry, 0, aborted if entry.op is not None else WSAEINTR,
-                                notify)
+            sock.finish_recv(entry, 0, aborted if entry.op is not None else WSAEINTR, notify)
         # Sends that have not fully left are aborted; what already reached
         # the send buffer is delivered by a graceful close.
         for entry in list(sock.pending_sends):
             sock.pending_sends.remove(entry)
-            network.finish_send(sock, entry, aborted if entry.op is not None else WSAEINTR,
-                                notify)
+            sock.finish_send(entry, aborted if entry.op is not None else WSAEINTR, notify)
         for op in self.process.operations(socket=s):  # anything else still pending on s
             self.process.cancel_overlapped(op, aborted, notify)
         sock.wake()

@@ -22,13 +22,66 @@ from ..spi.structs import Overlapped
 from .socket import (ANY_HOST, MAX_DATAGRAM, PendingRecv, PendingSend, SimSocket,
                      check_address)
 
+try:
+    import cython             # compiling: Cython's own; uncompiled: Cython.Shadow
+except ImportError:           # uncompiled, Cython not installed
+    from .. import _cython_shim as cython
+
 __all__ = ["DataPath"]
+
+
+# -- the per-call plumbing, inlined for the hot path -----------------------------------
+@cython.locals(sock=SimSocket)
+def _socket_of(provider: Any, s: object, funcname: str) -> SimSocket:
+    """The socket behind handle `s`, as ``provider.sim_socket(s, funcname)``
+    gives it.  The common case -- an open handle of this provider, the
+    network up -- is one dict lookup and one handle-table query that
+    confirms the handle still names this socket's entry; anything else goes
+    to ``sim_socket`` for the error it must raise."""
+    sock = provider.open_sockets.get(s) if type(s) is int else None
+    if sock is not None and sock.engine is not None and not provider.network.down:
+        try:
+            entry = sock.engine.handles.table.query(s)
+        except WinsockError:
+            entry = None
+        if entry is sock.entry:
+            return sock
+    return provider.sim_socket(s, funcname)
+
+
+@cython.locals(sock=SimSocket)
+def _start(provider: Any, sock: SimSocket, overlapped: Any, routine: Any, thread_id: Any,
+           buffers: Any, funcname: str) -> Any:
+    """Start an overlapped operation on `sock` in its process's engine, with
+    the handle-table entry the socket keeps (``provider.start_op``, without
+    the Python-level hops)."""
+    return sock.engine.start_on(sock.entry, sock.handle, overlapped, routine, thread_id,
+                                buffers, provider, funcname)
+
+
+def _gathered(buffers: Any, funcname: str) -> bytes:
+    """``gather(buffers, funcname)``, with its most common case -- one
+    ``bytes`` buffer in a list, which ``b"".join`` would return as it is --
+    taken without the call."""
+    if type(buffers) is list and len(buffers) == 1 and type(buffers[0]) is bytes:
+        return buffers[0]
+    return gather(buffers, funcname)
+
+
+def _scattered(buffers: Any, funcname: str) -> list[memoryview]:
+    """``scatter(buffers, funcname)``, with its most common case -- one
+    ``bytearray`` in a list, writable bytes already -- taken without the
+    call."""
+    if type(buffers) is list and len(buffers) == 1 and type(buffers[0]) is bytearray:
+        return [memoryview(buffers[0])]
+    return scatter(buffers, funcname)
 
 
 class DataPath:
     """The provider's send and receive entries (a part of :class:`wsp.sim.Provider`)."""
 
     # -- data ----------------------------------------------------------------------------
+    @cython.locals(sock=SimSocket)
     def WSPSend(self, s: int, buffers: Sequence[Any], flags: int = 0,
                 overlapped: Overlapped | None = None, completion_routine: Any = None,
                 thread_id: Any = None) -> tuple[int, int]:
@@ -37,9 +90,10 @@ class DataPath:
         non-blocking send takes what fits (WSAEWOULDBLOCK if nothing does);
         a blocking one waits until everything is buffered."""
         funcname = "WSPSend"
-        sock = self.sim_socket(s, funcname)
-        data = gather(buffers, funcname)
-        int_arg(flags, "flags")
+        sock = _socket_of(self, s, funcname)
+        data = _gathered(buffers, funcname)
+        if type(flags) is not int:
+            int_arg(flags, "flags")
         with self.network.lock:
             if sock.kind == SOCK_DGRAM:
                 if sock.remote is None:
@@ -49,6 +103,7 @@ class DataPath:
             return self._send_stream(s, sock, data, overlapped, completion_routine, thread_id,
                                      funcname)
 
+    @cython.locals(sock=SimSocket)
     def _send_stream(self, s: int, sock: SimSocket, data: bytes, overlapped: Any, routine: Any,
                      thread_id: Any, funcname: str) -> tuple[int, int]:
         if sock.reset_error:
@@ -58,7 +113,7 @@ class DataPath:
         if sock.state != "connected":
             raise WinsockError(WSAENOTCONN, funcname)
         if overlapped is not None:
-            op = self.start_op(sock, overlapped, routine, thread_id, data, funcname)
+            op = _start(self, sock, overlapped, routine, thread_id, data, funcname)
             entry = PendingSend(memoryview(data), op)
             sock.pending_sends.append(entry)
             sock.pump()               # on an idle connection: straight into the peer
@@ -79,15 +134,17 @@ class DataPath:
         self.await_entry(sock, sock.pending_sends, entry, funcname)
         return (0, len(data))
 
+    @cython.locals(sock=SimSocket)
     def WSPSendTo(self, s: int, buffers: Sequence[Any], flags: int, to: tuple[str, int],
                   overlapped: Overlapped | None = None, completion_routine: Any = None,
                   thread_id: Any = None) -> tuple[int, int]:
         """Send a datagram to `to` (on a connected stream socket `to` is
         ignored and this is WSPSend)."""
         funcname = "WSPSendTo"
-        sock = self.sim_socket(s, funcname)
-        data = gather(buffers, funcname)
-        int_arg(flags, "flags")
+        sock = _socket_of(self, s, funcname)
+        data = _gathered(buffers, funcname)
+        if type(flags) is not int:
+            int_arg(flags, "flags")
         with self.network.lock:
             if sock.kind == SOCK_STREAM:
                 return self._send_stream(s, sock, data, overlapped, completion_routine,
@@ -96,6 +153,7 @@ class DataPath:
             return self._send_datagram(s, sock, data, addr, overlapped, completion_routine,
                                        thread_id, funcname)
 
+    @cython.locals(sock=SimSocket)
     def _send_datagram(self, s: int, sock: SimSocket, data: bytes, to: tuple[str, int],
                        overlapped: Any, routine: Any, thread_id: Any,
                        funcname: str) -> tuple[int, int]:
@@ -107,18 +165,19 @@ class DataPath:
             raise WinsockError(WSAEMSGSIZE, funcname)
         op = None
         if overlapped is not None:
-            op = self.start_op(sock, overlapped, routine, thread_id, data, funcname)
+            op = _start(self, sock, overlapped, routine, thread_id, data, funcname)
         try:
             self.network.send_datagram(sock, data, to, funcname)
         except WinsockError as exc:
             if op is None:
                 raise
-            self.process.complete_overlapped(op, exc.winerror, 0)
+            sock.engine.complete(op, exc.winerror, 0)
             return (0, 0)
         if op is not None:
-            self.process.complete_overlapped(op, 0, len(data))
+            sock.engine.complete(op, 0, len(data))
         return (0, len(data))
 
+    @cython.locals(sock=SimSocket)
     def WSPRecv(self, s: int, buffers: Sequence[Any], flags: int = 0,
                 overlapped: Overlapped | None = None, completion_routine: Any = None,
                 thread_id: Any = None) -> tuple[int, int, int]:
@@ -126,8 +185,8 @@ class DataPath:
         when done at once (0 bytes: the peer closed gracefully),
         ``(WSA_IO_PENDING, 0, 0)`` for a pending overlapped receive."""
         funcname = "WSPRecv"
-        sock = self.sim_socket(s, funcname)
-        views = scatter(buffers, funcname)
+        sock = _socket_of(self, s, funcname)
+        views = _scattered(buffers, funcname)
         peek = self._recv_flags(flags, funcname)
         with self.network.lock:
             if sock.kind == SOCK_DGRAM:
@@ -144,6 +203,7 @@ class DataPath:
             raise WinsockError(WSAEOPNOTSUPP, funcname)
         return bool(flags & MSG_PEEK)
 
+    @cython.locals(sock=SimSocket)
     def _recv_stream(self, s: int, sock: SimSocket, views: list[memoryview], peek: bool,
                      overlapped: Any, routine: Any, thread_id: Any,
                      funcname: str) -> tuple[int, int, int]:
@@ -155,20 +215,21 @@ class DataPath:
             raise WinsockError(WSAESHUTDOWN, funcname)
         op = None
         if overlapped is not None:
-            op = self.start_op(sock, overlapped, routine, thread_id, views, funcname)
+            op = _start(self, sock, overlapped, routine, thread_id, views, funcname)
         entry = PendingRecv(views, op, peek)
         if not sock.pending_recvs and (sock.recv_buf or sock.eof):
             n = sock.consume(entry) if sock.recv_buf else 0
             sock.rearm(FD_READ)
             if sock.recv_buf:
                 sock.post(FD_READ)
-            self.network.finish_recv(sock, entry, n, 0)
+            sock.finish_recv(entry, n, 0)
             return (0, n, 0)
         self._queue_recv(sock, entry, funcname)
         if op is not None and not (entry.done and not entry.error):
             return (WSA_IO_PENDING, 0, 0)
         return (0, entry.nbytes, 0)
 
+    @cython.locals(sock=SimSocket)
     def _queue_recv(self, sock: SimSocket, entry: PendingRecv, funcname: str) -> None:
         """Nothing to receive yet (lock held).  Without an overlapped, a
         non-blocking socket fails with WSAEWOULDBLOCK; otherwise `entry` joins
@@ -184,6 +245,7 @@ class DataPath:
         if entry.op is None:
             self.await_entry(sock, sock.pending_recvs, entry, funcname)
 
+    @cython.locals(sock=SimSocket)
     def WSPRecvFrom(self, s: int, buffers: Sequence[Any], flags: int = 0,
                     overlapped: Overlapped | None = None, completion_routine: Any = None,
                     thread_id: Any = None) -> tuple[int, int, int, Any]:
@@ -191,8 +253,8 @@ class DataPath:
         larger than the buffers is truncated: WSAEMSGSIZE (overlapped: the
         completion carries WSAEMSGSIZE and MSG_PARTIAL)."""
         funcname = "WSPRecvFrom"
-        sock = self.sim_socket(s, funcname)
-        views = scatter(buffers, funcname)
+        sock = _socket_of(self, s, funcname)
+        views = _scattered(buffers, funcname)
         peek = self._recv_flags(flags, funcname)
         with self.network.lock:
             if sock.kind == SOCK_STREAM:
@@ -202,6 +264,7 @@ class DataPath:
             return self._recv_datagram(s, sock, views, peek, overlapped, completion_routine,
                                        thread_id, funcname)
 
+    @cython.locals(sock=SimSocket)
     def _recv_datagram(self, s: int, sock: SimSocket, views: list[memoryview], peek: bool,
                        overlapped: Any, routine: Any, thread_id: Any,
                        funcname: str) -> tuple[int, int, int, Any]:
@@ -211,7 +274,7 @@ class DataPath:
             raise WinsockError(WSAESHUTDOWN, funcname)
         op = None
         if overlapped is not None:
-            op = self.start_op(sock, overlapped, routine, thread_id, views, funcname)
+            op = _start(self, sock, overlapped, routine, thread_id, views, funcname)
         entry = PendingRecv(views, op, peek)
         if sock.dgrams:
             data, source = sock.dgrams[0]
@@ -225,7 +288,7 @@ class DataPath:
             sock.rearm(FD_READ)
             if sock.dgrams:
                 sock.post(FD_READ)
-            self.network.finish_recv(sock, entry, n, WSAEMSGSIZE if truncated else 0)
+            sock.finish_recv(entry, n, WSAEMSGSIZE if truncated else 0)
             if truncated and op is None:
                 raise WinsockError(WSAEMSGSIZE, funcname)
             return (0, n, entry.flags, source)

@@ -27,7 +27,7 @@ from ..errors import (WSAEADDRINUSE, WSAEADDRNOTAVAIL, WSAECONNABORTED, WSAECONN
                       WSAEMSGSIZE, WSAENETDOWN, WinsockError)
 
 from .socket import (ANY_HOST, DEFAULT_HOST, MAX_DATAGRAM, Connection,
-                     PendingRecv, PendingSend, SimSocket, check_address)
+                     SimSocket, check_address)
 
 __all__ = ["Network", "Connection", "SimSocket", "check_address"]
 
@@ -231,7 +231,7 @@ class Network:
             entry.source = source
             truncated = n < len(data)
             entry.flags = MSG_PARTIAL if truncated else 0
-            self.finish_recv(target, entry, n, WSAEMSGSIZE if truncated else 0)
+            target.finish_recv(entry, n, WSAEMSGSIZE if truncated else 0)
             if not entry.peek:
                 return
             # a peek leaves the datagram for the next receive (or the queue)
@@ -241,21 +241,3 @@ class Network:
         target.dgram_bytes += len(data)
         target.post(FD_READ)
         target.wake()
-
-    # -- finishing entries ------------------------------------------------------------
-    def finish_recv(self, sock: SimSocket, entry: PendingRecv, nbytes: int, error: int,
-                    notify: bool = True) -> None:
-        entry.done = True
-        entry.nbytes = nbytes
-        entry.error = error
-        if entry.op is not None:
-            sock.owner.complete_recv(sock, entry, notify)
-        sock.wake()
-
-    def finish_send(self, sock: SimSocket, entry: PendingSend, error: int,
-                    notify: bool = True) -> None:
-        entry.done = True
-        entry.error = error
-        if entry.op is not None:
-            sock.owner.complete_send(sock, entry, notify)
-        sock.wake()

@@ -31,7 +31,7 @@ from ..spi.checks import int_arg
 from ..spi.provider import ServiceProvider
 from ..spi.structs import Linger, Overlapped
 from .network import Network
-from .socket import ANY_HOST, PendingRecv, PendingSend, SimSocket, check_address
+from .socket import ANY_HOST, SimSocket, check_address
 
 from .close import Closing
 from .data import DataPath
@@ -132,21 +132,6 @@ class Provider(DataPath, Closing, Selecting, ServiceProvider):
         if entry.error:
             raise WinsockError(entry.error, funcname)
 
-    def complete_recv(self, sock: SimSocket, entry: PendingRecv, notify: bool) -> None:
-        """Network callback: a pending overlapped receive finished."""
-        if notify:
-            self.process.complete_overlapped(entry.op, entry.error, entry.nbytes, entry.flags)
-        else:
-            self.process.cancel_overlapped(entry.op, entry.error, notify=False)
-
-    def complete_send(self, sock: SimSocket, entry: PendingSend, notify: bool) -> None:
-        """Network callback: a pending overlapped send finished."""
-        nbytes = len(entry.data) if not entry.error else 0
-        if notify:
-            self.process.complete_overlapped(entry.op, entry.error, nbytes)
-        else:
-            self.process.cancel_overlapped(entry.op, entry.error, notify=False)
-
     def start_op(self, sock: SimSocket, overlapped: Overlapped, routine: Any, thread_id: Any,
                buffers: Any, funcname: str) -> Any:
         """Start an overlapped operation on `sock` through the engine, with the
@@ -159,6 +144,7 @@ class Provider(DataPath, Closing, Selecting, ServiceProvider):
         """Give `sock` its handle (lock held)."""
         sock.handle = handle
         sock.entry = self.process.find_socket(handle)
+        sock.engine = self.process.engine
         self.open_sockets[handle] = sock
 
     # -- socket, bind, listen, connect, accept -------------------------------------------

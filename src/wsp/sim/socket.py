@@ -60,24 +60,12 @@ def check_address(addr: object, funcname: str | None = None) -> tuple[str, int]:
 
 
 # ----------------------------------------------------------- pending entries
-@cython.final
-@cython.cclass
 class PendingRecv:
     """A receive waiting for data: overlapped (``op`` set) or a blocked
     thread (``op`` None; the thread reads ``result``/``error``)."""
 
     __slots__ = ("buffers", "capacity", "op", "peek", "done", "nbytes", "error", "source",
                  "flags")
-    if cython.compiled:       # the same fields, as C fields of the extension type
-        buffers = cython.declare(object, visibility="public")
-        capacity = cython.declare(cython.Py_ssize_t, visibility="public")
-        op = cython.declare(object, visibility="public")
-        peek = cython.declare(cython.bint, visibility="public")
-        done = cython.declare(cython.bint, visibility="public")
-        nbytes = cython.declare(cython.Py_ssize_t, visibility="public")
-        error = cython.declare(cython.int, visibility="public")
-        source = cython.declare(object, visibility="public")
-        flags = cython.declare(cython.int, visibility="public")
 
     def __init__(self, buffers: list[memoryview], op: Any, peek: bool = False) -> None:
         self.buffers = buffers
@@ -90,8 +78,6 @@ class PendingRecv:
         self.source: tuple[str, int] | None = None
         self.flags = 0
 
-    @cython.ccall
-    @cython.returns(cython.Py_ssize_t)
     @cython.locals(offset=cython.Py_ssize_t, n=cython.Py_ssize_t, size=cython.Py_ssize_t)
     def fill(self, data: bytes | bytearray | memoryview) -> int:
         """Scatter `data` over the buffers; return how many bytes fit."""
@@ -107,18 +93,10 @@ class PendingRecv:
         return offset
 
 
-@cython.final
-@cython.cclass
 class PendingSend:
     """A send waiting for buffer room: overlapped or a blocked thread."""
 
     __slots__ = ("data", "offset", "op", "done", "error")
-    if cython.compiled:
-        data = cython.declare(object, visibility="public")
-        offset = cython.declare(cython.Py_ssize_t, visibility="public")
-        op = cython.declare(object, visibility="public")
-        done = cython.declare(cython.bint, visibility="public")
-        error = cython.declare(cython.int, visibility="public")
 
     def __init__(self, data: memoryview, op: Any) -> None:
         self.data = data
@@ -141,6 +119,7 @@ class SimSocket:
         self.cond = threading.Condition(network.lock)
         self.watchers = 0                     # threads waiting on cond (blocked calls, select)
         self.entry: Any = None                # the process's handle-table entry, once it has one
+        self.engine: Any = None               # the process's overlapped engine, likewise
         self.local: tuple[str, int] | None = None
         self.remote: tuple[str, int] | None = None
         self.bound = False                    # holds its local address in the bindings
@@ -260,7 +239,7 @@ class SimSocket:
                 if entry.offset < len(entry.data):
                     break
                 self.pending_sends.popleft()
-                self.network.finish_send(self, entry, 0)
+                self.finish_send(entry, 0)
             if self.reset_error or not moved:
                 break
         if peer.rst_owed:
@@ -303,7 +282,7 @@ class SimSocket:
             if not entry.peek:                      # a peek leaves the bytes for the next reader
                 view = view[n:]
                 taken += n
-            self.network.finish_recv(self, entry, n, 0)
+            self.finish_recv(entry, n, 0)
         room = self.rcvbuf - len(self.recv_buf)
         if view and room > 0:
             n = min(room, len(view))
@@ -318,7 +297,7 @@ class SimSocket:
         """The peer's FIN: the end of the stream, after all its data."""
         self.eof = True
         while not self.recv_buf and self.pending_recvs:
-            self.network.finish_recv(self, self.pending_recvs.popleft(), 0, 0)
+            self.finish_recv(self.pending_recvs.popleft(), 0, 0)
         self.post(FD_CLOSE, 0)
         self.wake()
 
@@ -335,6 +314,37 @@ class SimSocket:
             self.post(FD_READ)
         return n
 
+    # -- finishing pending entries ------------------------------------------------
+    def finish_recv(self, entry: PendingRecv, nbytes: int, error: int,
+                    notify: bool = True) -> None:
+        """`entry` is done: an overlapped one completes through the engine
+        (cancelled silently without `notify`: the final cleanup), a blocked
+        thread wakes and reads it."""
+        entry.done = True
+        entry.nbytes = nbytes
+        entry.error = error
+        op = entry.op
+        if op is not None:
+            if notify:
+                self.engine.complete(op, error, nbytes, entry.flags)
+            else:
+                self.engine.cancel(op, error, False)
+        self.wake()
+
+    def finish_send(self, entry: PendingSend, error: int, notify: bool = True) -> None:
+        """`entry` is done (every byte left, or it failed with `error`); as
+        :meth:`finish_recv`."""
+        entry.done = True
+        entry.error = error
+        op = entry.op
+        if op is not None:
+            nbytes = len(entry.data) if not error else 0
+            if notify:
+                self.engine.complete(op, error, nbytes)
+            else:
+                self.engine.cancel(op, error, False)
+        self.wake()
+
     def fail_pending(self, error: int, notify: bool = True) -> None:
         """Fail every pending send and receive with `error` (overlapped ones
         through the engine, blocked threads through their entry)."""
@@ -342,9 +352,9 @@ class SimSocket:
         self.pending_recvs.clear()
         self.pending_sends.clear()
         for entry in recvs:
-            self.network.finish_recv(self, entry, 0, error, notify)
+            self.finish_recv(entry, 0, error, notify)
         for entry in sends:
-            self.network.finish_send(self, entry, error, notify)
+            self.finish_send(entry, error, notify)
         self.wake()
 
 

@@ -23,11 +23,6 @@ from .handles import HandleSpace, PortEntry, SocketEntry
 from .structs import Overlapped
 from .waits import Waits
 
-try:
-    import cython             # compiling: Cython's own; uncompiled: Cython.Shadow
-except ImportError:           # uncompiled, Cython not installed
-    from .. import _cython_shim as cython
-
 __all__ = ["Ports"]
 
 _U64 = 1 << 64
