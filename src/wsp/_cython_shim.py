@@ -31,6 +31,7 @@ Py_ssize_t = int
 bint = bool
 long = int
 double = float
+p_char = bytes  # cython.p_char: a char * (only ever used in compiled branches)
 
 
 def _same(obj: _T) -> _T:
@@ -60,3 +61,9 @@ def cast(type: Any, value: _T, typecheck: bool = False) -> _T:  # noqa: A002
     """``cython.cast(type, value)``: `value` itself in Python (a compiled
     caller has checked its type first)."""
     return value
+
+
+def address(value: Any) -> Any:
+    """``cython.address(x)``: ``&x`` compiled; never reached uncompiled (the
+    pure twin runs no ``if cython.compiled:`` branch)."""
+    raise NotImplementedError("cython.address has no pure-Python meaning")

@@ -60,11 +60,15 @@ def _start(provider: Any, sock: SimSocket, overlapped: Any, routine: Any, thread
 
 
 def _gathered(buffers: Any, funcname: str) -> bytes:
-    """``gather(buffers, funcname)``, with its most common case -- one
-    ``bytes`` buffer in a list, which ``b"".join`` would return as it is --
-    taken without the call."""
-    if type(buffers) is list and len(buffers) == 1 and type(buffers[0]) is bytes:
-        return buffers[0]
+    """``gather(buffers, funcname)``, with its most common cases -- one
+    ``bytes`` buffer in a list, which ``b"".join`` would return as it is, or
+    one ``bytearray``, which it would copy -- taken without the call."""
+    if type(buffers) is list and len(buffers) == 1:
+        first = buffers[0]
+        if type(first) is bytes:
+            return first
+        if type(first) is bytearray:
+            return bytes(first)
     return gather(buffers, funcname)
 
 
@@ -75,6 +79,160 @@ def _scattered(buffers: Any, funcname: str) -> list[memoryview]:
     if type(buffers) is list and len(buffers) == 1 and type(buffers[0]) is bytearray:
         return [memoryview(buffers[0])]
     return scatter(buffers, funcname)
+
+
+# -- the stream and datagram paths, shared by the entries below -----------------------
+@cython.locals(sock=SimSocket)
+def _send_stream(provider: Any, s: int, sock: SimSocket, data: bytes, overlapped: Any,
+                 routine: Any, thread_id: Any, funcname: str) -> tuple[int, int]:
+    """WSPSend on a stream socket (lock held): into the peer's pending
+    receives or its receive buffer, the rest into the send buffer (pump)."""
+    if sock.reset_error:
+        raise WinsockError(sock.reset_error, funcname)
+    if sock.shut_send:
+        raise WinsockError(WSAESHUTDOWN, funcname)
+    if sock.state != "connected":
+        raise WinsockError(WSAENOTCONN, funcname)
+    if overlapped is not None:
+        op = _start(provider, sock, overlapped, routine, thread_id, data, funcname)
+        entry = PendingSend(memoryview(data), op)
+        sock.pending_sends.append(entry)
+        sock.pump()               # on an idle connection: straight into the peer
+        return (0, len(data)) if entry.done and not entry.error else (WSA_IO_PENDING, 0)
+    entry = PendingSend(memoryview(data), None)
+    sock.pending_sends.append(entry)
+    sock.pump()
+    if entry.done:
+        if entry.error:
+            raise WinsockError(entry.error, funcname)
+        return (0, len(data))
+    if sock.nonblocking:
+        sock.pending_sends.remove(entry)           # keep what was taken, no more
+        sock.rearm(FD_WRITE)
+        if entry.offset == 0:
+            raise WinsockError(WSAEWOULDBLOCK, funcname)
+        return (0, entry.offset)
+    provider.await_entry(sock, sock.pending_sends, entry, funcname)
+    return (0, len(data))
+
+
+@cython.locals(sock=SimSocket)
+def _send_datagram(provider: Any, s: int, sock: SimSocket, data: bytes, to: tuple[str, int],
+                   overlapped: Any, routine: Any, thread_id: Any,
+                   funcname: str) -> tuple[int, int]:
+    """WSPSend/WSPSendTo on a datagram socket (lock held): one datagram to
+    `to`, delivered or dropped by the network at once."""
+    if sock.shut_send:
+        raise WinsockError(WSAESHUTDOWN, funcname)
+    if to[0] == ANY_HOST or to[1] == 0:
+        raise WinsockError(WSAEADDRNOTAVAIL, funcname)
+    if len(data) > MAX_DATAGRAM:                  # fails before it starts: nothing delivered
+        raise WinsockError(WSAEMSGSIZE, funcname)
+    op = None
+    if overlapped is not None:
+        op = _start(provider, sock, overlapped, routine, thread_id, data, funcname)
+    try:
+        provider.network.send_datagram(sock, data, to, funcname)
+    except WinsockError as exc:
+        if op is None:
+            raise
+        sock.engine.complete(op, exc.winerror, 0)
+        return (0, 0)
+    if op is not None:
+        sock.engine.complete(op, 0, len(data))
+    return (0, len(data))
+
+
+def _recv_flags(flags: object, funcname: str) -> bool:
+    """Whether a receive's `flags` ask for MSG_PEEK; WSAEOPNOTSUPP for any
+    other flag."""
+    if type(flags) is not int:
+        int_arg(flags, "flags")
+    if flags & ~MSG_PEEK:
+        raise WinsockError(WSAEOPNOTSUPP, funcname)
+    return bool(flags & MSG_PEEK)
+
+
+@cython.locals(sock=SimSocket)
+def _recv_stream(provider: Any, s: int, sock: SimSocket, views: list[memoryview], peek: bool,
+                 overlapped: Any, routine: Any, thread_id: Any,
+                 funcname: str) -> tuple[int, int, int]:
+    """WSPRecv on a stream socket (lock held): from the receive buffer when
+    it holds bytes (or the stream ended), else a pending receive."""
+    if sock.reset_error:
+        raise WinsockError(sock.reset_error, funcname)
+    if sock.state != "connected":
+        raise WinsockError(WSAENOTCONN, funcname)
+    if sock.shut_recv:
+        raise WinsockError(WSAESHUTDOWN, funcname)
+    op = None
+    if overlapped is not None:
+        op = _start(provider, sock, overlapped, routine, thread_id, views, funcname)
+    entry = PendingRecv(views, op, peek)
+    if not sock.pending_recvs and (sock.recv_buf or sock.eof):
+        n = sock.consume(entry) if sock.recv_buf else 0
+        sock.rearm(FD_READ)
+        if sock.recv_buf:
+            sock.post(FD_READ)
+        sock.finish_recv(entry, n, 0)
+        return (0, n, 0)
+    _queue_recv(provider, sock, entry, funcname)
+    if op is not None and not (entry.done and not entry.error):
+        return (WSA_IO_PENDING, 0, 0)
+    return (0, entry.nbytes, 0)
+
+
+@cython.locals(sock=SimSocket)
+def _queue_recv(provider: Any, sock: SimSocket, entry: PendingRecv, funcname: str) -> None:
+    """Nothing to receive yet (lock held).  Without an overlapped, a
+    non-blocking socket fails with WSAEWOULDBLOCK; otherwise `entry` joins
+    the receive queue -- bytes waiting in the peer's send buffer flow
+    straight into it -- and a blocking call waits for it to finish."""
+    sock.rearm(FD_READ)
+    if entry.op is None and sock.nonblocking:
+        raise WinsockError(WSAEWOULDBLOCK, funcname)
+    sock.pending_recvs.append(entry)
+    peer = sock.peer
+    if peer is not None and (peer.send_buf or peer.pending_sends):
+        peer.pump()
+    if entry.op is None:
+        provider.await_entry(sock, sock.pending_recvs, entry, funcname)
+
+
+@cython.locals(sock=SimSocket)
+def _recv_datagram(provider: Any, s: int, sock: SimSocket, views: list[memoryview], peek: bool,
+                   overlapped: Any, routine: Any, thread_id: Any,
+                   funcname: str) -> tuple[int, int, int, Any]:
+    """WSPRecvFrom on a datagram socket (lock held): the oldest queued
+    datagram, truncated to the buffers, else a pending receive."""
+    if not sock.bound:
+        raise WinsockError(WSAEINVAL, funcname)
+    if sock.shut_recv:
+        raise WinsockError(WSAESHUTDOWN, funcname)
+    op = None
+    if overlapped is not None:
+        op = _start(provider, sock, overlapped, routine, thread_id, views, funcname)
+    entry = PendingRecv(views, op, peek)
+    if sock.dgrams:
+        data, source = sock.dgrams[0]
+        if not peek:
+            sock.dgrams.popleft()
+            sock.dgram_bytes -= len(data)
+        n = entry.fill(data)
+        entry.source = source
+        truncated = n < len(data)
+        entry.flags = MSG_PARTIAL if truncated else 0
+        sock.rearm(FD_READ)
+        if sock.dgrams:
+            sock.post(FD_READ)
+        sock.finish_recv(entry, n, WSAEMSGSIZE if truncated else 0)
+        if truncated and op is None:
+            raise WinsockError(WSAEMSGSIZE, funcname)
+        return (0, n, entry.flags, source)
+    _queue_recv(provider, sock, entry, funcname)       # blocking: WSAEMSGSIZE if truncated
+    if op is not None:
+        return (WSA_IO_PENDING, 0, 0, None)
+    return (0, entry.nbytes, 0, entry.source)
 
 
 class DataPath:
@@ -98,41 +256,10 @@ class DataPath:
             if sock.kind == SOCK_DGRAM:
                 if sock.remote is None:
                     raise WinsockError(WSAENOTCONN, funcname)
-                return self._send_datagram(s, sock, data, sock.remote, overlapped,
-                                           completion_routine, thread_id, funcname)
-            return self._send_stream(s, sock, data, overlapped, completion_routine, thread_id,
-                                     funcname)
-
-    @cython.locals(sock=SimSocket)
-    def _send_stream(self, s: int, sock: SimSocket, data: bytes, overlapped: Any, routine: Any,
-                     thread_id: Any, funcname: str) -> tuple[int, int]:
-        if sock.reset_error:
-            raise WinsockError(sock.reset_error, funcname)
-        if sock.shut_send:
-            raise WinsockError(WSAESHUTDOWN, funcname)
-        if sock.state != "connected":
-            raise WinsockError(WSAENOTCONN, funcname)
-        if overlapped is not None:
-            op = _start(self, sock, overlapped, routine, thread_id, data, funcname)
-            entry = PendingSend(memoryview(data), op)
-            sock.pending_sends.append(entry)
-            sock.pump()               # on an idle connection: straight into the peer
-            return (0, len(data)) if entry.done and not entry.error else (WSA_IO_PENDING, 0)
-        entry = PendingSend(memoryview(data), None)
-        sock.pending_sends.append(entry)
-        sock.pump()
-        if entry.done:
-            if entry.error:
-                raise WinsockError(entry.error, funcname)
-            return (0, len(data))
-        if sock.nonblocking:
-            sock.pending_sends.remove(entry)           # keep what was taken, no more
-            sock.rearm(FD_WRITE)
-            if entry.offset == 0:
-                raise WinsockError(WSAEWOULDBLOCK, funcname)
-            return (0, entry.offset)
-        self.await_entry(sock, sock.pending_sends, entry, funcname)
-        return (0, len(data))
+                return _send_datagram(self, s, sock, data, sock.remote, overlapped,
+                                      completion_routine, thread_id, funcname)
+            return _send_stream(self, s, sock, data, overlapped, completion_routine, thread_id,
+                                funcname)
 
     @cython.locals(sock=SimSocket)
     def WSPSendTo(self, s: int, buffers: Sequence[Any], flags: int, to: tuple[str, int],
@@ -147,35 +274,11 @@ class DataPath:
             int_arg(flags, "flags")
         with self.network.lock:
             if sock.kind == SOCK_STREAM:
-                return self._send_stream(s, sock, data, overlapped, completion_routine,
-                                         thread_id, funcname)
+                return _send_stream(self, s, sock, data, overlapped, completion_routine,
+                                    thread_id, funcname)
             addr = check_address(to, funcname)
-            return self._send_datagram(s, sock, data, addr, overlapped, completion_routine,
-                                       thread_id, funcname)
-
-    @cython.locals(sock=SimSocket)
-    def _send_datagram(self, s: int, sock: SimSocket, data: bytes, to: tuple[str, int],
-                       overlapped: Any, routine: Any, thread_id: Any,
-                       funcname: str) -> tuple[int, int]:
-        if sock.shut_send:
-            raise WinsockError(WSAESHUTDOWN, funcname)
-        if to[0] == ANY_HOST or to[1] == 0:
-            raise WinsockError(WSAEADDRNOTAVAIL, funcname)
-        if len(data) > MAX_DATAGRAM:                  # fails before it starts: nothing delivered
-            raise WinsockError(WSAEMSGSIZE, funcname)
-        op = None
-        if overlapped is not None:
-            op = _start(self, sock, overlapped, routine, thread_id, data, funcname)
-        try:
-            self.network.send_datagram(sock, data, to, funcname)
-        except WinsockError as exc:
-            if op is None:
-                raise
-            sock.engine.complete(op, exc.winerror, 0)
-            return (0, 0)
-        if op is not None:
-            sock.engine.complete(op, 0, len(data))
-        return (0, len(data))
+            return _send_datagram(self, s, sock, data, addr, overlapped, completion_routine,
+                                  thread_id, funcname)
 
     @cython.locals(sock=SimSocket)
     def WSPRecv(self, s: int, buffers: Sequence[Any], flags: int = 0,
@@ -187,63 +290,14 @@ class DataPath:
         funcname = "WSPRecv"
         sock = _socket_of(self, s, funcname)
         views = _scattered(buffers, funcname)
-        peek = self._recv_flags(flags, funcname)
+        peek = _recv_flags(flags, funcname)
         with self.network.lock:
             if sock.kind == SOCK_DGRAM:
-                rc, n, out_flags, _ = self._recv_datagram(s, sock, views, peek, overlapped,
-                                                          completion_routine, thread_id, funcname)
+                rc, n, out_flags, _ = _recv_datagram(self, s, sock, views, peek, overlapped,
+                                                     completion_routine, thread_id, funcname)
                 return (rc, n, out_flags)
-            return self._recv_stream(s, sock, views, peek, overlapped, completion_routine,
-                                     thread_id, funcname)
-
-    @staticmethod
-    def _recv_flags(flags: object, funcname: str) -> bool:
-        int_arg(flags, "flags")
-        if flags & ~MSG_PEEK:
-            raise WinsockError(WSAEOPNOTSUPP, funcname)
-        return bool(flags & MSG_PEEK)
-
-    @cython.locals(sock=SimSocket)
-    def _recv_stream(self, s: int, sock: SimSocket, views: list[memoryview], peek: bool,
-                     overlapped: Any, routine: Any, thread_id: Any,
-                     funcname: str) -> tuple[int, int, int]:
-        if sock.reset_error:
-            raise WinsockError(sock.reset_error, funcname)
-        if sock.state != "connected":
-            raise WinsockError(WSAENOTCONN, funcname)
-        if sock.shut_recv:
-            raise WinsockError(WSAESHUTDOWN, funcname)
-        op = None
-        if overlapped is not None:
-            op = _start(self, sock, overlapped, routine, thread_id, views, funcname)
-        entry = PendingRecv(views, op, peek)
-        if not sock.pending_recvs and (sock.recv_buf or sock.eof):
-            n = sock.consume(entry) if sock.recv_buf else 0
-            sock.rearm(FD_READ)
-            if sock.recv_buf:
-                sock.post(FD_READ)
-            sock.finish_recv(entry, n, 0)
-            return (0, n, 0)
-        self._queue_recv(sock, entry, funcname)
-        if op is not None and not (entry.done and not entry.error):
-            return (WSA_IO_PENDING, 0, 0)
-        return (0, entry.nbytes, 0)
-
-    @cython.locals(sock=SimSocket)
-    def _queue_recv(self, sock: SimSocket, entry: PendingRecv, funcname: str) -> None:
-        """Nothing to receive yet (lock held).  Without an overlapped, a
-        non-blocking socket fails with WSAEWOULDBLOCK; otherwise `entry` joins
-        the receive queue -- bytes waiting in the peer's send buffer flow
-        straight into it -- and a blocking call waits for it to finish."""
-        sock.rearm(FD_READ)
-        if entry.op is None and sock.nonblocking:
-            raise WinsockError(WSAEWOULDBLOCK, funcname)
-        sock.pending_recvs.append(entry)
-        peer = sock.peer
-        if peer is not None and (peer.send_buf or peer.pending_sends):
-            peer.pump()
-        if entry.op is None:
-            self.await_entry(sock, sock.pending_recvs, entry, funcname)
+            return _recv_stream(self, s, sock, views, peek, overlapped, completion_routine,
+                                thread_id, funcname)
 
     @cython.locals(sock=SimSocket)
     def WSPRecvFrom(self, s: int, buffers: Sequence[Any], flags: int = 0,
@@ -255,47 +309,14 @@ class DataPath:
         funcname = "WSPRecvFrom"
         sock = _socket_of(self, s, funcname)
         views = _scattered(buffers, funcname)
-        peek = self._recv_flags(flags, funcname)
+        peek = _recv_flags(flags, funcname)
         with self.network.lock:
             if sock.kind == SOCK_STREAM:
-                rc, n, out_flags = self._recv_stream(s, sock, views, peek, overlapped,
-                                                     completion_routine, thread_id, funcname)
+                rc, n, out_flags = _recv_stream(self, s, sock, views, peek, overlapped,
+                                                completion_routine, thread_id, funcname)
                 return (rc, n, out_flags, sock.remote)
-            return self._recv_datagram(s, sock, views, peek, overlapped, completion_routine,
-                                       thread_id, funcname)
-
-    @cython.locals(sock=SimSocket)
-    def _recv_datagram(self, s: int, sock: SimSocket, views: list[memoryview], peek: bool,
-                       overlapped: Any, routine: Any, thread_id: Any,
-                       funcname: str) -> tuple[int, int, int, Any]:
-        if not sock.bound:
-            raise WinsockError(WSAEINVAL, funcname)
-        if sock.shut_recv:
-            raise WinsockError(WSAESHUTDOWN, funcname)
-        op = None
-        if overlapped is not None:
-            op = _start(self, sock, overlapped, routine, thread_id, views, funcname)
-        entry = PendingRecv(views, op, peek)
-        if sock.dgrams:
-            data, source = sock.dgrams[0]
-            if not peek:
-                sock.dgrams.popleft()
-                sock.dgram_bytes -= len(data)
-            n = entry.fill(data)
-            entry.source = source
-            truncated = n < len(data)
-            entry.flags = MSG_PARTIAL if truncated else 0
-            sock.rearm(FD_READ)
-            if sock.dgrams:
-                sock.post(FD_READ)
-            sock.finish_recv(entry, n, WSAEMSGSIZE if truncated else 0)
-            if truncated and op is None:
-                raise WinsockError(WSAEMSGSIZE, funcname)
-            return (0, n, entry.flags, source)
-        self._queue_recv(sock, entry, funcname)       # blocking: WSAEMSGSIZE if truncated
-        if op is not None:
-            return (WSA_IO_PENDING, 0, 0, None)
-        return (0, entry.nbytes, 0, entry.source)
+            return _recv_datagram(self, s, sock, views, peek, overlapped, completion_routine,
+                                  thread_id, funcname)
 
     def WSPGetOverlappedResult(self, s: int, overlapped: Overlapped,
                                wait: bool) -> tuple[int, int]:

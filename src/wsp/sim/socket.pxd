@@ -3,7 +3,13 @@
 # path in wsp.sim.data, which calls these methods without a Python call).
 
 cimport cython
+from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
+from libc.string cimport memmove
 from wsp.spi.engine cimport Engine
+
+cdef bint _flat(object obj) except -1
+cpdef copy_bytes(object dst, Py_ssize_t dst_start, object src, Py_ssize_t src_start,
+                 Py_ssize_t n)
 
 @cython.final
 cdef class PendingRecv:
@@ -16,7 +22,7 @@ cdef class PendingRecv:
     cdef public int error
     cdef public object source
     cdef public int flags
-    cpdef Py_ssize_t fill(self, object data) except -1
+    cpdef Py_ssize_t fill(self, object data, Py_ssize_t start=*) except -1
 
 @cython.final
 cdef class PendingSend:

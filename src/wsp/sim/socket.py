@@ -31,7 +31,7 @@ except ImportError:           # uncompiled, Cython not installed
 if TYPE_CHECKING:             # only for annotations: network.py sits above this module
     from .network import Network
 
-__all__ = ["SimSocket", "Connection", "PendingRecv", "PendingSend", "check_address",
+__all__ = ["SimSocket", "Connection", "PendingRecv", "PendingSend", "check_address", "copy_bytes",
            "DEFAULT_BUFFER", "MAX_DATAGRAM", "ANY_HOST", "DEFAULT_HOST"]
 
 
@@ -59,6 +59,47 @@ def check_address(addr: object, funcname: str | None = None) -> tuple[str, int]:
     return (host, port)
 
 
+def _flat(obj: object) -> bool:
+    """Whether `obj` is a bytes-like object of the kinds that always export a
+    simple (one-dimensional, contiguous) buffer."""
+    kind = type(obj)
+    if kind is bytes or kind is bytearray:
+        return True
+    return kind is memoryview and obj.c_contiguous and obj.itemsize == 1
+
+
+@cython.locals(src_buf=cython.p_char, dst_buf=cython.p_char, src_start=cython.Py_ssize_t,
+               dst_start=cython.Py_ssize_t, n=cython.Py_ssize_t)
+def copy_bytes(dst: memoryview, dst_start: int, src: Any, src_start: int, n: int) -> None:
+    """Copy ``src[src_start:src_start + n]`` to ``dst[dst_start:dst_start + n]``
+    (both bytes-like; the caller has checked the ranges).  Compiled, a
+    contiguous source and destination are copied with memcpy, without the
+    two slice objects Python's form makes; anything else (a strided view)
+    takes Python's form, which is the whole of the pure twin."""
+    if n <= 0:
+        return
+    if cython.compiled and _flat(dst) and _flat(src):
+        # bytes, bytearray and C-contiguous memoryviews export a simple
+        # buffer without failing: copy in C (the C names come from the
+        # cimports in socket.pxd, which only the compiled twin sees)
+        src_view = cython.declare(Py_buffer)  # noqa: F821 -- cimported by socket.pxd
+        dst_view = cython.declare(Py_buffer)  # noqa: F821 -- cimported by socket.pxd
+        PyObject_GetBuffer(src, cython.address(src_view), PyBUF_SIMPLE)  # noqa: F821 -- cimported by socket.pxd
+        try:
+            PyObject_GetBuffer(dst, cython.address(dst_view), PyBUF_WRITABLE)  # noqa: F821 -- cimported by socket.pxd
+            try:
+                if src_start + n <= src_view.len and dst_start + n <= dst_view.len:
+                    src_buf = cython.cast(cython.p_char, src_view.buf)
+                    dst_buf = cython.cast(cython.p_char, dst_view.buf)
+                    memmove(dst_buf + dst_start, src_buf + src_start, n)  # noqa: F821 -- cimported by socket.pxd
+                    return
+            finally:
+                PyBuffer_Release(cython.address(dst_view))  # noqa: F821 -- cimported by socket.pxd
+        finally:
+            PyBuffer_Release(cython.address(src_view))  # noqa: F821 -- cimported by socket.pxd
+    dst[dst_start:dst_start + n] = memoryview(src)[src_start:src_start + n]
+
+
 # ----------------------------------------------------------- pending entries
 class PendingRecv:
     """A receive waiting for data: overlapped (``op`` set) or a blocked
@@ -78,17 +119,25 @@ class PendingRecv:
         self.source: tuple[str, int] | None = None
         self.flags = 0
 
-    @cython.locals(offset=cython.Py_ssize_t, n=cython.Py_ssize_t, size=cython.Py_ssize_t)
-    def fill(self, data: bytes | bytearray | memoryview) -> int:
-        """Scatter `data` over the buffers; return how many bytes fit."""
-        view = memoryview(data)
-        size = len(view)
+    @cython.locals(offset=cython.Py_ssize_t, n=cython.Py_ssize_t, size=cython.Py_ssize_t,
+                   buffers=list)
+    def fill(self, data: bytes | bytearray | memoryview, start: int = 0) -> int:
+        """Scatter the bytes of `data` from offset `start` over the buffers;
+        return how many fit."""
+        size = len(data) - start
+        if size <= 0:
+            return 0
+        buffers = self.buffers
+        if len(buffers) == 1:                 # the common case: one WSABUF
+            n = min(len(buffers[0]), size)
+            copy_bytes(buffers[0], 0, data, start, n)
+            return n
         offset = 0
-        for buf in self.buffers:
+        for buf in buffers:
             if offset >= size:
                 break
             n = min(len(buf), size - offset)
-            buf[:n] = view[offset:offset + n]
+            copy_bytes(buf, 0, data, start + offset, n)
             offset += n
         return offset
 
@@ -202,7 +251,7 @@ class SimSocket:
 
     # -- stream: moving data ------------------------------------------------------
     @cython.locals(moved=cython.bint, n=cython.Py_ssize_t, room=cython.Py_ssize_t,
-                   entry=PendingSend)
+                   size=cython.Py_ssize_t, entry=PendingSend)
     def pump(self) -> None:
         """Move this sender's bytes towards its peer as far as room allows;
         complete the sends that have fully left; send FIN when drained."""
@@ -221,22 +270,25 @@ class SimSocket:
                     moved = True
             while self.pending_sends:
                 entry = self.pending_sends[0]
-                left = entry.data[entry.offset:]
+                size = len(entry.data)
                 if not self.send_buf:
-                    n = peer.accept_bytes(left, conn)     # straight to the peer when it can
+                    # straight to the peer when it can take it (a fresh send
+                    # goes as it is: no slice)
+                    left = entry.data if entry.offset == 0 else entry.data[entry.offset:]
+                    n = peer.accept_bytes(left, conn)
                     if self.reset_error:
                         return
                     if n:
                         entry.offset += n
                         moved = True
-                        left = entry.data[entry.offset:]
-                room = self.sndbuf - len(self.send_buf)
-                if left and room > 0:
-                    n = min(room, len(left))
-                    self.send_buf += left[:n]
-                    entry.offset += n
-                    moved = True
-                if entry.offset < len(entry.data):
+                if entry.offset < size:
+                    room = self.sndbuf - len(self.send_buf)
+                    if room > 0:
+                        n = min(room, size - entry.offset)
+                        self.send_buf += entry.data[entry.offset:entry.offset + n]
+                        entry.offset += n
+                        moved = True
+                if entry.offset < size:
                     break
                 self.pending_sends.popleft()
                 self.finish_send(entry, 0)
@@ -254,6 +306,7 @@ class SimSocket:
             self.wake()
 
     @cython.locals(taken=cython.Py_ssize_t, n=cython.Py_ssize_t, room=cython.Py_ssize_t,
+                   size=cython.Py_ssize_t, start=cython.Py_ssize_t, dropped=cython.Py_ssize_t,
                    entry=PendingRecv)
     def accept_bytes(self, data: Any, conn: Connection | None) -> int:
         """Take what fits of `data` (posted receives first, then the receive
@@ -269,24 +322,25 @@ class SimSocket:
             # sender's pump performs the reset once that send has completed.
             self.rst_owed = True
             return len(data)
-        view = memoryview(data)
+        size = len(data)
+        start = 0                                      # data[start:] is still to place
         taken = 0
         if conn is not None and conn.drop_next:
-            dropped = min(conn.drop_next, len(view))   # drop_next: any Python int
+            dropped = min(conn.drop_next, size)        # drop_next: any Python int
             conn.drop_next -= dropped
             taken = dropped                            # swallowed by the fault
-            view = view[dropped:]
-        while view and not self.recv_buf and self.pending_recvs:
+            start = dropped
+        while start < size and not self.recv_buf and self.pending_recvs:
             entry = self.pending_recvs.popleft()
-            n = entry.fill(view)
+            n = entry.fill(data, start)
             if not entry.peek:                      # a peek leaves the bytes for the next reader
-                view = view[n:]
+                start += n
                 taken += n
             self.finish_recv(entry, n, 0)
         room = self.rcvbuf - len(self.recv_buf)
-        if view and room > 0:
-            n = min(room, len(view))
-            self.recv_buf += view[:n]
+        if start < size and room > 0:
+            n = min(room, size - start)
+            self.recv_buf += data[start:start + n]
             taken += n
         if self.recv_buf and (self.event_mask or self.watchers):
             self.post(FD_READ)

@@ -4,7 +4,7 @@
 
 cimport cython
 from wsp.spi.structs cimport Overlapped
-from wsp.spi.handles cimport SocketEntry
+from wsp.spi.handles cimport HandleSpace, SocketEntry
 from wsp.spi.ports cimport Ports
 
 @cython.final
@@ -23,7 +23,7 @@ cdef class Operation:
 cdef Overlapped _record(Operation op, object error, object nbytes, object flags)
 
 cdef class Engine:
-    cdef public object handles
+    cdef public HandleSpace handles
     cdef object _registry
     cdef public object events
     cdef public object waits

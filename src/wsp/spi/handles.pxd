@@ -19,3 +19,6 @@ cdef class EventEntry:
 @cython.final
 cdef class PortEntry:
     cdef public object queue
+
+cdef class HandleSpace:
+    cdef public object table

@@ -2,10 +2,10 @@
 # code; this file declares its types for it and for the engine, which posts
 # every completion through Ports.post without a Python-level call).
 
-from wsp.spi.handles cimport PortEntry
+from wsp.spi.handles cimport HandleSpace, PortEntry
 
 cdef class Ports:
-    cdef public object handles
+    cdef public HandleSpace handles
     cdef public object waits
     cdef object _registry
     cdef public object inflight

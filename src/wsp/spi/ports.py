@@ -23,6 +23,11 @@ from .handles import HandleSpace, PortEntry, SocketEntry
 from .structs import Overlapped
 from .waits import Waits
 
+try:
+    import cython             # compiling: Cython's own; uncompiled: Cython.Shadow
+except ImportError:           # uncompiled, Cython not installed
+    from .. import _cython_shim as cython
+
 __all__ = ["Ports"]
 
 _U64 = 1 << 64
@@ -143,7 +148,7 @@ class Ports:
             entry = None
         if type(entry) is not PortEntry:
             raise WinsockError(WSA_INVALID_HANDLE, "GetQueuedCompletionStatus")
-        queue = entry.queue
+        queue = cython.cast(PortEntry, entry).queue
         if ms == 0 and type(ms) is int:
             packet = queue.get(0)
             if packet is not None:

@@ -61,6 +61,12 @@ class Process:
         self.waits = Waits(registry, self.events)
         self.ports = Ports(self.handles, self.waits, registry)
         self.engine = Engine(self.handles, registry, self.events, self.waits, self.ports)
+        # The completion-port calls are every overlapped program's hot loop:
+        # bound straight to the compiled Ports, they skip the delegation
+        # below (which stays for help() and for the class's own callers).
+        self.GetQueuedCompletionStatus = self.ports.GetQueuedCompletionStatus
+        self.GetQueuedCompletionStatusEx = self.ports.GetQueuedCompletionStatusEx
+        self.PostQueuedCompletionStatus = self.ports.PostQueuedCompletionStatus
         self.upcalls = UpcallTable(self)
         self.application = Application(self.upcalls, self.handles, registry)
         self.catalog = self.application.catalog
