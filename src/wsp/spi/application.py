@@ -127,7 +127,8 @@ class Application:
     def _provider_for(self, s: object, funcname: str) -> Any:
         """The provider that serves socket `s` (WSANOTINITIALISED first,
         then WSAENOTSOCK)."""
-        self._require_wsa(funcname)
+        if self._wsa_startups <= 0:
+            raise WinsockError(WSANOTINITIALISED, funcname)
         entry = self._handles.lookup(s, SocketEntry)
         provider = None if entry is None else self.catalog.route(entry.catalog_entry_id)
         if provider is None:
@@ -261,6 +262,8 @@ class Application:
                 overlapped: Overlapped | None = None,
                 completion_routine: Callable[..., Any] | None = None) -> tuple[int, int]:
         provider = self._provider_for(s, "WSASend")
+        if completion_routine is None:            # the common case: no thread to open
+            return provider.WSPSend(s, buffers, flags, overlapped, None, None)
         return self._with_thread(completion_routine, lambda routine, tid: provider.WSPSend(
             s, buffers, flags, overlapped, routine, tid))
 
@@ -275,6 +278,8 @@ class Application:
                 overlapped: Overlapped | None = None,
                 completion_routine: Callable[..., Any] | None = None) -> tuple[int, int, int]:
         provider = self._provider_for(s, "WSARecv")
+        if completion_routine is None:            # the common case: no thread to open
+            return provider.WSPRecv(s, buffers, flags, overlapped, None, None)
         return self._with_thread(completion_routine, lambda routine, tid: provider.WSPRecv(
             s, buffers, flags, overlapped, routine, tid))
 

@@ -96,6 +96,10 @@ class Catalog:
         # Removed entries' providers, by id: sockets opened through an entry
         # keep their stack after it is removed (ids are never reused).
         self._retired: dict[int, Any] = {}
+        # route()'s answers: an id's provider never changes (ids are never
+        # reused, an entry's provider is fixed, removal retires the same
+        # provider), so every application call can read it without the lock.
+        self._routes: dict[int, Any] = {}
 
     # -- installing ---------------------------------------------------------------
     def install_base(self, provider: Any, af: int, type: int, protocol: int,  # noqa: A002
@@ -223,9 +227,15 @@ class Catalog:
         """The provider that serves sockets created under catalog id
         `entry_id`: :meth:`provider_of`, and after the entry was removed the
         provider it had (open sockets keep their stack); None if never known."""
+        provider = self._routes.get(entry_id)
+        if provider is not None:
+            return provider
         with self._lock:
             info = self._get(entry_id)
-            return self._retired.get(entry_id) if info is None else info.provider
+            provider = self._retired.get(entry_id) if info is None else info.provider
+            if provider is not None:
+                self._routes[entry_id] = provider
+            return provider
 
     def find(self, af: int, type: int, protocol: int) -> ProtocolInfo:  # noqa: A002
         """The first non-layered entry for (af, type, protocol); protocol 0

@@ -70,6 +70,11 @@ class Process:
         self.upcalls = UpcallTable(self)
         self.application = Application(self.upcalls, self.handles, registry)
         self.catalog = self.application.catalog
+        # The application's calls, bound straight to the component: the
+        # class-level delegations (below the class) stay for help() and
+        # introspection, and this instance skips their extra call.
+        for name in APPLICATION_CALLS:
+            setattr(self, name, getattr(self.application, name))
         self._startups = 0                       # outstanding WSPStartups, all providers
         self._providers: dict[int, Any] = {}     # id(provider) -> started provider
 
