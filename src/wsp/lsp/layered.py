@@ -218,10 +218,11 @@ class LayeredProvider(ServiceProvider):
         overlapped shows the result now) and the routine runs when the
         lower request's own routine runs as an APC on the application's
         thread (the ThreadId passed down)."""
+        engine = self._process.engine          # the process's own calls, without their hop
         if op.routine is None:
-            self._process.complete_overlapped(op, error, nbytes, flags)
+            engine.complete(op, error, nbytes, flags)
         else:
-            self._process.settle_overlapped(op, error, nbytes, flags)
+            engine.settle(op, error, nbytes, flags)
 
     def _overlapped(self, funcname: str, s: int, overlapped: Overlapped,
                     routine: Callable[..., Any] | None, thread_id: ThreadId | None,
@@ -231,8 +232,7 @@ class LayeredProvider(ServiceProvider):
         it below: `issue(lower_overlapped, lower_routine, lower_thread_id)`
         makes the lower call and returns its result."""
         process = self._process
-        op = process.start_overlapped(s, overlapped, routine, thread_id, buffers,
-                                      provider=self, funcname=funcname)
+        op = process.engine.start(s, overlapped, routine, thread_id, buffers, self, funcname)
         to_worker = self.worker and use_worker
         opened = None
         if to_worker and routine is not None and thread_id is None:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import (WSA_IO_INCOMPLETE, WSAEINVAL, WSAENOTSOCK, WSAEOPNOTSUPP,
                       WSANOTINITIALISED, WSAVERNOTSUPPORTED, WinsockError)
+from .handles import SocketEntry
 from .structs import Overlapped, WSPData
 from .upcalls import UpcallTable
 
@@ -97,8 +98,13 @@ class ServiceProvider:
         process = self._process
         if self._startup_count <= 0 or process is None:
             raise WinsockError(WSANOTINITIALISED, funcname)
-        entry = process.find_socket(s)
-        return None if entry is None else entry.context
+        # process.find_socket, inlined: every WSP entry of every provider and
+        # layer starts here
+        try:
+            entry = process.handles.table.query(s)
+        except WinsockError:
+            return None
+        return entry.context if type(entry) is SocketEntry else None
 
     def _require_started(self, funcname: str) -> Process:
         process = self._process
