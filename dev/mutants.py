@@ -83,8 +83,8 @@ MUTANTS: list[tuple[str, str, str, str, str]] = [
      "        aborted = WSAEINTR",
      "overlapped operations cancelled by close fail with WSAEINTR, not WSA_OPERATION_ABORTED"),
     ("blocked-recv-code", SIM + "close.py",
-     "network.finish_recv(sock, entry, 0, aborted if entry.op is not None else WSAEINTR,",
-     "network.finish_recv(sock, entry, 0, aborted,",
+     "sock.finish_recv(entry, 0, aborted if entry.op is not None else WSAEINTR, notify)",
+     "sock.finish_recv(entry, 0, aborted, notify)",
      "a receive blocked in another thread fails with WSA_OPERATION_ABORTED, not WSAEINTR"),
     ("cleanup-no-reset", SIM + "close.py",
      "they finish sending.\"\"\"\n"
@@ -129,40 +129,40 @@ MUTANTS: list[tuple[str, str, str, str, str]] = [
      "Process.terminate leaves the provider's sockets open: no reset, addresses stay bound"),
     # ---------------------------------------------------------------- sim/data.py
     ("dgram-msgsize-late", SIM + "data.py",
-     "        if len(data) > MAX_DATAGRAM:                  # fails before it starts",
-     "        if False:                  # fails before it starts",
+     "    if len(data) > MAX_DATAGRAM:                  # fails before it starts",
+     "    if False:                  # fails before it starts",
      "an oversized datagram is checked after the overlapped starts (delivers a completion)"),
     ("dgram-blocking-msgsize", SIM + "data.py",
-     "            if truncated and op is None:\n"
-     "                raise WinsockError(WSAEMSGSIZE, funcname)",
-     "            if False:\n"
-     "                raise WinsockError(WSAEMSGSIZE, funcname)",
+     "        if truncated and op is None:\n"
+     "            raise WinsockError(WSAEMSGSIZE, funcname)",
+     "        if False:\n"
+     "            raise WinsockError(WSAEMSGSIZE, funcname)",
      "a truncated datagram received at once returns success instead of WSAEMSGSIZE"),
     ("dgram-peek-consumes", SIM + "data.py",
-     "            if not peek:\n"
-     "                sock.dgrams.popleft()",
-     "            if True:\n"
-     "                sock.dgrams.popleft()",
+     "        if not peek:\n"
+     "            sock.dgrams.popleft()",
+     "        if True:\n"
+     "            sock.dgrams.popleft()",
      "MSG_PEEK on a datagram socket removes the datagram"),
     ("fdwrite-rearm", SIM + "data.py",
-     "            sock.rearm(FD_WRITE)\n",
+     "        sock.rearm(FD_WRITE)\n",
      "",
      "FD_WRITE is not re-enabled after a send fails with WSAEWOULDBLOCK"),
     ("partial-send-count", SIM + "data.py",
-     "            return (0, entry.offset)",
-     "            return (0, len(data))",
+     "        return (0, entry.offset)",
+     "        return (0, len(data))",
      "a non-blocking send that took only part reports the whole length"),
     ("recv-left-fdread", SIM + "data.py",
-     "            sock.rearm(FD_READ)\n"
-     "            if sock.recv_buf:\n"
-     "                sock.post(FD_READ)\n"
-     "            self.network.finish_recv(sock, entry, n, 0)",
-     "            sock.rearm(FD_READ)\n"
-     "            self.network.finish_recv(sock, entry, n, 0)",
+     "        sock.rearm(FD_READ)\n"
+     "        if sock.recv_buf:\n"
+     "            sock.post(FD_READ)\n"
+     "        sock.finish_recv(entry, n, 0)",
+     "        sock.rearm(FD_READ)\n"
+     "        sock.finish_recv(entry, n, 0)",
      "a stream receive that leaves data does not record FD_READ again"),
     ("dgram-port0", SIM + "data.py",
-     "        if to[0] == ANY_HOST or to[1] == 0:",
-     "        if to[0] == ANY_HOST:",
+     "    if to[0] == ANY_HOST or to[1] == 0:",
+     "    if to[0] == ANY_HOST:",
      "a datagram to port 0 is sent (lost) instead of failing WSAEADDRNOTAVAIL"),
     # ---------------------------------------------------------------- sim/network.py
     ("sndbuf-room", SIM + "network.py",
@@ -183,9 +183,9 @@ MUTANTS: list[tuple[str, str, str, str, str]] = [
      "listen backlog off by one: backlog + 1 connections are queued"),
     ("dgram-partial-flag", SIM + "network.py",
      "            entry.flags = MSG_PARTIAL if truncated else 0\n"
-     "            self.finish_recv(target, entry, n, WSAEMSGSIZE if truncated else 0)",
+     "            target.finish_recv(entry, n, WSAEMSGSIZE if truncated else 0)",
      "            entry.flags = 0\n"
-     "            self.finish_recv(target, entry, n, WSAEMSGSIZE if truncated else 0)",
+     "            target.finish_recv(entry, n, WSAEMSGSIZE if truncated else 0)",
      "a truncated datagram into a posted receive completes without MSG_PARTIAL"),
     ("dgram-rcvbuf", SIM + "network.py",
      "if target.dgram_bytes + len(data) > target.rcvbuf:",
@@ -348,15 +348,15 @@ MUTANTS: list[tuple[str, str, str, str, str]] = [
      "            pass",
      "completion without a routine does not signal the overlapped's event"),
     ("port-key", SPI + "engine.py",
-     "self.ports.post(port, error, nbytes, entry.key, op if op is not None else overlapped)",
-     "self.ports.post(port, error, nbytes, 0, op if op is not None else overlapped)",
+     "self.ports.post(port, error, nbytes, socket_entry.key,",
+     "self.ports.post(port, error, nbytes, 0,",
      "completion packet posted with key 0 instead of the socket's completion key"),
     ("routine-thread", SPI + "engine.py",
      "thread_handle = registry.duplicate(thread_id.ThreadHandle)",
      "thread_handle = registry.open()",
      "completion routine queued to the calling thread, not the thread thread_id names"),
     ("routine-with-port", SPI + "engine.py",
-     "            if entry.port is not None:\n"
+     "            if socket_entry.port is not None:\n"
      "                raise WinsockError(WSAEINVAL, funcname)",
      "            if False:\n"
      "                raise WinsockError(WSAEINVAL, funcname)",
@@ -367,21 +367,21 @@ MUTANTS: list[tuple[str, str, str, str, str]] = [
      "self._run_routine, (op, error, nbytes, flags))\n",
      "an operation with a completion routine also signals its event / posts a packet"),
     ("start-no-reset", SPI + "engine.py",
-     "            self.events.reset_if_open(overlapped.hEvent)",
+     "            self.events.reset_if_open(ov.hEvent)",
      "            pass",
      "starting an overlapped operation does not reset its event"),
     ("double-start", SPI + "engine.py",
-     "        if overlapped.operation is not None:\n"
+     "        if ov.operation is not None:\n"
      "            if thread_handle:",
      "        if False:\n"
      "            if thread_handle:",
      "a second operation on a pending overlapped is accepted (should be WSAEINVAL)"),
     ("cancel-thread-leak", SPI + "engine.py",
-     "        self._record(op, error, 0, 0)\n"
+     "        _record(op, error, 0, 0)\n"
      "        if op.thread_handle:\n"
      "            self._registry().close(op.thread_handle)\n"
      "        return True",
-     "        self._record(op, error, 0, 0)\n"
+     "        _record(op, error, 0, 0)\n"
      "        return True",
      "a silently cancelled operation keeps its routine's thread handle open (leak)"),
     # ---------------------------------------------------------------- spi/ports.py

@@ -46,7 +46,9 @@ def test_each_close_mode_on_its_own(mode, monkeypatch):
         assert "end of stream" not in completions
     else:                                   # retry: would-block, shutdown, close, "bye"
         assert report["closes_would_block"] == 6
-        assert report["calls_failed"] == {"WSAECONNRESET": 6}
+        # the echo of "bye" meets a peer that shut its sending down and closed:
+        # the server's next receive fails with WSAECONNABORTED (Windows; Wine's test_shutdown)
+        assert report["calls_failed"] == {"WSAECONNABORTED": 6}
         assert report["resets_seen"] == 6
 
 

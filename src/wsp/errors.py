@@ -150,6 +150,21 @@ ERROR_NOT_FOUND = 1168
 # while the thread waited on it.
 ERROR_ABANDONED_WAIT_0 = 735
 
+# The Win32 errors GetQueuedCompletionStatus reports (GetLastError() after a
+# failed dequeue) for a completed operation that failed: Windows translates
+# the operation's NTSTATUS to a Win32 code, which for several socket errors is
+# not the WSA code (Wine's ws2_32 test_completion_port, run against Windows:
+# a receive reset by the peer dequeues with ERROR_NETNAME_DELETED; asyncio's
+# proactor turns that code into ConnectionResetError).
+ERROR_NETNAME_DELETED = 64
+ERROR_SEM_TIMEOUT = 121
+ERROR_MORE_DATA = 234
+ERROR_OPERATION_ABORTED = 995
+ERROR_CONNECTION_REFUSED = 1225
+ERROR_NETWORK_UNREACHABLE = 1231
+ERROR_HOST_UNREACHABLE = 1232
+ERROR_CONNECTION_ABORTED = 1236
+
 # Code -> name.  The table has no repeated values today; if one ever appears,
 # the generator keeps the first name in table order.
 ERROR_NAMES: dict[int, str] = {
@@ -626,8 +641,38 @@ _SUBCLASS_FOR_CODE: dict[int, type[WinsockError]] = {
     WSAEACCES: WinsockPermissionError,
 }
 
+#: WSA code of a failed operation -> the Win32 code GetQueuedCompletionStatus
+#: gives for it (SPEC §6.1); codes not listed are reported as they are.
+WIN32_ERROR_OF_WSA: dict[int, int] = {
+    WSA_OPERATION_ABORTED: ERROR_OPERATION_ABORTED,
+    WSAECONNRESET: ERROR_NETNAME_DELETED,
+    WSAECONNABORTED: ERROR_CONNECTION_ABORTED,
+    WSAECONNREFUSED: ERROR_CONNECTION_REFUSED,
+    WSAENETUNREACH: ERROR_NETWORK_UNREACHABLE,
+    WSAEHOSTUNREACH: ERROR_HOST_UNREACHABLE,
+    WSAETIMEDOUT: ERROR_SEM_TIMEOUT,
+    WSAEMSGSIZE: ERROR_MORE_DATA,
+}
+
+
+def win32_error(code: int) -> int:
+    """The Win32 error GetQueuedCompletionStatus reports for an operation
+    that failed with WSA error `code` (see :data:`WIN32_ERROR_OF_WSA`)."""
+    return WIN32_ERROR_OF_WSA.get(code, code)
+
+
 __all__ = [
     "ERROR_ABANDONED_WAIT_0",
+    "ERROR_CONNECTION_ABORTED",
+    "ERROR_CONNECTION_REFUSED",
+    "ERROR_HOST_UNREACHABLE",
+    "ERROR_MORE_DATA",
+    "ERROR_NETNAME_DELETED",
+    "ERROR_NETWORK_UNREACHABLE",
+    "ERROR_OPERATION_ABORTED",
+    "ERROR_SEM_TIMEOUT",
+    "WIN32_ERROR_OF_WSA",
+    "win32_error",
     "ERROR_MESSAGES",
     "ERROR_NAMES",
     "ERROR_NOT_FOUND",

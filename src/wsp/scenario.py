@@ -26,7 +26,9 @@ its catalog, and each using only the application-facing calls
      short message held in the network: ``closesocket`` fails with
      ``WSAEWOULDBLOCK`` and the handle stays valid (seed: LPWSPCloseSocket);
      the client then calls ``shutdown(SD_SEND)`` and retries, which closes;
-     the network then delivers the held message and the end of stream;
+     the network then delivers the held message and the end of stream (the
+     server's echo of it then meets a closed peer that had shut its sending
+     down: its next receive fails with ``WSAECONNABORTED``, as on Windows);
 
 4. the server closes its socket once its receive has ended.
 
@@ -54,7 +56,8 @@ from typing import Any, Callable
 
 import wsp
 from .constants import (AF_INET, FIONBIO, SD_SEND, SO_LINGER, SOCK_STREAM, SOL_SOCKET)
-from .errors import (WSA_OPERATION_ABORTED, WSAECONNRESET, WSAEWOULDBLOCK, WinsockError,
+from .errors import (WSA_OPERATION_ABORTED, WSAECONNABORTED, WSAECONNRESET, WSAEWOULDBLOCK,
+                     WinsockError,
                      error_name)
 from .lsp import FaultProvider, TracingProvider
 from .sim import Network, Provider
@@ -68,6 +71,10 @@ SERVER_ADDR = ("10.0.0.1", 7)          # the echo service
 RECV_BUFFER = 4096
 FAULTY_SHARE = 0.05                    # connections that get a reset injected (with "fault")
 _STOP = 0xFFFFFFFF                     # completion key of the packets that stop a worker
+
+#: The errors of a connection the peer tore down: a reset (WSAECONNRESET), or an
+#: abort after the peer shut its sending down and closed (WSAECONNABORTED).
+_TORN_DOWN = (WSAECONNRESET, WSAECONNABORTED)
 
 
 @dataclass(frozen=True)
@@ -161,7 +168,7 @@ class Scenario:
         self._raised: Counter[str] = Counter()        # calls that failed, by error
         self._would_block = 0                         # closes that said WSAEWOULDBLOCK
         self._ops = 0                     # application calls made (sockets, I/O, closes)
-        self._resets = 0                  # receives that ended with WSAECONNRESET
+        self._resets = 0                  # calls that found the connection reset or aborted
         self._messages = 0
         self._bytes = 0                   # bytes of completed sends and receives
         self._finished = 0                # connections closed at both ends
@@ -292,7 +299,7 @@ class Scenario:
                     return
                 except WinsockError as exc:
                     self._count_error(exc)
-            elif status == WSAECONNRESET:
+            elif status in _TORN_DOWN:
                 with self._lock:
                     self._resets += 1
             elif status and status != WSA_OPERATION_ABORTED:
@@ -307,7 +314,7 @@ class Scenario:
     def _count_error(self, exc: WinsockError) -> None:
         with self._lock:
             self._raised[error_name(exc.winerror)] += 1
-            if exc.winerror == WSAECONNRESET:
+            if exc.winerror in _TORN_DOWN:
                 self._resets += 1
 
     # -- client side --------------------------------------------------------------------
@@ -345,7 +352,7 @@ class Scenario:
             if conn.client_closed:
                 return
             if status or not nbytes:
-                if status == WSAECONNRESET:
+                if status in _TORN_DOWN:
                     with self._lock:
                         self._resets += 1
                 else:

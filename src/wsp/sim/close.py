@@ -38,6 +38,7 @@ class Closing:
                 raise WinsockError(WSAENOTCONN, funcname)
             if how in (SD_SEND, SD_BOTH):
                 sock.shut_send = True
+                sock.shutdown_send = True
                 if sock.kind == SOCK_STREAM and not sock.reset_error:
                     sock.fin_queued = True
                     sock.pump()

@@ -160,8 +160,10 @@ class Network:
         client.connection = server.connection = conn
         self._connections[conn] = None
         listener.accept_queue.append(server)
+        listener.armed |= FD_ACCEPT          # a new arrival records FD_ACCEPT again (Windows)
         listener.post(FD_ACCEPT)
         listener.wake()
+        client.connect_error = 0
         client.post(FD_CONNECT, 0)
         client.post(FD_WRITE)
 
@@ -239,5 +241,6 @@ class Network:
             return                                  # receive buffer full: dropped
         target.dgrams.append((bytes(data), source))
         target.dgram_bytes += len(data)
+        target.armed |= FD_READ              # a new datagram records FD_READ again (Windows)
         target.post(FD_READ)
         target.wake()

@@ -18,7 +18,7 @@ import threading
 import time
 from typing import Any, Callable
 
-from ..constants import (AF_INET, CF_ACCEPT, CF_DEFER, CF_REJECT, FD_ACCEPT, FD_ALL_EVENTS,
+from ..constants import (AF_INET, CF_ACCEPT, CF_DEFER, CF_REJECT, FD_ACCEPT, FD_ALL_EVENTS, FD_CONNECT,
                          FD_CLOSE, FD_READ, FD_WRITE, FIONBIO, FIONREAD, IPPROTO_TCP, IPPROTO_UDP,
                          SD_RECEIVE, SD_SEND, SO_ACCEPTCONN,
                          SO_DONTLINGER, SO_ERROR, SO_LINGER, SO_RCVBUF, SO_REUSEADDR, SO_SNDBUF,
@@ -226,7 +226,21 @@ class Provider(DataPath, Closing, Selecting, ServiceProvider):
                 raise WinsockError(WSAEINVAL, funcname)
             if sock.state == "connected" or sock.reset_error:
                 raise WinsockError(WSAEISCONN, funcname)
-            self.network.connect(sock, addr, funcname)
+            sock.connect_error = None                  # a new attempt
+            try:
+                self.network.connect(sock, addr, funcname)
+            except WinsockError as exc:
+                if not sock.nonblocking or exc.winerror != WSAECONNREFUSED:
+                    raise
+                # Windows answers a non-blocking connect with WSAEWOULDBLOCK
+                # whatever its outcome; a refusal shows later, in select's
+                # except set, in FD_CONNECT and in SO_ERROR (Wine's test_select;
+                # the WSAEventSelect page).  The network knew at once.
+                sock.connect_error = sock.so_error = WSAECONNREFUSED
+                sock.armed |= FD_CONNECT
+                sock.post(FD_CONNECT, WSAECONNREFUSED)
+                sock.wake()
+                raise WinsockError(WSAEWOULDBLOCK, funcname) from None
             if sock.nonblocking:
                 raise WinsockError(WSAEWOULDBLOCK, funcname)
 
@@ -370,7 +384,7 @@ class Provider(DataPath, Closing, Selecting, ServiceProvider):
             if optname == SO_TYPE:
                 return sock.kind
             if optname == SO_ERROR:
-                error, sock.so_error = sock.so_error, 0
+                error = sock.so_error       # Windows keeps it: reading does not clear it
                 return error
             if optname == SO_REUSEADDR:
                 return sock.reuseaddr

@@ -7,8 +7,7 @@ import threading
 import time
 from typing import Any, Sequence
 
-from ..constants import (FD_ACCEPT, FD_ALL_EVENTS,
-                         FD_CLOSE, FD_READ, FD_WRITE)
+from ..constants import FD_ACCEPT, FD_ALL_EVENTS, FD_CLOSE, FD_CONNECT, FD_READ, FD_WRITE
 from ..errors import (WSAEINTR, WSAEINVAL, WinsockError)
 from ..spi.checks import deadline_after, int_arg, seconds_timeout, wait_time
 
@@ -22,7 +21,12 @@ class Selecting:
     def WSPEventSelect(self, s: int, event: int | None, network_events: int) -> None:
         """Record `network_events` (FD_* bits) for `s` and signal `event` when
         one occurs; makes the socket non-blocking.  A mask of 0 cancels.
-        Conditions already true are recorded at once."""
+        Conditions already true are recorded at once -- unless they were
+        recorded before and nothing re-enabled them since: Windows records a
+        condition once, however often the socket is selected (Wine's
+        test_read_events, test_write_events, test_accept_events,
+        test_close_events), and records FD_CONNECT (with its error) to a
+        select made after the connect (test_connect_events)."""
         funcname = "WSPEventSelect"
         sock = self.sim_socket(s, funcname)
         int_arg(network_events, "network_events")
@@ -34,8 +38,9 @@ class Selecting:
             sock.event = event if network_events else None
             sock.event_mask = network_events & FD_ALL_EVENTS
             sock.net_events.clear()
-            sock.armed = FD_ALL_EVENTS
             sock.nonblocking = True
+            if sock.connect_error is not None:
+                sock.post(FD_CONNECT, sock.connect_error)
             if sock.state == "listening":
                 if sock.accept_queue:
                     sock.post(FD_ACCEPT)
@@ -65,6 +70,8 @@ class Selecting:
                   timeout: float | None) -> tuple[list[int], list[int], list[int]]:
         """``(readable, writable, exceptional)`` subsets of the three
         sequences; waits up to `timeout` seconds (None: until one is ready).
+        A socket whose non-blocking connect failed is exceptional (and neither
+        readable nor writable), as on Windows.
         WSAEINVAL if all three are empty; WSAENOTSOCK for a non-socket."""
         funcname = "WSPSelect"
         try:
@@ -80,7 +87,8 @@ class Selecting:
             while True:
                 ready = ([s for s in sets[0] if socks[s].readable()],
                          [s for s in sets[1] if socks[s].writable()],
-                         [])
+                         [s for s in sets[2] if socks[s].connect_error
+                          and socks[s].state != "connected"])
                 if any(ready):
                     return ready
                 if any(sock.interrupted for sock in socks.values()):

@@ -57,11 +57,13 @@ cdef class SimSocket:
     cdef public object sndbuf
     cdef public object rcvbuf
     cdef public object so_error
+    cdef public object connect_error
     cdef public bytearray recv_buf
     cdef public bytearray send_buf
     cdef public object pending_recvs
     cdef public object pending_sends
     cdef public bint shut_send
+    cdef public bint shutdown_send
     cdef public bint shut_recv
     cdef public bint fin_queued
     cdef public bint fin_sent

@@ -20,8 +20,8 @@ import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable
 
-from ..constants import (FD_CLOSE, FD_READ, FD_WRITE, SOCK_DGRAM)
-from ..errors import (WSAECONNRESET, WSAEFAULT, WinsockError)
+from ..constants import (FD_ALL_EVENTS, FD_CLOSE, FD_READ, FD_WRITE, SOCK_DGRAM)
+from ..errors import (WSAECONNABORTED, WSAECONNRESET, WSAEFAULT, WinsockError)
 
 try:
     import cython             # compiling: Cython's own; uncompiled: Cython.Shadow
@@ -186,12 +186,14 @@ class SimSocket:
         self.sndbuf = DEFAULT_BUFFER
         self.rcvbuf = DEFAULT_BUFFER
         self.so_error = 0
+        self.connect_error: int | None = None   # its connect's outcome (0 or the error), once known
         # stream data
         self.recv_buf = bytearray()
         self.send_buf = bytearray()
         self.pending_recvs: deque[PendingRecv] = deque()
         self.pending_sends: deque[PendingSend] = deque()
         self.shut_send = False                # no more sends (shutdown SD_SEND or closing)
+        self.shutdown_send = False            # the application itself shut sending down
         self.shut_recv = False
         self.fin_queued = False               # send FIN once the send side drains
         self.fin_sent = False
@@ -206,7 +208,7 @@ class SimSocket:
         # WSPEventSelect
         self.event: int | None = None
         self.event_mask = 0
-        self.armed = 0                        # FD_* bits that may be recorded again
+        self.armed = FD_ALL_EVENTS            # FD_* bits that may be recorded (again)
         self.net_events: dict[int, int] = {}  # FD_* -> error, since the last enumeration
         self.on_event: Callable[[SimSocket, int, int], None] | None = None
 
@@ -295,7 +297,12 @@ class SimSocket:
             if self.reset_error or not moved:
                 break
         if peer.rst_owed:
-            self.network.reset(conn, WSAECONNRESET)
+            # A peer that shut its sending down and then closed its handle
+            # aborts the connection: the sender's next receive fails with
+            # WSAECONNABORTED, not WSAECONNRESET (Wine's test_shutdown, a
+            # line Windows passes).
+            self.network.reset(conn, WSAECONNABORTED
+                               if peer.shutdown_send and peer.handle_closed else WSAECONNRESET)
             return
         if self.fin_queued and not self.fin_sent and not self.send_buf and not self.pending_sends:
             self.fin_sent = True
@@ -315,7 +322,8 @@ class SimSocket:
             return 0
         if conn is not None and conn.held:
             return 0
-        if (self.handle_closed and self.owner is not None) or self.shut_recv:
+        if (self.handle_closed and self.owner is not None) or (self.shut_recv
+                                                               and not self.pending_recvs):
             # Data for a socket whose handle is gone, or that was shut down
             # for receiving: TCP (and Windows) answers with a reset.  The
             # send itself succeeded -- the bytes left the sender -- so the
@@ -337,11 +345,21 @@ class SimSocket:
                 start += n
                 taken += n
             self.finish_recv(entry, n, 0)
+        if start < size and self.shut_recv:
+            # Shut down for receiving: the receives that were already pending
+            # took what they could (Windows completes them; Wine's
+            # test_shutdown), the rest is refused with a reset as above.
+            self.rst_owed = True
+            return size
         room = self.rcvbuf - len(self.recv_buf)
         if start < size and room > 0:
             n = min(room, size - start)
             self.recv_buf += data[start:start + n]
             taken += n
+            # New data is a new condition: FD_READ is recorded again even if
+            # no receive came since the last one (observed Windows; Wine's
+            # test_read_events marks the line todo_wine, Windows passes it).
+            self.armed |= FD_READ
         if self.recv_buf and (self.event_mask or self.watchers):
             self.post(FD_READ)
             self.wake()

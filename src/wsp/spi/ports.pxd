@@ -13,4 +13,4 @@ cdef class Ports:
 
     cpdef bint post(self, object port, object status, object nbytes, object key,
                     object riding) except? 0
-    cdef tuple _unpack(self, tuple packet)
+    cdef tuple _unpack(self, tuple packet, bint win32)

@@ -16,8 +16,8 @@ import time
 from typing import Any, Callable
 
 from ..core import HandleTable
-from ..errors import (ERROR_ABANDONED_WAIT_0, WAIT_TIMEOUT, WSA_INVALID_HANDLE,
-                      WSA_INVALID_PARAMETER, WinsockError)
+from ..errors import (ERROR_ABANDONED_WAIT_0, WAIT_TIMEOUT, WIN32_ERROR_OF_WSA,
+                      WSA_INVALID_HANDLE, WSA_INVALID_PARAMETER, WinsockError)
 from .checks import ms_deadline, time_left
 from .handles import HandleSpace, PortEntry, SocketEntry
 from .structs import Overlapped
@@ -122,8 +122,18 @@ class Ports:
             raise WinsockError(WSA_INVALID_HANDLE, funcname)
 
     # -- packets out ---------------------------------------------------------------------
-    def _unpack(self, packet: tuple[int, int, int, int]) -> tuple[int, int, int, Any]:
+    def _unpack(self, packet: tuple[int, int, int, int],
+                win32: bool) -> tuple[int, int, int, Any]:
+        """A dequeued packet as the caller sees it.  With `win32` (the
+        GetQueuedCompletionStatus form) a failure's status is what
+        GetLastError() says after a failed dequeue on Windows: the Win32
+        form of the operation's error (SPEC §6.1), not always the WSA code
+        the overlapped keeps.  GetQueuedCompletionStatusEx has no per-entry
+        GetLastError on Windows (its entries carry the overlapped, whose
+        Internal is the status), so its form keeps the operation's code."""
         status, nbytes, key, overlapped_id = packet
+        if status and win32:
+            status = WIN32_ERROR_OF_WSA.get(status, status)
         if not overlapped_id:
             return (status, nbytes, key, None)
         # An Operation (a completion: it kept the buffers alive until now)
@@ -135,7 +145,9 @@ class Ports:
 
     def GetQueuedCompletionStatus(self, port: int, ms: int) -> tuple[int, int, int, Any]:
         """``(rc, nbytes, key, overlapped)`` of the next completion packet.
-        Never raises for an I/O error: ``rc`` is 0 or the operation's error;
+        Never raises for an I/O error: ``rc`` is 0 or the Win32 form of the
+        operation's error (``wsp.errors.win32_error``: ERROR_NETNAME_DELETED
+        for WSAECONNRESET, ...; the overlapped keeps the WSA code);
         ``(WAIT_TIMEOUT, 0, 0, None)`` on time-out;
         ``(ERROR_ABANDONED_WAIT_0, 0, 0, None)`` if the port is closed while
         waiting.  Waits without the GIL.  WSA_INVALID_HANDLE for a handle
@@ -152,16 +164,16 @@ class Ports:
         if ms == 0 and type(ms) is int:
             packet = queue.get(0)
             if packet is not None:
-                return self._unpack(packet)
+                return self._unpack(packet, True)
             return (ERROR_ABANDONED_WAIT_0 if queue.closed else WAIT_TIMEOUT, 0, 0, None)
         deadline = ms_deadline(ms, "GetQueuedCompletionStatus")
         packet = queue.get(0)                       # a packet waiting: no clock needed
         if packet is not None:
-            return self._unpack(packet)
+            return self._unpack(packet, True)
         while True:
             packet = queue.get(time_left(deadline))
             if packet is not None:
-                return self._unpack(packet)
+                return self._unpack(packet, True)
             if queue.closed:
                 return (ERROR_ABANDONED_WAIT_0, 0, 0, None)
             if deadline is not None and time.monotonic() >= deadline:
@@ -170,8 +182,9 @@ class Ports:
 
     def GetQueuedCompletionStatusEx(self, port: int, max_entries: int, ms: int,
                                     alertable: bool = False) -> list[tuple[int, int, int, Any]]:
-        """Up to `max_entries` packets as ``(rc, nbytes, key, overlapped)``;
-        waits only for the first.  ``[]`` on time-out, when the port is
+        """Up to `max_entries` packets as ``(rc, nbytes, key, overlapped)``,
+        ``rc`` 0 or the operation's WSA error (its overlapped's ``Internal``;
+        only GetQueuedCompletionStatus translates it); waits only for the first.  ``[]`` on time-out, when the port is
         closed, or when an alertable wait ran APCs of the calling thread.
         WSA_INVALID_PARAMETER for `max_entries` < 1."""
         funcname = "GetQueuedCompletionStatusEx"
@@ -181,7 +194,7 @@ class Ports:
         if max_entries < 1:
             raise WinsockError(WSA_INVALID_PARAMETER, funcname)
         if not alertable and ms == 0 and type(ms) is int:     # a poll: no clock, no loop
-            return [self._unpack(p) for p in queue.get_many(max_entries, 0)]
+            return [self._unpack(p, False) for p in queue.get_many(max_entries, 0)]
         deadline = ms_deadline(ms, funcname)
         me = threading.get_ident()
         waits = self.waits
@@ -200,7 +213,7 @@ class Ports:
             else:
                 packets = queue.get_many(max_entries, time_left(deadline))
             if packets:
-                return [self._unpack(p) for p in packets]
+                return [self._unpack(p, False) for p in packets]
             if queue.closed:
                 return []
             left = time_left(deadline)
