@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import socket
 
 import pytest
@@ -45,6 +47,15 @@ EXPECTED = {
     "FIONBIO": 0x8004667E,
     "FIONREAD": 0x4004667F,
     "SIOCATMARK": 0x40047307,
+    # mswsock.h (SPEC §6.4)
+    "SIO_GET_EXTENSION_FUNCTION_POINTER": 0xC8000006,
+    "SO_UPDATE_ACCEPT_CONTEXT": 0x700B,
+    "SO_UPDATE_CONNECT_CONTEXT": 0x7010,
+    "TF_REUSE_SOCKET": 0x02,
+    "WSAID_ACCEPTEX": uuid.UUID("b5367df1-cbac-11cf-95ca-00805f48a192"),
+    "WSAID_GETACCEPTEXSOCKADDRS": uuid.UUID("b5367df2-cbac-11cf-95ca-00805f48a192"),
+    "WSAID_CONNECTEX": uuid.UUID("25a207b9-ddf3-4660-8ee9-76e58c74063e"),
+    "WSAID_DISCONNECTEX": uuid.UUID("7fda2e11-8630-436f-a031-f536a6eec157"),
     "SD_RECEIVE": 0,
     "SD_SEND": 1,
     "SD_BOTH": 2,
@@ -94,7 +105,7 @@ EXPECTED = {
 @pytest.mark.parametrize(("name", "value"), list(EXPECTED.items()), ids=list(EXPECTED))
 def test_value(name: str, value: int) -> None:
     actual = getattr(constants, name)
-    assert type(actual) is int
+    assert type(actual) is type(value)        # ints, and the extension GUIDs as uuid.UUID
     assert actual == value
 
 

@@ -9,6 +9,8 @@ same on every operating system.
 
 from __future__ import annotations
 
+import uuid
+
 # --- address families ----------------------------------------------------
 AF_UNSPEC = 0
 AF_INET = 2
@@ -60,6 +62,18 @@ SOMAXCONN = 0x7FFFFFFF
 FIONBIO = 0x8004667E
 FIONREAD = 0x4004667F
 SIOCATMARK = 0x40047307
+
+# --- Microsoft extension functions (mswsock.h) -------------------------------
+# WSAIoctl(s, SIO_GET_EXTENSION_FUNCTION_POINTER, guid) hands out the
+# provider's function for one of these GUIDs.
+SIO_GET_EXTENSION_FUNCTION_POINTER = 0xC8000006
+WSAID_ACCEPTEX = uuid.UUID("b5367df1-cbac-11cf-95ca-00805f48a192")
+WSAID_GETACCEPTEXSOCKADDRS = uuid.UUID("b5367df2-cbac-11cf-95ca-00805f48a192")
+WSAID_CONNECTEX = uuid.UUID("25a207b9-ddf3-4660-8ee9-76e58c74063e")
+WSAID_DISCONNECTEX = uuid.UUID("7fda2e11-8630-436f-a031-f536a6eec157")
+SO_UPDATE_ACCEPT_CONTEXT = 0x700B
+SO_UPDATE_CONNECT_CONTEXT = 0x7010
+TF_REUSE_SOCKET = 0x02
 
 # --- shutdown directions -----------------------------------------------------
 SD_RECEIVE = 0
@@ -173,6 +187,14 @@ __all__ = [
     "SD_RECEIVE",
     "SD_SEND",
     "SIOCATMARK",
+    "SIO_GET_EXTENSION_FUNCTION_POINTER",
+    "SO_UPDATE_ACCEPT_CONTEXT",
+    "SO_UPDATE_CONNECT_CONTEXT",
+    "TF_REUSE_SOCKET",
+    "WSAID_ACCEPTEX",
+    "WSAID_CONNECTEX",
+    "WSAID_DISCONNECTEX",
+    "WSAID_GETACCEPTEXSOCKADDRS",
     "SOCK_DGRAM",
     "SOCK_RAW",
     "SOCK_STREAM",

@@ -52,8 +52,10 @@ import threading
 import time
 from typing import Any, Callable, Sequence
 
-from ..constants import SO_LINGER, SOL_SOCKET
-from ..errors import (WSA_IO_PENDING, WSA_OPERATION_ABORTED, WSAEINVAL, WSAENOTSOCK,
+from ..constants import (SIO_GET_EXTENSION_FUNCTION_POINTER, SO_LINGER, SO_UPDATE_ACCEPT_CONTEXT,
+                         SOL_SOCKET,
+                         WSAID_ACCEPTEX, WSAID_CONNECTEX, WSAID_DISCONNECTEX)
+from ..errors import (WSA_INVALID_PARAMETER, WSA_IO_PENDING, WSA_OPERATION_ABORTED, WSAEINVAL, WSAENOTSOCK,
                       WSANOTINITIALISED, WinsockError)
 from ..spi.checks import deadline_after, seconds_timeout, wait_time
 from ..spi.process import Operation, Process
@@ -411,7 +413,12 @@ class LayeredProvider(ServiceProvider):
         return self.lower.WSPGetPeerName(self._sock(s, "WSPGetPeerName").lower)
 
     def WSPSetSockOpt(self, s: int, level: int, optname: int, value: Any) -> None:
-        self.lower.WSPSetSockOpt(self._sock(s, "WSPSetSockOpt").lower, level, optname, value)
+        """Passed to the lower socket; SO_UPDATE_ACCEPT_CONTEXT's value (the
+        listening socket) is a handle too, translated to the lower one."""
+        ls = self._sock(s, "WSPSetSockOpt")
+        if level == SOL_SOCKET and optname == SO_UPDATE_ACCEPT_CONTEXT:
+            value = self._sock(value, "WSPSetSockOpt").lower
+        self.lower.WSPSetSockOpt(ls.lower, level, optname, value)
 
     def WSPGetSockOpt(self, s: int, level: int, optname: int) -> Any:
         return self.lower.WSPGetSockOpt(self._sock(s, "WSPGetSockOpt").lower, level, optname)
@@ -514,8 +521,19 @@ class LayeredProvider(ServiceProvider):
 
     def WSPIoctl(self, s: int, code: int, value: Any = None, overlapped: Any = None,
                  completion_routine: Any = None, thread_id: ThreadId | None = None) -> Any:
+        """Passed to the lower provider, but for
+        SIO_GET_EXTENSION_FUNCTION_POINTER: the layer hands out its own
+        AcceptEx, ConnectEx and DisconnectEx, which take the layer's handles
+        and call the lower provider's (the classic duty of a layered
+        provider), once the lower provider has shown it has the function."""
         ls = self._sock(s, "WSPIoctl")
         lower, ls_lower = self.lower, ls.lower
+        if code == SIO_GET_EXTENSION_FUNCTION_POINTER and overlapped is None:
+            lower_function = lower.WSPIoctl(ls_lower, code, value, None, completion_routine,
+                                            thread_id)
+            own = {WSAID_ACCEPTEX: self.AcceptEx, WSAID_CONNECTEX: self.ConnectEx,
+                   WSAID_DISCONNECTEX: self.DisconnectEx}
+            return own.get(value, lower_function)   # GetAcceptExSockaddrs takes no handle
         if overlapped is None:
             return lower.WSPIoctl(ls_lower, code, value, None, completion_routine, thread_id)
         return self._overlapped(                        # ioctls are always issued inline
@@ -523,6 +541,56 @@ class LayeredProvider(ServiceProvider):
             lambda inner, routine, tid: lower.WSPIoctl(ls_lower, code, value, inner, routine,
                                                        tid),
             (WSA_IO_PENDING,), use_worker=False)
+
+    # -- the extension functions, over the lower provider's (SPEC §6.4) ------------------
+    def _lower_extension(self, ls_lower: int, guid: Any) -> Any:
+        return self.lower.WSPIoctl(ls_lower, SIO_GET_EXTENSION_FUNCTION_POINTER, guid)
+
+    def AcceptEx(self, listen_s: int, accept_s: int, buffer: Any, receive_data_length: int,
+                 local_address_length: int, remote_address_length: int,
+                 overlapped: Overlapped) -> tuple[int, int]:
+        """The lower provider's AcceptEx on the lower sockets under the
+        layer's `listen_s` and `accept_s`, as the layer's own request on
+        `listen_s` (its completion is delivered as for `listen_s`)."""
+        funcname = "AcceptEx"
+        ls_listen, ls_accept = self._sock(listen_s, funcname), self._sock(accept_s, funcname)
+        if overlapped is None:
+            raise WinsockError(WSA_INVALID_PARAMETER, funcname)
+        accept_ex = self._lower_extension(ls_listen.lower, WSAID_ACCEPTEX)
+        return self._overlapped(
+            funcname, listen_s, overlapped, None, None, buffer,
+            lambda inner, routine, tid: accept_ex(ls_listen.lower, ls_accept.lower, buffer,
+                                                  receive_data_length, local_address_length,
+                                                  remote_address_length, inner),
+            (WSA_IO_PENDING, 0), use_worker=False)
+
+    def ConnectEx(self, s: int, addr: tuple[str, int], send_buffer: Any,
+                  overlapped: Overlapped) -> tuple[int, int]:
+        """The lower provider's ConnectEx under the layer's `s`, as the
+        layer's own request."""
+        funcname = "ConnectEx"
+        ls = self._sock(s, funcname)
+        if overlapped is None:
+            raise WinsockError(WSA_INVALID_PARAMETER, funcname)
+        connect_ex = self._lower_extension(ls.lower, WSAID_CONNECTEX)
+        return self._overlapped(
+            funcname, s, overlapped, None, None, send_buffer,
+            lambda inner, routine, tid: connect_ex(ls.lower, addr, send_buffer, inner),
+            (WSA_IO_PENDING, 0), use_worker=False)
+
+    def DisconnectEx(self, s: int, overlapped: Overlapped, flags: int = 0) -> tuple[int, int]:
+        """The lower provider's DisconnectEx under the layer's `s`, as the
+        layer's own request; with TF_REUSE_SOCKET the layer's handle keeps
+        naming the (reused) lower socket."""
+        funcname = "DisconnectEx"
+        ls = self._sock(s, funcname)
+        if overlapped is None:
+            raise WinsockError(WSA_INVALID_PARAMETER, funcname)
+        disconnect_ex = self._lower_extension(ls.lower, WSAID_DISCONNECTEX)
+        return self._overlapped(
+            funcname, s, overlapped, None, None, None,
+            lambda inner, routine, tid: disconnect_ex(ls.lower, inner, flags),
+            (WSA_IO_PENDING, 0), use_worker=False)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} over {self.lower!r}>"

@@ -160,8 +160,11 @@ class Network:
         client.connection = server.connection = conn
         self._connections[conn] = None
         listener.accept_queue.append(server)
-        listener.armed |= FD_ACCEPT          # a new arrival records FD_ACCEPT again (Windows)
-        listener.post(FD_ACCEPT)
+        if listener.accept_requests:         # an AcceptEx is waiting: it takes the connection
+            listener.owner.serve_accept_requests(listener)
+        if listener.accept_queue:
+            listener.armed |= FD_ACCEPT      # a new arrival records FD_ACCEPT again (Windows)
+            listener.post(FD_ACCEPT)
         listener.wake()
         client.connect_error = 0
         client.post(FD_CONNECT, 0)
@@ -184,6 +187,8 @@ class Network:
             side.recv_buf.clear()
             side.send_buf.clear()
             side.fail_pending(error, notify)
+            if side.disconnect_op is not None and side.owner is not None:
+                side.owner.finish_disconnect(side)   # its DisconnectEx fails with the reset
             side.post(FD_CLOSE, close_error)
             self._lingering.discard(side)
             if side.listener is not None and side in side.listener.accept_queue:

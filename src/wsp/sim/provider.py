@@ -22,7 +22,9 @@ from ..constants import (AF_INET, CF_ACCEPT, CF_DEFER, CF_REJECT, FD_ACCEPT, FD_
                          FD_CLOSE, FD_READ, FD_WRITE, FIONBIO, FIONREAD, IPPROTO_TCP, IPPROTO_UDP,
                          SD_RECEIVE, SD_SEND, SO_ACCEPTCONN,
                          SO_DONTLINGER, SO_ERROR, SO_LINGER, SO_RCVBUF, SO_REUSEADDR, SO_SNDBUF,
-                         SO_TYPE, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, SOMAXCONN)
+                         SO_TYPE, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, SOMAXCONN,
+                         SIO_GET_EXTENSION_FUNCTION_POINTER, SO_UPDATE_ACCEPT_CONTEXT,
+                         SO_UPDATE_CONNECT_CONTEXT)
 from ..errors import (WSAECONNREFUSED, WSAECONNRESET, WSAENETDOWN, WSAEAFNOSUPPORT, WSAEINTR, WSAEINVAL, WSAEISCONN,
                       WSAENOPROTOOPT, WSAENOTCONN, WSAENOTSOCK, WSAEOPNOTSUPP,
                       WSAEPROTONOSUPPORT, WSAEPROTOTYPE, WSAESOCKTNOSUPPORT,
@@ -35,6 +37,7 @@ from .socket import ANY_HOST, SimSocket, check_address
 
 from .close import Closing
 from .data import DataPath
+from .extensions import Extensions
 from .select import Selecting
 
 __all__ = ["Provider"]
@@ -44,7 +47,7 @@ _MAX_BACKLOG = 200
 
 
 
-class Provider(DataPath, Closing, Selecting, ServiceProvider):
+class Provider(DataPath, Closing, Selecting, Extensions, ServiceProvider):
     """The simulated network's TCP/UDP provider for one process."""
 
     description = "wsp simulated TCP/IP provider"
@@ -319,7 +322,10 @@ class Provider(DataPath, Closing, Selecting, ServiceProvider):
     def WSPSetSockOpt(self, s: int, level: int, optname: int, value: Any) -> None:
         """Set a SOL_SOCKET option: SO_LINGER (a Linger), SO_DONTLINGER,
         SO_REUSEADDR, SO_SNDBUF, SO_RCVBUF (SO_LINGER on a datagram socket:
-        WSAENOPROTOOPT).
+        WSAENOPROTOOPT); SO_UPDATE_ACCEPT_CONTEXT (the listening socket an
+        AcceptEx took the connection from) and SO_UPDATE_CONNECT_CONTEXT
+        (after ConnectEx) are accepted: the simulated socket already has
+        the state they update.
         WSAENOPROTOOPT for an unknown option, WSAEINVAL for an unknown level."""
         funcname = "WSPSetSockOpt"
         sock = self.sim_socket(s, funcname)
@@ -327,6 +333,13 @@ class Provider(DataPath, Closing, Selecting, ServiceProvider):
         int_arg(optname, "optname")
         if level != SOL_SOCKET:
             raise WinsockError(WSAEINVAL, funcname)
+        if optname == SO_UPDATE_ACCEPT_CONTEXT:
+            listener = self.sim_socket(value, funcname)    # a socket of this provider
+            if listener.state != "listening":
+                raise WinsockError(WSAEINVAL, funcname)
+            return
+        if optname == SO_UPDATE_CONNECT_CONTEXT:
+            return
         with self.network.lock:
             if optname == SO_LINGER:
                 if sock.kind != SOCK_STREAM:
@@ -394,9 +407,12 @@ class Provider(DataPath, Closing, Selecting, ServiceProvider):
 
     def WSPIoctl(self, s: int, code: int, value: Any = None, overlapped: Any = None,
                  completion_routine: Any = None, thread_id: Any = None) -> Any:
-        """FIONBIO (value 0/1: blocking off/on... i.e. non-blocking on/off)
-        and FIONREAD (bytes readable: the stream's buffer, or the size of the
-        first datagram).  Other codes: WSAEINVAL."""
+        """FIONBIO (value 0/1: blocking off/on... i.e. non-blocking on/off),
+        FIONREAD (bytes readable: the stream's buffer, or the size of the
+        first datagram) and SIO_GET_EXTENSION_FUNCTION_POINTER (value: a
+        ``uuid.UUID``; the result is AcceptEx, GetAcceptExSockaddrs,
+        ConnectEx or DisconnectEx, see wsp.sim.extensions; WSAEINVAL for
+        another GUID).  Other codes: WSAEINVAL."""
         funcname = "WSPIoctl"
         sock = self.sim_socket(s, funcname)
         int_arg(code, "code")
@@ -407,6 +423,8 @@ class Provider(DataPath, Closing, Selecting, ServiceProvider):
                     raise WinsockError(WSAEINVAL, funcname)   # WSPEventSelect forces it
                 sock.nonblocking = on
                 result: Any = None
+            elif code == SIO_GET_EXTENSION_FUNCTION_POINTER:
+                result = self.extension_function(value, funcname)
             elif code == FIONREAD:
                 if sock.kind == SOCK_DGRAM:
                     result = len(sock.dgrams[0][0]) if sock.dgrams else 0

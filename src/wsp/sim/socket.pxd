@@ -58,6 +58,8 @@ cdef class SimSocket:
     cdef public object rcvbuf
     cdef public object so_error
     cdef public object connect_error
+    cdef public object accept_requests
+    cdef public object disconnect_op
     cdef public bytearray recv_buf
     cdef public bytearray send_buf
     cdef public object pending_recvs

@@ -178,6 +178,8 @@ class SimSocket:
         self.listener: SimSocket | None = None    # for a queued connection: who queued it
         self.backlog = 0
         self.accept_queue: deque[SimSocket] = deque()
+        self.accept_requests: deque[Any] = deque()   # AcceptEx calls waiting (sim.extensions)
+        self.disconnect_op: Any = None        # (operation, reuse) of a DisconnectEx in progress
         # options
         self.nonblocking = False
         self.linger_onoff = 0
@@ -307,6 +309,8 @@ class SimSocket:
         if self.fin_queued and not self.fin_sent and not self.send_buf and not self.pending_sends:
             self.fin_sent = True
             peer.receive_fin()
+            if self.disconnect_op is not None:        # a DisconnectEx waited for this FIN
+                self.owner.finish_disconnect(self)
             self.network.forget_if_done(self)
         if (self.event_mask or self.watchers) and not self.pending_sends and self.writable():
             self.post(FD_WRITE)
