@@ -247,3 +247,48 @@ def test_the_functions_through_the_application_api(layers):
         while proc.wsa_started:
             proc.WSACleanup()
     assert all(v == 0 for v in proc.resources().values()), proc.resources()
+
+
+def test_two_waiting_acceptex_calls_take_connections_in_order(sim):
+    lst, addr = sim.listener()
+    fn = functions(sim, lst)
+    (a1, b1, o1), (a2, b2, o2) = [(sim.socket(), bytearray(64), Overlapped()) for _ in range(2)]
+    assert fn["accept"](lst, a1, b1, 0, 32, 32, o1)[0] == wsp.WSA_IO_PENDING
+    assert fn["accept"](lst, a2, b2, 0, 32, 32, o2)[0] == wsp.WSA_IO_PENDING
+    c1, c2 = sim.socket(), sim.socket()
+    sim.prov.WSPConnect(c1, addr)
+    assert not o1.pending and o2.pending
+    sim.prov.WSPConnect(c2, addr)
+    assert not o2.pending
+    assert sim.prov.WSPGetPeerName(a1) == sim.prov.WSPGetSockName(c1)
+    assert sim.prov.WSPGetPeerName(a2) == sim.prov.WSPGetSockName(c2)
+    ev = sim.event()
+    sim.prov.WSPEventSelect(lst, ev, wsp.FD_ACCEPT)     # AcceptEx took them: none queued
+    assert sim.prov.WSPEnumNetworkEvents(lst, ev) == {}
+
+
+def test_closing_the_accept_socket_aborts_an_acceptex_waiting_for_data(sim):
+    lst, addr = sim.listener()
+    port = sim.port()
+    sim.proc.CreateIoCompletionPort(lst, port, 8)
+    fn = functions(sim, lst)
+    acc, ov = sim.socket(), Overlapped()
+    assert fn["accept"](lst, acc, bytearray(4 + 64), 4, 32, 32, ov)[0] == wsp.WSA_IO_PENDING
+    c = sim.socket()
+    sim.prov.WSPConnect(c, addr)                        # accepted, waiting for the first data
+    assert ov.pending
+    sim.prov.WSPCloseSocket(acc)
+    assert sim.proc.GetQueuedCompletionStatus(port, 0) == (wsp.ERROR_OPERATION_ABORTED, 0, 8,
+                                                           ov)
+    assert sim.recv(c) == b""                           # the client sees the close
+
+
+def test_a_reset_fails_a_waiting_disconnectex(sim):
+    c, a, _ = sim.pair()
+    conn = sim.net.connections()[0]
+    conn.hold()
+    sim.prov.WSPSend(c, [b"stuck"])
+    ov = Overlapped()
+    assert functions(sim, c)["disconnect"](c, ov)[0] == wsp.WSA_IO_PENDING
+    conn.reset()
+    assert ov.Internal == wsp.WSAECONNRESET
