@@ -468,3 +468,32 @@ def test_a_packet_that_cannot_be_posted_leaves_nothing_in_flight(proc, nbytes, e
         proc.PostQueuedCompletionStatus(port, 0, 0, ov)
     assert_winsock(excinfo, wsp.WSA_INVALID_HANDLE)
     assert proc.resources()["overlapped_undelivered"] == 0
+
+
+def test_a_process_dropped_with_packets_queued_frees_what_they_carried():
+    # Compiled, a packet carries its object's address and one reference; a port
+    # freed without being closed (its Process dropped, no terminate()) must
+    # release it, as the pure twin's in-flight table does.  (A completion whose
+    # Operation leads back to the Process through its socket is a cycle the
+    # garbage collector cannot see through a queue; terminate() or WSPCleanup
+    # releases those -- see the closing note of issue 11.)
+    import gc
+    import weakref
+
+    from wsp import Overlapped
+
+    def leave_packets_behind():
+        proc = wsp.Process()
+        port = proc.CreateIoCompletionPort(None)
+        posted, other = Overlapped(), Overlapped()
+        proc.PostQueuedCompletionStatus(port, 3, 2, posted)
+        proc.PostQueuedCompletionStatus(port, 4, 2, other)
+        proc.PostQueuedCompletionStatus(port, 5, 2, None)
+        assert proc.resources()["overlapped_undelivered"] == 2
+        assert proc.GetQueuedCompletionStatus(port, 0) == (0, 3, 2, posted)
+        assert proc.resources()["overlapped_undelivered"] == 1
+        return weakref.ref(posted), weakref.ref(other)
+
+    kept, dropped = leave_packets_behind()
+    gc.collect()
+    assert kept() is None and dropped() is None

@@ -2,6 +2,7 @@
 # the code; this file declares its types for it and for cimporting modules).
 
 cimport cython
+from cpython.ref cimport Py_DECREF
 
 @cython.final
 cdef class SocketEntry:
@@ -19,6 +20,7 @@ cdef class EventEntry:
 @cython.final
 cdef class PortEntry:
     cdef public object queue
+    cdef public bint owns_riders
 
 cdef class HandleSpace:
     cdef public object table

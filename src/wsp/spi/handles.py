@@ -15,6 +15,11 @@ from typing import Any
 from ..core import CompletionQueue, HandleTable
 from ..errors import WinsockError
 
+try:
+    import cython             # compiling: Cython's own; uncompiled: Cython.Shadow
+except ImportError:           # uncompiled, Cython not installed
+    from .. import _cython_shim as cython
+
 __all__ = ["SocketEntry", "EventEntry", "PortEntry", "HandleSpace", "lookup"]
 
 
@@ -49,10 +54,23 @@ class EventEntry:
 class PortEntry:
     """An I/O completion port: its core packet queue."""
 
-    __slots__ = ("queue",)
+    __slots__ = ("queue", "owns_riders")
 
     def __init__(self) -> None:
         self.queue = CompletionQueue()
+        #: Set by the compiled wsp.spi.ports: each queued packet's overlapped
+        #: field is an object's address holding one reference (see there).
+        self.owns_riders = False
+
+    def __dealloc__(self) -> None:
+        """Compiled only (Python never calls it): a port freed without being
+        closed -- its Process dropped without terminate() -- releases the
+        references its queued packets hold, which would otherwise leak."""
+        if cython.compiled and self.owns_riders and self.queue is not None:
+            for packet in self.queue.close():
+                if packet[3]:
+                    Py_DECREF(cython.cast(object, cython.cast(  # noqa: F821 -- handles.pxd
+                        cython.p_void, cython.cast(cython.size_t, packet[3]))))
 
 
 def lookup(table: HandleTable, handle: object, kind: type) -> Any:

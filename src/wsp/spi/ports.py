@@ -3,8 +3,11 @@ PostQueuedCompletionStatus, and closing a port (SPEC §6.1).
 
 A port is a core ``CompletionQueue`` of integer packets.  What a packet
 names -- the Operation of a completion (which keeps the caller's buffers
-alive until the dequeue) or the bare Overlapped of a posted packet -- waits
-in this module's *in-flight* table; the packet carries its handle there.
+alive until the dequeue) or the bare Overlapped of a posted packet -- rides
+in the packet itself: compiled, the packet's overlapped field is the
+object's address, holding one reference of its own (:func:`_board` /
+:func:`_alight`); the pure twin, which has no addresses, parks the object in
+an *in-flight* table and the packet carries its handle there.
 :meth:`Ports.post` is the only way a completion enters a port and the
 dequeues are the only way one leaves, so an in-flight entry is released
 exactly once: at its dequeue, or when its port closes and discards it.
@@ -33,22 +36,63 @@ __all__ = ["Ports"]
 _U64 = 1 << 64
 
 
+def _board(inflight: HandleTable, riding: object) -> int:
+    """The overlapped field of a packet that carries `riding`, which keeps it
+    alive until :func:`_alight` (exactly once per packet: at its dequeue, at
+    its port's close, or when the post failed).  Compiled: the object's
+    address, with a reference of the packet's own; pure: a handle in
+    `inflight`."""
+    if cython.compiled:
+        Py_INCREF(riding)  # noqa: F821 -- cimported by ports.pxd
+        return cython.cast(cython.size_t, cython.cast(cython.p_void, riding))
+    return inflight.create(riding)
+
+
+def _alight(inflight: HandleTable, overlapped_id: int) -> object:
+    """What a packet's overlapped field carried (see :func:`_board`); the
+    packet's reference passes to the caller."""
+    if cython.compiled:
+        riding = cython.cast(object, cython.cast(cython.p_void,
+                                                 cython.cast(cython.size_t, overlapped_id)))
+        Py_DECREF(riding)  # noqa: F821 -- the packet's own; `riding` holds the caller's
+        return riding
+    return inflight.close(overlapped_id)
+
+
+def _new_port() -> PortEntry:
+    """A port whose packets this module fills: compiled, they carry object
+    addresses, which the port releases if it is freed still holding some."""
+    port = PortEntry()
+    if cython.compiled:
+        port.owns_riders = True
+    return port
+
+
 class Ports:
     """The completion ports of one process."""
 
-    __slots__ = ("handles", "waits", "_registry", "inflight", "_lock")
+    __slots__ = ("handles", "waits", "_registry", "inflight", "riders", "_lock")
 
     def __init__(self, handles: HandleSpace, waits: Waits, registry: Callable[[], Any]) -> None:
         self.handles = handles
         self.waits = waits
         self._registry = registry
-        #: what port packets carry: an Operation (completion) or an Overlapped (posted)
+        #: the pure twin's parking place for what packets carry: an Operation
+        #: (a completion) or an Overlapped (posted); unused when compiled
         self.inflight = HandleTable()
+        #: packets queued that name an object (counted for resources())
+        self.riders = 0
         self._lock = threading.Lock()
 
     def reset(self) -> None:
-        """Forget every in-flight reference (the process terminated)."""
+        """Forget every in-flight reference (the process terminated; its
+        ports were dropped first)."""
         self.inflight = HandleTable()
+        self.riders = 0
+
+    def in_flight(self) -> int:
+        """How many queued packets name an Operation or an Overlapped."""
+        return self.riders
 
     # -- making and associating ----------------------------------------------------
     def CreateIoCompletionPort(self, handle: int | None, existing_port: int | None = None,
@@ -68,10 +112,10 @@ class Ports:
         if handle is None:
             if existing_port is not None:
                 raise WinsockError(WSA_INVALID_PARAMETER, funcname)
-            return handles.add(PortEntry())
+            return handles.add(_new_port())
         entry = handles.require(handle, SocketEntry, WSA_INVALID_HANDLE, funcname)
         if existing_port is None:
-            port = PortEntry()
+            port = _new_port()
             port_handle = handles.add(port)
         else:
             port = handles.require(existing_port, PortEntry, WSA_INVALID_HANDLE, funcname)
@@ -94,15 +138,17 @@ class Ports:
         (a value that does not fit the packet) raise, and nothing stays in
         the in-flight table."""
         queue = port.queue
-        overlapped_id = self.inflight.create(riding) if riding is not None else 0
+        overlapped_id = _board(self.inflight, riding) if riding is not None else 0
         try:
             queue.post(status, nbytes, key, overlapped_id)
         except BaseException as exc:
             if overlapped_id:
-                self.inflight.close(overlapped_id)
+                _alight(self.inflight, overlapped_id)
             if isinstance(exc, WinsockError) and exc.winerror == WSA_INVALID_HANDLE:
                 return False                      # the port was closed
             raise
+        if overlapped_id:
+            self.riders += 1
         return True
 
     def PostQueuedCompletionStatus(self, port: int, nbytes: int, key: int,
@@ -138,7 +184,8 @@ class Ports:
             return (status, nbytes, key, None)
         # An Operation (a completion: it kept the buffers alive until now)
         # or a bare Overlapped (PostQueuedCompletionStatus).
-        riding = self.inflight.close(overlapped_id)
+        riding = _alight(self.inflight, overlapped_id)
+        self.riders -= 1
         if type(riding) is not Overlapped:
             riding = riding.overlapped
         return (status, nbytes, key, riding)
@@ -233,7 +280,5 @@ class Ports:
         packets named."""
         for _, _, _, overlapped_id in entry.queue.close():
             if overlapped_id:
-                try:
-                    self.inflight.close(overlapped_id)
-                except WinsockError:              # a terminate() already forgot it
-                    pass
+                _alight(self.inflight, overlapped_id)
+                self.riders -= 1

@@ -293,7 +293,7 @@ class Process:
                 counts["ports"] += 1
         counts["threads"] = len(self.threads)
         counts["overlapped_pending"] = self.engine.pending_count()
-        counts["overlapped_undelivered"] = len(self.ports.inflight) + self.engine.owed_count()
+        counts["overlapped_undelivered"] = self.ports.in_flight() + self.engine.owed_count()
         counts["providers"] = len(self._providers)
         return counts
 
