@@ -230,9 +230,11 @@ MUTANTS: list[tuple[str, str, str, str, str]] = [
      "close_error: int = WSAECONNABORTED) -> None:",
      "close_error: int = WSAECONNRESET) -> None:",
      "the peer of a hard close gets FD_CLOSE with WSAECONNRESET, not WSAECONNABORTED"),
-    ("shutrecv-data-no-reset", SIM + "network.py",
-     "if (self.handle_closed and self.owner is not None) or self.shut_recv:",
-     "if self.handle_closed and self.owner is not None:",
+    ("shutrecv-data-no-reset", SIM + "socket.py",
+     "        if start < size and self.shut_recv:\n"
+     "            # Shut down for receiving",
+     "        if False:\n"
+     "            # Shut down for receiving",
      "data arriving after SD_RECEIVE is buffered instead of resetting the connection"),
     # ---------------------------------------------------------------- sim/provider.py
     ("block-intr-code", SIM + "provider.py",
@@ -300,8 +302,8 @@ MUTANTS: list[tuple[str, str, str, str, str]] = [
      "WSPEnumNetworkEvents does not reset the event it is given"),
     ("eventselect-blocking", SIM + "select.py",
      "            sock.nonblocking = True\n"
-     "            if sock.state == \"listening\":",
-     "            if sock.state == \"listening\":",
+     "            if sock.connect_error is not None:",
+     "            if sock.connect_error is not None:",
      "WSPEventSelect leaves the socket blocking"),
     ("eventselect-writable", SIM + "select.py",
      "                if sock.writable():\n"

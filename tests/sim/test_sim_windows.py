@@ -128,6 +128,16 @@ def test_a_receive_pending_at_sd_receive_still_completes_with_later_data(sim):
     assert (ov.Internal, ov.InternalHigh) == (0, 4) and bytes(buf[:4]) == b"late"
 
 
+def test_data_arriving_after_sd_receive_with_no_receive_pending_resets(sim):
+    # the shutdown page: data that arrives after SD_RECEIVE resets the connection
+    # (only a receive already pending takes it, as above)
+    c, a, _ = sim.pair()
+    sim.prov.WSPShutdown(a, SD_RECEIVE)
+    assert sim.prov.WSPSend(c, [b"unwanted"]) == (0, 8)    # it left the sender
+    fails(wsp.WSAECONNRESET, lambda: sim.prov.WSPRecv(c, [bytearray(8)]))
+    fails(wsp.WSAECONNRESET, lambda: sim.prov.WSPSend(a, [b"x"]))
+
+
 def test_sending_to_a_peer_that_shut_down_sending_and_closed_aborts(sim):
     # test_shutdown: the send succeeds, the next receive fails with WSAECONNABORTED
     c, a, _ = sim.pair()

@@ -326,12 +326,12 @@ class SimSocket:
             return 0
         if conn is not None and conn.held:
             return 0
-        if (self.handle_closed and self.owner is not None) or (self.shut_recv
-                                                               and not self.pending_recvs):
-            # Data for a socket whose handle is gone, or that was shut down
-            # for receiving: TCP (and Windows) answers with a reset.  The
-            # send itself succeeded -- the bytes left the sender -- so the
-            # sender's pump performs the reset once that send has completed.
+        if self.handle_closed and self.owner is not None:
+            # Data for a socket whose handle is gone: TCP (and Windows)
+            # answers with a reset.  The send itself succeeded -- the bytes
+            # left the sender -- so the sender's pump performs the reset once
+            # that send has completed.  (A socket shut down for receiving
+            # refuses data the same way, below, after its pending receives.)
             self.rst_owed = True
             return len(data)
         size = len(data)
