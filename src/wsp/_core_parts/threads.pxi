@@ -72,7 +72,11 @@ cdef class _ThreadEndGuard:
         self._ident = ident
 
     def __dealloc__(self):
-        registry = self._registry()
+        # Collected in a cycle (its threading.local with the registry), the
+        # garbage collector may have cleared _registry already: nothing to
+        # report then, the registry is going too.
+        ref = self._registry
+        registry = ref() if ref is not None else None
         if registry is not None:
             try:
                 registry.end_thread(self._ident)
