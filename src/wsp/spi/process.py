@@ -330,8 +330,9 @@ class Process:
         with self._lock:
             self._startups = 0
             self._providers.clear()
-            # A fresh registry drops the APCs still queued, and a fresh
-            # in-flight table the references of packets that were queued.
+            # A fresh registry drops the APCs still queued; the ports were
+            # dropped above, releasing what their queued packets carried, and
+            # ports.reset() clears what is left of that bookkeeping.
             self.threads = ThreadRegistry()
         self.ports.reset()
         if first_error is not None:
