@@ -43,6 +43,10 @@ def test_the_functions_are_the_top_providers_own(sim):
     fn = functions(sim, lst)
     assert fn["accept"].__self__ is sim.prov and fn["connect"].__self__ is sim.prov
     assert fn["disconnect"].__self__ is sim.prov
+    ov = Overlapped()                                  # also when asked with an overlapped
+    got = sim.prov.WSPIoctl(lst, SIO_GET_EXTENSION_FUNCTION_POINTER, WSAID_CONNECTEX, ov)
+    assert got.__self__ is sim.prov and got.__name__ == "ConnectEx"
+    assert (ov.Internal, ov.InternalHigh) == (0, 0)
     fails(wsp.WSAEINVAL, lambda: sim.prov.WSPIoctl(lst, SIO_GET_EXTENSION_FUNCTION_POINTER,
                                                    uuid.UUID(int=1)))
     with pytest.raises(TypeError):

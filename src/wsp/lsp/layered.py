@@ -528,23 +528,36 @@ class LayeredProvider(ServiceProvider):
         provider), once the lower provider has shown it has the function."""
         ls = self._sock(s, "WSPIoctl")
         lower, ls_lower = self.lower, ls.lower
-        if code == SIO_GET_EXTENSION_FUNCTION_POINTER and overlapped is None:
-            lower_function = lower.WSPIoctl(ls_lower, code, value, None, completion_routine,
-                                            thread_id)
+        if overlapped is None:
+            result = lower.WSPIoctl(ls_lower, code, value, None, completion_routine, thread_id)
+        else:
+            result = self._overlapped(                  # ioctls are always issued inline
+                "WSPIoctl", s, overlapped, completion_routine, thread_id, None,
+                lambda inner, routine, tid: lower.WSPIoctl(ls_lower, code, value, inner,
+                                                           routine, tid),
+                (WSA_IO_PENDING,), use_worker=False)
+        if code == SIO_GET_EXTENSION_FUNCTION_POINTER:
+            # The lower provider has the function (or raised): hand out the
+            # layer's own where it takes handles; GetAcceptExSockaddrs takes none.
             own = {WSAID_ACCEPTEX: self.AcceptEx, WSAID_CONNECTEX: self.ConnectEx,
                    WSAID_DISCONNECTEX: self.DisconnectEx}
-            return own.get(value, lower_function)   # GetAcceptExSockaddrs takes no handle
-        if overlapped is None:
-            return lower.WSPIoctl(ls_lower, code, value, None, completion_routine, thread_id)
-        return self._overlapped(                        # ioctls are always issued inline
-            "WSPIoctl", s, overlapped, completion_routine, thread_id, None,
-            lambda inner, routine, tid: lower.WSPIoctl(ls_lower, code, value, inner, routine,
-                                                       tid),
-            (WSA_IO_PENDING,), use_worker=False)
+            return own.get(value, result)
+        return result
 
     # -- the extension functions, over the lower provider's (SPEC §6.4) ------------------
-    def _lower_extension(self, ls_lower: int, guid: Any) -> Any:
-        return self.lower.WSPIoctl(ls_lower, SIO_GET_EXTENSION_FUNCTION_POINTER, guid)
+    def _extension_request(self, funcname: str, s: int, guid: Any, overlapped: Overlapped,
+                           buffers: Any, call: Callable[[Any, Overlapped], Any]) -> Any:
+        """The layer's own request on its handle `s` (checked already), issued
+        below as ``call(lower_function, lower_overlapped)`` with the lower
+        provider's extension function for `guid`.  These are overlapped I/O
+        only: no overlapped is WSA_INVALID_PARAMETER."""
+        if overlapped is None:
+            raise WinsockError(WSA_INVALID_PARAMETER, funcname)
+        lower_function = self.lower.WSPIoctl(self._sock(s, funcname).lower,
+                                             SIO_GET_EXTENSION_FUNCTION_POINTER, guid)
+        return self._overlapped(funcname, s, overlapped, None, None, buffers,
+                                lambda inner, routine, tid: call(lower_function, inner),
+                                (WSA_IO_PENDING, 0), use_worker=False)
 
     def AcceptEx(self, listen_s: int, accept_s: int, buffer: Any, receive_data_length: int,
                  local_address_length: int, remote_address_length: int,
@@ -553,44 +566,31 @@ class LayeredProvider(ServiceProvider):
         layer's `listen_s` and `accept_s`, as the layer's own request on
         `listen_s` (its completion is delivered as for `listen_s`)."""
         funcname = "AcceptEx"
-        ls_listen, ls_accept = self._sock(listen_s, funcname), self._sock(accept_s, funcname)
-        if overlapped is None:
-            raise WinsockError(WSA_INVALID_PARAMETER, funcname)
-        accept_ex = self._lower_extension(ls_listen.lower, WSAID_ACCEPTEX)
-        return self._overlapped(
-            funcname, listen_s, overlapped, None, None, buffer,
-            lambda inner, routine, tid: accept_ex(ls_listen.lower, ls_accept.lower, buffer,
-                                                  receive_data_length, local_address_length,
-                                                  remote_address_length, inner),
-            (WSA_IO_PENDING, 0), use_worker=False)
+        lower_listen = self._sock(listen_s, funcname).lower
+        lower_accept = self._sock(accept_s, funcname).lower
+        return self._extension_request(
+            funcname, listen_s, WSAID_ACCEPTEX, overlapped, buffer,
+            lambda accept_ex, inner: accept_ex(lower_listen, lower_accept, buffer,
+                                               receive_data_length, local_address_length,
+                                               remote_address_length, inner))
 
     def ConnectEx(self, s: int, addr: tuple[str, int], send_buffer: Any,
                   overlapped: Overlapped) -> tuple[int, int]:
         """The lower provider's ConnectEx under the layer's `s`, as the
         layer's own request."""
-        funcname = "ConnectEx"
-        ls = self._sock(s, funcname)
-        if overlapped is None:
-            raise WinsockError(WSA_INVALID_PARAMETER, funcname)
-        connect_ex = self._lower_extension(ls.lower, WSAID_CONNECTEX)
-        return self._overlapped(
-            funcname, s, overlapped, None, None, send_buffer,
-            lambda inner, routine, tid: connect_ex(ls.lower, addr, send_buffer, inner),
-            (WSA_IO_PENDING, 0), use_worker=False)
+        lower = self._sock(s, "ConnectEx").lower
+        return self._extension_request(
+            "ConnectEx", s, WSAID_CONNECTEX, overlapped, send_buffer,
+            lambda connect_ex, inner: connect_ex(lower, addr, send_buffer, inner))
 
     def DisconnectEx(self, s: int, overlapped: Overlapped, flags: int = 0) -> tuple[int, int]:
         """The lower provider's DisconnectEx under the layer's `s`, as the
         layer's own request; with TF_REUSE_SOCKET the layer's handle keeps
         naming the (reused) lower socket."""
-        funcname = "DisconnectEx"
-        ls = self._sock(s, funcname)
-        if overlapped is None:
-            raise WinsockError(WSA_INVALID_PARAMETER, funcname)
-        disconnect_ex = self._lower_extension(ls.lower, WSAID_DISCONNECTEX)
-        return self._overlapped(
-            funcname, s, overlapped, None, None, None,
-            lambda inner, routine, tid: disconnect_ex(ls.lower, inner, flags),
-            (WSA_IO_PENDING, 0), use_worker=False)
+        lower = self._sock(s, "DisconnectEx").lower
+        return self._extension_request(
+            "DisconnectEx", s, WSAID_DISCONNECTEX, overlapped, None,
+            lambda disconnect_ex, inner: disconnect_ex(lower, inner, flags))
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} over {self.lower!r}>"

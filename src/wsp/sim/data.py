@@ -53,8 +53,8 @@ def _socket_of(provider: Any, s: object, funcname: str) -> SimSocket:
 def _start(provider: Any, sock: SimSocket, overlapped: Any, routine: Any, thread_id: Any,
            buffers: Any, funcname: str) -> Any:
     """Start an overlapped operation on `sock` in its process's engine, with
-    the handle-table entry the socket keeps (``provider.start_op``, without
-    the Python-level hops)."""
+    the handle-table entry the socket keeps (no second lookup); the data
+    path's C-level form of ``DataPath.start_op``."""
     return sock.engine.start_on(sock.entry, sock.handle, overlapped, routine, thread_id,
                                 buffers, provider, funcname)
 
@@ -237,6 +237,13 @@ def _recv_datagram(provider: Any, s: int, sock: SimSocket, views: list[memoryvie
 
 class DataPath:
     """The provider's send and receive entries (a part of :class:`wsp.sim.Provider`)."""
+
+    def start_op(self, sock: SimSocket, overlapped: Overlapped, routine: Any, thread_id: Any,
+                 buffers: Any, funcname: str) -> Any:
+        """Start an overlapped operation on `sock` through the engine, with the
+        handle-table entry the socket keeps (no second lookup), for the
+        provider's other entries (ioctls, the extension functions)."""
+        return _start(self, sock, overlapped, routine, thread_id, buffers, funcname)
 
     # -- data ----------------------------------------------------------------------------
     @cython.locals(sock=SimSocket)

@@ -31,7 +31,7 @@ from ..errors import (WSAECONNREFUSED, WSAECONNRESET, WSAENETDOWN, WSAEAFNOSUPPO
                       WSAEWOULDBLOCK, WSATRY_AGAIN, WinsockError)
 from ..spi.checks import int_arg
 from ..spi.provider import ServiceProvider
-from ..spi.structs import Linger, Overlapped
+from ..spi.structs import Linger
 from .network import Network
 from .socket import ANY_HOST, SimSocket, check_address
 
@@ -134,14 +134,6 @@ class Provider(DataPath, Closing, Selecting, Extensions, ServiceProvider):
             raise
         if entry.error:
             raise WinsockError(entry.error, funcname)
-
-    def start_op(self, sock: SimSocket, overlapped: Overlapped, routine: Any, thread_id: Any,
-               buffers: Any, funcname: str) -> Any:
-        """Start an overlapped operation on `sock` through the engine, with the
-        handle-table entry the socket keeps (no second lookup)."""
-        # The socket keeps its handle-table entry: no second lookup per operation.
-        return self.process.start_on(sock.entry, sock.handle, overlapped, routine, thread_id,
-                                     buffers, self, funcname)
 
     def adopt(self, sock: SimSocket, handle: int) -> None:
         """Give `sock` its handle (lock held)."""
