@@ -127,8 +127,7 @@ class Application:
     def _provider_for(self, s: object, funcname: str) -> Any:
         """The provider that serves socket `s` (WSANOTINITIALISED first,
         then WSAENOTSOCK)."""
-        if self._wsa_startups <= 0:
-            raise WinsockError(WSANOTINITIALISED, funcname)
+        self._require_wsa(funcname)
         entry = self._handles.lookup(s, SocketEntry)
         provider = None if entry is None else self.catalog.route(entry.catalog_entry_id)
         if provider is None:

@@ -41,6 +41,10 @@ from .waits import Waits
 
 __all__ = ["Process", "Operation"]
 
+#: The completion-port calls a Process binds to its Ports (see __init__).
+_PORT_CALLS = ("GetQueuedCompletionStatus", "GetQueuedCompletionStatusEx",
+               "PostQueuedCompletionStatus")
+
 
 class Process:
     """The state ws2_32.dll keeps for one process: handles, threads, events,
@@ -61,20 +65,17 @@ class Process:
         self.waits = Waits(registry, self.events)
         self.ports = Ports(self.handles, self.waits, registry)
         self.engine = Engine(self.handles, registry, self.events, self.waits, self.ports)
-        # The completion-port calls are every overlapped program's hot loop:
-        # bound straight to the compiled Ports, they skip the delegation
-        # below (which stays for help() and for the class's own callers).
-        self.GetQueuedCompletionStatus = self.ports.GetQueuedCompletionStatus
-        self.GetQueuedCompletionStatusEx = self.ports.GetQueuedCompletionStatusEx
-        self.PostQueuedCompletionStatus = self.ports.PostQueuedCompletionStatus
         self.upcalls = UpcallTable(self)
         self.application = Application(self.upcalls, self.handles, registry)
         self.catalog = self.application.catalog
-        # The application's calls, bound straight to the component: the
-        # class-level delegations (below the class) stay for help() and
-        # introspection, and this instance skips their extra call.
-        for name in APPLICATION_CALLS:
-            setattr(self, name, getattr(self.application, name))
+        # The hot calls, bound straight to the component that does them: the
+        # class-level delegations stay for help() and introspection, and this
+        # instance skips their extra call (every overlapped program loops on
+        # the port calls and the application's sends and receives).
+        for component, names in ((self.ports, _PORT_CALLS),
+                                 (self.application, APPLICATION_CALLS)):
+            for name in names:
+                setattr(self, name, getattr(component, name))
         self._startups = 0                       # outstanding WSPStartups, all providers
         self._providers: dict[int, Any] = {}     # id(provider) -> started provider
 
