@@ -167,6 +167,7 @@ cdef class CompletionQueue:
     cdef size_t _mask                # capacity - 1; capacity is a power of two
     cdef Waiter *_waiters
     cdef bint _closed
+    cdef unsigned long long _posted  # packets ever accepted (a clock's readiness check)
 
     cdef int _reserve(self, size_t needed) noexcept nogil
     cdef Py_ssize_t _take(self, Packet *out, Py_ssize_t limit) noexcept nogil

@@ -782,13 +782,14 @@ class CompletionQueue:
     """The queue of an I/O completion port: FIFO packets
     ``(status, nbytes, key, overlapped_id)`` of unsigned 64-bit integers."""
 
-    __slots__ = ("_lock", "_ring", "_waiters", "_closed", "__weakref__")
+    __slots__ = ("_lock", "_ring", "_waiters", "_closed", "_posted", "__weakref__")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._ring: deque[tuple[int, int, int, int]] = deque()
         self._waiters: list[_Waiter] = []   # parked getters; the last is served first
         self._closed = False
+        self._posted = 0                    # packets ever accepted (see the posted property)
         _count("queues", 1)
 
     def __del__(self) -> None:
@@ -807,6 +808,7 @@ class CompletionQueue:
                 woken.append(waiter)
                 i += 1
             self._ring.extend(packets[i:])
+            self._posted += len(packets)
         for waiter in woken:
             waiter.sem.release()
 
@@ -948,6 +950,12 @@ class CompletionQueue:
     def closed(self) -> bool:
         """True once close() has been called."""
         return self._closed
+
+    @property
+    def posted(self) -> int:
+        """How many packets were ever posted (queued or handed to a getter)."""
+        with self._lock:
+            return self._posted
 
     def __len__(self) -> int:
         with self._lock:

@@ -64,6 +64,7 @@ cdef class CompletionQueue:
         self._count = 0
         self._waiters = NULL
         self._closed = False
+        self._posted = 0
         _count(&_live_queues, 1)
 
     def __dealloc__(self):
@@ -142,6 +143,7 @@ cdef class CompletionQueue:
             self._ring[(self._head + self._count) & self._mask] = packets[i]
             self._count += 1
             i += 1
+        self._posted += <unsigned long long>n
         wsp_lock_release(&self._lock)
         wake_list(woken)
         return 0
@@ -504,6 +506,17 @@ cdef class CompletionQueue:
     def closed(self):
         """True once close() has been called."""
         return self._closed
+
+    @property
+    def posted(self):
+        """How many packets were ever posted (queued or handed to a getter):
+        a waiter that saw this number change has had something delivered
+        since, even if the packet is no longer in the queue."""
+        cdef unsigned long long n
+        wsp_lock_acquire(&self._lock)
+        n = self._posted
+        wsp_lock_release(&self._lock)
+        return n
 
     def __len__(self):
         """How many packets are queued."""

@@ -26,6 +26,8 @@ from ..constants import (FD_ACCEPT, FD_CLOSE, FD_CONNECT, FD_READ, FD_WRITE, MSG
 from ..errors import (WSAEADDRINUSE, WSAEADDRNOTAVAIL, WSAECONNABORTED, WSAECONNREFUSED,
                       WSAEMSGSIZE, WSAENETDOWN, WinsockError)
 
+from ..spi.clock import DEFAULT_GRACE, RealClock, SimClock, VirtualClock
+from .links import Link, LinkTable, host_arg
 from .socket import (ANY_HOST, DEFAULT_HOST, MAX_DATAGRAM, Connection,
                      SimSocket, check_address)
 
@@ -42,16 +44,42 @@ class Network:
     with a probability drawn from the seeded generator), and per connection
     (:meth:`connections`) ``reset()``, ``hold()``/``release()`` (delay) and
     ``drop(nbytes)``.
+
+    ``clock``: None (no time: synchronous delivery), ``"virtual"`` (simulated
+    time that passes when the simulation is idle; see wsp.spi.clock for the
+    rule) or ``"real"`` (wall-clock time since the network was made).  With
+    a clock, :meth:`set_link` gives traffic between hosts latency, jitter,
+    bandwidth and loss.  `idle_grace`: real seconds a thread holds a virtual
+    clock after its last call or wait on the network (the idle rule).
     """
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, seed: int = 0, clock: str | None = None, *,
+                 idle_grace: float = DEFAULT_GRACE) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int):
             # random.Random would take any hashable (None: an OS-random seed),
             # and a run would no longer be reproducible from its seed.
             raise TypeError(f"seed must be an int, not {type(seed).__name__}")
+        if clock is not None and not isinstance(clock, str):
+            raise TypeError(f"clock must be None, 'virtual' or 'real', not {type(clock).__name__}")
+        if clock not in (None, "virtual", "real"):
+            raise ValueError(f"clock must be None, 'virtual' or 'real', not {clock!r}")
+        if isinstance(idle_grace, bool) or not isinstance(idle_grace, (int, float)):
+            raise TypeError(f"idle_grace must be a number of seconds, not "
+                            f"{type(idle_grace).__name__}")
+        if not 0.0 <= idle_grace < float("inf"):
+            raise ValueError(f"idle_grace must be a finite number of seconds >= 0, "
+                             f"not {idle_grace!r}")
         self.seed = seed
         self.random = random.Random(seed)
         self.lock = threading.RLock()
+        self.clock: SimClock | None = None
+        if clock == "virtual":
+            self.clock = VirtualClock(self.lock, idle_grace)
+        elif clock == "real":
+            self.clock = RealClock(self.lock)
+        # Link draws (jitter, loss) come from their own generator, so that
+        # setting a link does not shift the fault switches' draws.
+        self.links = LinkTable(random.Random(f"links:{seed}"))
         self.down = False
         self.datagram_loss = 0.0
         self._bindings: dict[tuple[int, int], list[SimSocket]] = {}   # (kind, port) -> sockets
@@ -59,6 +87,57 @@ class Network:
         # Alive stream connections, oldest first (a dict: ending one is O(1)).
         self._connections: dict[Connection, None] = {}
         self._lingering: set[SimSocket] = set()   # closed, still delivering
+
+    # -- time and links ------------------------------------------------------------
+    def time(self) -> float:
+        """Simulated seconds: 0.0 with no clock; a virtual clock's time; the
+        seconds since the network was made with a real clock."""
+        clock = self.clock
+        return 0.0 if clock is None else clock.now()
+
+    def advance(self, seconds: float) -> None:
+        """Move a virtual clock `seconds` forward by hand, delivering what
+        falls due on the way, in order.  TypeError for a non-number,
+        ValueError for a negative or non-finite one or a network whose clock
+        is not virtual."""
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+            raise TypeError(f"seconds must be a number, not {type(seconds).__name__}")
+        if not 0.0 <= seconds < float("inf"):
+            raise ValueError(f"seconds must be a finite number >= 0, not {seconds!r}")
+        clock = self.clock
+        if not isinstance(clock, VirtualClock):
+            raise ValueError("advance() needs a network made with clock='virtual'")
+        clock.advance(float(seconds))
+
+    def step_aside(self) -> None:
+        """The calling thread is about to block outside wsp (joining worker
+        threads, say): it stops holding a virtual clock now rather than after
+        the idle grace.  A no-op without a virtual clock."""
+        clock = self.clock
+        if clock is not None:
+            clock.step_aside()
+
+    def set_link(self, a: str, b: str, *, latency: float = 0.0, jitter: float = 0.0,
+                 bandwidth: float | None = None, loss: float = 0.0,
+                 one_way: bool = False) -> None:
+        """Conditions for traffic from host `a` to host `b` (IPv4 strings;
+        ``"*"`` matches any host) and from `b` to `a` unless `one_way`.
+        `latency`, `jitter`: seconds (each packet's delay is the latency plus
+        a seeded draw in [-jitter, +jitter], never below 0); `bandwidth`:
+        bytes per second (None: unlimited); `loss`: the probability that a
+        datagram is lost (stream bytes are never lost).  ValueError for a
+        negative latency or jitter, a bandwidth <= 0, a loss outside [0, 1],
+        or latency, jitter or bandwidth without a clock; TypeError for the
+        wrong types.  A call that fails changes nothing."""
+        src, dst = host_arg(a, "a"), host_arg(b, "b")
+        if not isinstance(one_way, bool):
+            raise TypeError(f"one_way must be a bool, not {type(one_way).__name__}")
+        link = Link(latency, jitter, bandwidth, loss)
+        if link.timed and self.clock is None:
+            raise ValueError("latency, jitter and bandwidth need a network made with a clock "
+                             "(Network(clock='virtual') or clock='real')")
+        with self.lock:
+            self.links.set(src, dst, link, one_way)
 
     # -- switches ----------------------------------------------------------------
     def set_down(self, down: bool = True) -> None:

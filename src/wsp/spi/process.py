@@ -29,7 +29,8 @@ import threading
 from typing import Any, Callable, Iterable
 
 from ..core import ThreadRegistry
-from ..errors import WSA_INVALID_HANDLE, WSA_OPERATION_ABORTED, WSAENOTSOCK, WinsockError
+from ..errors import (WSA_INVALID_HANDLE, WSA_OPERATION_ABORTED, WSAEINVAL, WSAENOTSOCK,
+                      WinsockError)
 from .application import APPLICATION_CALLS, Application
 from .engine import Engine, Operation
 from .events import Events
@@ -37,6 +38,7 @@ from .handles import EventEntry, HandleSpace, PortEntry, SocketEntry
 from .ports import Ports
 from .structs import Overlapped, ThreadId
 from .upcalls import UpcallTable
+from .clock import SimClock
 from .waits import Waits
 
 __all__ = ["Process", "Operation"]
@@ -76,6 +78,9 @@ class Process:
                                  (self.application, APPLICATION_CALLS)):
             for name in names:
                 setattr(self, name, getattr(component, name))
+        #: the simulated clock the process's waits count (wsp.spi.clock), set
+        #: by a provider over a clocked network (use_clock); None: the wall clock
+        self.clock: SimClock | None = None
         self._startups = 0                       # outstanding WSPStartups, all providers
         self._providers: dict[int, Any] = {}     # id(provider) -> started provider
 
@@ -90,6 +95,16 @@ class Process:
         with self._lock:
             self._startups += 1
             self._providers[id(provider)] = provider
+
+    def use_clock(self, clock: SimClock | None, funcname: str | None = None) -> None:
+        """From now on the process's waits count time by `clock` (a network's
+        simulated clock; None: the wall clock again).  A process stands on one
+        network's time: WinsockError(WSAEINVAL) if it already waits by
+        another clock."""
+        with self._lock:
+            if clock is not None and self.clock is not None and self.clock is not clock:
+                raise WinsockError(WSAEINVAL, funcname)
+            self.clock = clock
 
     def provider_cleaned(self, provider: Any, final: bool) -> None:
         """Count one WSPCleanup of `provider`; `final` when it was its last."""
