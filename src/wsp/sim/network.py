@@ -36,6 +36,13 @@ __all__ = ["Network", "Connection", "SimSocket", "check_address"]
 EPHEMERAL_FIRST, EPHEMERAL_LAST = 49152, 65535   # the IANA dynamic ports, as Windows uses
 
 
+def host_of(sock: SimSocket) -> str:
+    """The machine `sock` belongs to: its provider's host (SPEC §7.1), the
+    loopback host for a socket no provider owns yet."""
+    owner = sock.owner
+    return DEFAULT_HOST if owner is None else owner.host
+
+
 class Network:
     """The in-memory fabric shared by any number of processes and providers.
 
@@ -220,11 +227,11 @@ class Network:
         if listener is None or len(listener.accept_queue) >= max(listener.backlog, 1):
             raise WinsockError(WSAECONNREFUSED, funcname)
         if not client.bound:
-            self.bind(client, (DEFAULT_HOST, 0), funcname)
+            self.bind(client, (host_of(client), 0), funcname)
         elif client.local[0] == ANY_HOST:
             # Connected through the wildcard: the connection's own address
-            # is the concrete one (one flat network, so the loopback host).
-            client.local = (DEFAULT_HOST, client.local[1])
+            # is the concrete one, the machine's (its provider's host).
+            client.local = (host_of(client), client.local[1])
         server = SimSocket(self, SOCK_STREAM, None)
         server.local = (addr[0], addr[1])
         server.remote = client.local
@@ -300,7 +307,7 @@ class Network:
         if len(data) > MAX_DATAGRAM:
             raise WinsockError(WSAEMSGSIZE, funcname)
         if not sender.bound:
-            self.bind(sender, (DEFAULT_HOST, 0), funcname)
+            self.bind(sender, (host_of(sender), 0), funcname)
         if self.datagram_loss and self.random.random() < self.datagram_loss:
             return
         target = self.lookup(SOCK_DGRAM, to, listening=False)
@@ -310,7 +317,7 @@ class Network:
             return                                  # a connected UDP socket filters
         source = sender.local
         if source[0] == ANY_HOST:
-            source = (DEFAULT_HOST, source[1])
+            source = (host_of(sender), source[1])
         while target.pending_recvs:                  # a posted receive takes it directly
             entry = target.pending_recvs.popleft()
             n = entry.fill(data)

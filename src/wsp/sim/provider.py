@@ -33,7 +33,7 @@ from ..spi.checks import int_arg
 from ..spi.provider import ServiceProvider
 from ..spi.structs import Linger
 from .network import Network
-from .socket import ANY_HOST, SimSocket, check_address
+from .socket import ANY_HOST, DEFAULT_HOST, SimSocket, check_address
 
 from .close import Closing
 from .data import DataPath
@@ -57,13 +57,35 @@ class Provider(DataPath, Closing, Selecting, Extensions, ServiceProvider):
     #: the (family, type, protocol) triples it serves: one base catalog entry each
     protocols = ((AF_INET, SOCK_STREAM, IPPROTO_TCP), (AF_INET, SOCK_DGRAM, IPPROTO_UDP))
 
-    def __init__(self, network: Network) -> None:
+    def __init__(self, network: Network, host: str | None = None) -> None:
         if not isinstance(network, Network):
             raise TypeError(f"network must be a wsp.sim.Network, not {type(network).__name__}")
+        if host is None:
+            host = DEFAULT_HOST
+        elif not isinstance(host, str):
+            raise TypeError(f"host must be an IPv4 string, not {type(host).__name__}")
+        else:
+            try:
+                host = check_address((host, 0))[0]
+            except WinsockError:
+                raise ValueError(f"host must be a dotted IPv4 address, not {host!r}") from None
+            if host == ANY_HOST:
+                raise ValueError("host must be a machine's address, not the wildcard 0.0.0.0")
         super().__init__()
         self.network = network
+        #: the machine this provider's process stands for: the local address
+        #: of its sockets that connect or send unbound (SPEC §7.1)
+        self.host = host
+        #: the network's simulated clock (None: no time), which the process's waits count
+        self.clock = network.clock
         self.open_sockets: dict[int, SimSocket] = {}    # open handles
         self._callbacks = threading.local()          # depth of provider callbacks per thread
+
+    def on_startup(self, protocol_info: Any) -> None:
+        """The first WSPStartup: a process on a clocked network waits by its
+        clock (WSAEINVAL if it already waits by another network's)."""
+        if self.clock is not None:
+            self.process.use_clock(self.clock, "WSPStartup")
 
     # -- plumbing -------------------------------------------------------------------
     def sim_socket(self, s: object, funcname: str, network: bool = True) -> SimSocket:
