@@ -112,7 +112,13 @@ class Closing:
 
     @staticmethod
     def _undelivered(sock: SimSocket) -> bool:
-        return not sock.reset_error and bool(sock.send_buf or sock.pending_sends)
+        """Whether data `sock` sent has not reached its peer yet (with a clock
+        that includes the bytes still crossing the link)."""
+        if sock.reset_error:
+            return False
+        timing = sock.timing
+        return bool(sock.send_buf or sock.pending_sends
+                    or (timing is not None and timing.in_flight))
 
     def _release(self, s: int, sock: SimSocket, hard: bool, notify: bool) -> None:
         """Free handle `s` and take its socket out of service (lock held).
@@ -134,14 +140,14 @@ class Closing:
         self._cancel_calls(s, sock, notify)
         if sock.state == "listening":
             for queued in list(sock.accept_queue):
-                network.reset(queued.connection, WSAECONNRESET)
+                network.reset(queued.connection, WSAECONNRESET, origin=queued)
             sock.accept_queue.clear()
         elif sock.kind == SOCK_STREAM and sock.state == "connected":
             # Seed: "queued data [is] discarded".  Closing with received data
             # still unread makes TCP answer with a reset (RFC 1122 4.2.2.13),
             # as Windows does, instead of a graceful close.
             if hard or sock.reset_error or sock.recv_buf:
-                network.reset(sock.connection, WSAECONNRESET)
+                network.reset(sock.connection, WSAECONNRESET, origin=sock)
             else:
                 sock.shut_send = True
                 sock.fin_queued = True

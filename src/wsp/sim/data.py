@@ -39,6 +39,9 @@ def _socket_of(provider: Any, s: object, funcname: str) -> SimSocket:
     confirms the handle still names this socket's entry; anything else goes
     to ``sim_socket`` for the error it must raise."""
     sock = provider.open_sockets.get(s) if type(s) is int else None
+    clock = provider.clock
+    if clock is not None:
+        clock.touch()                         # a call on a clocked network (the idle rule)
     if sock is not None and sock.engine is not None and not provider.network.down:
         try:
             entry = sock.engine.handles.table.query(s)

@@ -243,6 +243,11 @@ class Extensions:
                 sock.connect_error = sock.so_error = WSAECONNREFUSED
                 self.process.engine.complete(op, WSAECONNREFUSED, 0)
                 return (WSA_IO_PENDING, 0)
+            if sock.state == "connecting":
+                # A clocked network: the handshake takes a round trip;
+                # finish_connect completes the operation (and sends the data).
+                sock.timing.connect_op = (op, data)
+                return (WSA_IO_PENDING, 0)
             if not data:
                 self.process.engine.complete(op, 0, 0)
                 return (0, 0)
@@ -252,6 +257,24 @@ class Extensions:
             if entry.done and not entry.error:
                 return (0, len(data))
             return (WSA_IO_PENDING, 0)
+
+    def finish_connect(self, sock: SimSocket) -> None:
+        """Network callback (lock held): the handshake of `sock`, which a
+        ConnectEx may be waiting for, has its outcome (``sock.connect_error``).
+        The operation fails with the error, or completes -- at once without
+        data, once the data is in the send buffer with it."""
+        timing = sock.timing
+        if timing is None or timing.connect_op is None:
+            return
+        op, data = timing.connect_op
+        timing.connect_op = None
+        if sock.connect_error:
+            self.process.engine.complete(op, sock.connect_error, 0)
+        elif not data:
+            self.process.engine.complete(op, 0, 0)
+        else:
+            sock.pending_sends.append(PendingSend(memoryview(data), op))
+            sock.pump()
 
     # -- DisconnectEx -------------------------------------------------------------------
     def DisconnectEx(self, s: int, overlapped: Overlapped, flags: int = 0) -> tuple[int, int]:

@@ -30,6 +30,7 @@ from ..spi.clock import DEFAULT_GRACE, RealClock, SimClock, VirtualClock
 from .links import Link, LinkTable, host_arg
 from .socket import (ANY_HOST, DEFAULT_HOST, MAX_DATAGRAM, Connection,
                      SimSocket, check_address)
+from .timed import TimedPath
 
 __all__ = ["Network", "Connection", "SimSocket", "check_address"]
 
@@ -87,6 +88,10 @@ class Network:
         # Link draws (jitter, loss) come from their own generator, so that
         # setting a link does not shift the fault switches' draws.
         self.links = LinkTable(random.Random(f"links:{seed}"))
+        #: the clocked data path (None without a clock: synchronous delivery)
+        self.timed: TimedPath | None = None
+        if self.clock is not None:
+            self.timed = TimedPath(self, self.clock, self.links)
         self.down = False
         self.datagram_loss = 0.0
         self._bindings: dict[tuple[int, int], list[SimSocket]] = {}   # (kind, port) -> sockets
@@ -115,6 +120,17 @@ class Network:
         if not isinstance(clock, VirtualClock):
             raise ValueError("advance() needs a network made with clock='virtual'")
         clock.advance(float(seconds))
+
+    def next_due(self) -> float | None:
+        """The simulated time of the next scheduled delivery (None: nothing is
+        scheduled, or no clock) -- what a driver that only polls advances to."""
+        clock = self.clock
+        if clock is None:
+            return None
+        with self.lock:
+            if self.timed is not None and clock.virtual:
+                self.timed.transmit_all()       # what was sent now is scheduled now
+            return clock.next_due()
 
     def step_aside(self) -> None:
         """The calling thread is about to block outside wsp (joining worker
@@ -219,19 +235,43 @@ class Network:
 
     # -- streams ----------------------------------------------------------------------
     def connect(self, client: SimSocket, addr: tuple[str, int], funcname: str | None) -> None:
-        """The handshake: the listener at `addr` queues a new server-side
-        socket, and the connection is established (before accept, as TCP)."""
+        """The handshake.  Without a clock it happens now: the listener at
+        `addr` queues a new server-side socket and the connection is
+        established (before accept, as TCP).  With a clock the client is left
+        "connecting" and the SYN goes on its way (wsp.sim.timed): the
+        outcome comes back after a round trip."""
         if addr[0] == ANY_HOST or addr[1] == 0:
             raise WinsockError(WSAEADDRNOTAVAIL, funcname)
+        timed = self.timed
+        if timed is not None:
+            self._bind_for_connect(client, funcname)
+            client.state = "connecting"
+            client.remote = addr
+            timed.connect(client, addr)
+            return
         listener = self.lookup(SOCK_STREAM, addr, listening=True)
         if listener is None or len(listener.accept_queue) >= max(listener.backlog, 1):
             raise WinsockError(WSAECONNREFUSED, funcname)
+        self._bind_for_connect(client, funcname)
+        client.state = "connected"
+        self.establish(client, listener, addr)
+        client.connect_error = 0
+        client.post(FD_CONNECT, 0)
+        client.post(FD_WRITE)
+
+    def _bind_for_connect(self, client: SimSocket, funcname: str | None) -> None:
         if not client.bound:
             self.bind(client, (host_of(client), 0), funcname)
         elif client.local[0] == ANY_HOST:
             # Connected through the wildcard: the connection's own address
             # is the concrete one, the machine's (its provider's host).
             client.local = (host_of(client), client.local[1])
+
+    def establish(self, client: SimSocket, listener: SimSocket,
+                  addr: tuple[str, int]) -> SimSocket:
+        """The listener at `addr` takes `client`'s connection: a new
+        server-side socket, connected, queued for accept (or handed to a
+        waiting AcceptEx).  Returns it."""
         server = SimSocket(self, SOCK_STREAM, None)
         server.local = (addr[0], addr[1])
         server.remote = client.local
@@ -239,7 +279,6 @@ class Network:
         server.sndbuf, server.rcvbuf = listener.sndbuf, listener.rcvbuf
         server.linger_onoff, server.linger_seconds = listener.linger_onoff, listener.linger_seconds
         server.state = "connected"
-        client.state = "connected"
         client.remote = addr
         client.peer, server.peer = server, client
         conn = Connection(self, client, server)
@@ -252,34 +291,42 @@ class Network:
             listener.armed |= FD_ACCEPT      # a new arrival records FD_ACCEPT again (Windows)
             listener.post(FD_ACCEPT)
         listener.wake()
-        client.connect_error = 0
-        client.post(FD_CONNECT, 0)
-        client.post(FD_WRITE)
+        return server
 
     def reset(self, conn: Connection | None, error: int, notify: bool = True,
-              close_error: int = WSAECONNABORTED) -> None:
+              close_error: int = WSAECONNABORTED, origin: SimSocket | None = None) -> None:
         """Tear a connection down abortively: both ends' pending operations
         fail with `error`, their unread data is gone, and each end that
         still has a handle gets FD_CLOSE with `close_error` -- by default
-        WSAECONNABORTED, what the peer of a hard close is told."""
+        WSAECONNABORTED, what the peer of a hard close is told.  `origin`:
+        the end that sends the reset; with a clock the other end learns of
+        it after the link's delay (None: the network resets both at once)."""
         if conn is None or conn.closed:
             return
         conn.closed = True
         self._connections.pop(conn, None)
+        timed = self.timed
         for side in (conn.client, conn.server):
-            if side.reset_error:
-                continue
-            side.reset_error = error
-            side.recv_buf.clear()
-            side.send_buf.clear()
-            side.fail_pending(error, notify)
-            if side.disconnect_op is not None and side.owner is not None:
-                side.owner.finish_disconnect(side)   # its DisconnectEx fails with the reset
-            side.post(FD_CLOSE, close_error)
-            self._lingering.discard(side)
-            if side.listener is not None and side in side.listener.accept_queue:
-                side.listener.accept_queue.remove(side)
-            side.wake()
+            if timed is not None and origin is not None and side is not origin:
+                timed.reset_later(origin, side, lambda side=side: self._reset_side(
+                    side, error, True, close_error))
+            else:
+                self._reset_side(side, error, notify, close_error)
+
+    def _reset_side(self, side: SimSocket, error: int, notify: bool, close_error: int) -> None:
+        if side.reset_error:
+            return
+        side.reset_error = error
+        side.recv_buf.clear()
+        side.send_buf.clear()
+        side.fail_pending(error, notify)
+        if side.disconnect_op is not None and side.owner is not None:
+            side.owner.finish_disconnect(side)   # its DisconnectEx fails with the reset
+        side.post(FD_CLOSE, close_error)
+        self._lingering.discard(side)
+        if side.listener is not None and side in side.listener.accept_queue:
+            side.listener.accept_queue.remove(side)
+        side.wake()
 
     def forget_if_done(self, sock: SimSocket) -> None:
         """A closed socket that has delivered everything leaves the network."""
@@ -304,20 +351,29 @@ class Network:
     # -- datagrams --------------------------------------------------------------------
     def send_datagram(self, sender: SimSocket, data: bytes, to: tuple[str, int],
                       funcname: str | None) -> None:
+        """Send one datagram from `sender` to `to`: delivered now (no clock)
+        or after the link's delay (wsp.sim.timed), or lost."""
         if len(data) > MAX_DATAGRAM:
             raise WinsockError(WSAEMSGSIZE, funcname)
         if not sender.bound:
             self.bind(sender, (host_of(sender), 0), funcname)
         if self.datagram_loss and self.random.random() < self.datagram_loss:
             return
-        target = self.lookup(SOCK_DGRAM, to, listening=False)
-        if target is None or target.shut_recv or target.handle_closed:
-            return                                  # nobody listening: lost, as UDP
-        if target.remote is not None and target.remote != sender.local:
-            return                                  # a connected UDP socket filters
         source = sender.local
         if source[0] == ANY_HOST:
             source = (host_of(sender), source[1])
+        if self.timed is not None:
+            self.timed.send_datagram(sender, bytes(data), source, to)
+            return
+        self.deliver_datagram(data, source, to)
+
+    def deliver_datagram(self, data: bytes, source: tuple[str, int], to: tuple[str, int]) -> None:
+        """A datagram from `source` reaches address `to` (lock held)."""
+        target = self.lookup(SOCK_DGRAM, to, listening=False)
+        if target is None or target.shut_recv or target.handle_closed:
+            return                                  # nobody listening: lost, as UDP
+        if target.remote is not None and target.remote != source:
+            return                                  # a connected UDP socket filters
         while target.pending_recvs:                  # a posted receive takes it directly
             entry = target.pending_recvs.popleft()
             n = entry.fill(data)

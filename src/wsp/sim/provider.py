@@ -25,7 +25,7 @@ from ..constants import (AF_INET, CF_ACCEPT, CF_DEFER, CF_REJECT, FD_ACCEPT, FD_
                          SO_TYPE, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, SOMAXCONN,
                          SIO_GET_EXTENSION_FUNCTION_POINTER, SO_UPDATE_ACCEPT_CONTEXT,
                          SO_UPDATE_CONNECT_CONTEXT)
-from ..errors import (WSAECONNREFUSED, WSAECONNRESET, WSAENETDOWN, WSAEAFNOSUPPORT, WSAEINTR, WSAEINVAL, WSAEISCONN,
+from ..errors import (WSAEALREADY, WSAECONNREFUSED, WSAECONNRESET, WSAENETDOWN, WSAEAFNOSUPPORT, WSAEINTR, WSAEINVAL, WSAEISCONN,
                       WSAENOPROTOOPT, WSAENOTCONN, WSAENOTSOCK, WSAEOPNOTSUPP,
                       WSAEPROTONOSUPPORT, WSAEPROTOTYPE, WSAESOCKTNOSUPPORT,
                       WSAEWOULDBLOCK, WSATRY_AGAIN, WinsockError)
@@ -95,6 +95,8 @@ class Provider(DataPath, Closing, Selecting, Extensions, ServiceProvider):
         sock = self._context_of(s, funcname)
         if type(sock) is not SimSocket or sock.owner is not self:
             raise WinsockError(WSAENOTSOCK, funcname)
+        if self.clock is not None:
+            self.clock.touch()                 # a call on the network: it holds a virtual clock
         if network and self.network.down:
             raise WinsockError(WSAENETDOWN, funcname)
         return sock
@@ -170,6 +172,8 @@ class Provider(DataPath, Closing, Selecting, Extensions, ServiceProvider):
         """A new AF_INET stream (TCP) or datagram (UDP) socket."""
         funcname = "WSPSocket"
         self._require_started(funcname)
+        if self.clock is not None:
+            self.clock.touch()
         for value, name in ((af, "af"), (type, "type"), (protocol, "protocol"), (g, "g"),
                             (flags, "flags")):
             int_arg(value, name)
@@ -236,13 +240,15 @@ class Provider(DataPath, Closing, Selecting, Extensions, ServiceProvider):
                     sock.remote = None                 # dissolve the association
                     return
                 if not sock.bound:
-                    self.network.bind(sock, ("127.0.0.1", 0), funcname)
+                    self.network.bind(sock, (self.host, 0), funcname)
                 sock.remote = addr
                 return
             if sock.state == "listening":
                 raise WinsockError(WSAEINVAL, funcname)
             if sock.state == "connected" or sock.reset_error:
                 raise WinsockError(WSAEISCONN, funcname)
+            if sock.state == "connecting":
+                raise WinsockError(WSAEALREADY, funcname)
             sock.connect_error = None                  # a new attempt
             try:
                 self.network.connect(sock, addr, funcname)
@@ -260,6 +266,11 @@ class Provider(DataPath, Closing, Selecting, Extensions, ServiceProvider):
                 raise WinsockError(WSAEWOULDBLOCK, funcname) from None
             if sock.nonblocking:
                 raise WinsockError(WSAEWOULDBLOCK, funcname)
+            if sock.state == "connecting":
+                # A clocked network: the answer comes back after a round trip.
+                self.block_until(sock, lambda: sock.state != "connecting", funcname)
+                if sock.connect_error:
+                    raise WinsockError(sock.connect_error, funcname)
 
     def WSPAccept(self, s: int, condition: Callable[..., int] | None = None,
                   callback_data: Any = 0) -> tuple[int, tuple[str, int]]:

@@ -81,6 +81,7 @@ cdef class SimSocket:
     cdef public object armed
     cdef public dict net_events
     cdef public object on_event
+    cdef public object timing
     cdef object __weakref__
 
     cpdef post(self, object fd, object error=*)

@@ -213,6 +213,9 @@ class SimSocket:
         self.armed = FD_ALL_EVENTS            # FD_* bits that may be recorded (again)
         self.net_events: dict[int, int] = {}  # FD_* -> error, since the last enumeration
         self.on_event: Callable[[SimSocket, int, int], None] | None = None
+        # With a clock: its clocked state (wsp.sim.timed.Timing); None: synchronous delivery
+        timed = network.timed
+        self.timing: Any = None if timed is None else timed.timing()
 
     # -- network events ---------------------------------------------------
     def post(self, fd: int, error: int = 0) -> None:
@@ -258,7 +261,11 @@ class SimSocket:
                    size=cython.Py_ssize_t, entry=PendingSend)
     def pump(self) -> None:
         """Move this sender's bytes towards its peer as far as room allows;
-        complete the sends that have fully left; send FIN when drained."""
+        complete the sends that have fully left; send FIN when drained.
+        With a clock the bytes go through the links instead (wsp.sim.timed)."""
+        if self.timing is not None:
+            self.timing.pump(self)
+            return
         peer = self.peer
         if peer is None or self.reset_error:
             return
@@ -384,7 +391,9 @@ class SimSocket:
         n = entry.fill(self.recv_buf)
         if not entry.peek:
             del self.recv_buf[:n]
-            if self.peer is not None:
+            if self.timing is not None:
+                self.timing.consumed(self, n)     # the room reaches the sender later
+            elif self.peer is not None:
                 self.peer.pump()
         if self.recv_buf:
             self.post(FD_READ)

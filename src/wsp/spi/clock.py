@@ -184,6 +184,11 @@ class SimClock:
     def _scheduled(self, event: Timer) -> None:
         """A new event was pushed (lock held)."""
 
+    def next_due(self) -> float | None:
+        """When the earliest scheduled event falls due (None: nothing is scheduled)."""
+        with self.lock:
+            return self._next_due()
+
     def _next_due(self) -> float | None:
         """When the earliest live event falls due (lock held)."""
         events = self._events
