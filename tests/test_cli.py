@@ -20,7 +20,8 @@ REPORT_KEYS = {"wsp", "core", "python", "seed", "parameters", "seconds", "cut_sh
                "messages", "bytes", "operations", "messages_per_second",
                "operations_per_second", "completions", "calls_failed", "closes_would_block",
                "resets_seen", "close_modes", "faults_injected", "trace_records", "leaks",
-               "leaked", "errors"}
+               "leaked", "errors", "clock", "hosts", "simulated_seconds",
+               "simulated_messages_per_second", "simulated_bytes_per_second", "datagrams"}
 COUNTS = ("messages", "bytes", "completions", "calls_failed", "closes_would_block",
           "resets_seen", "close_modes", "faults_injected", "trace_records", "leaks")
 
@@ -39,7 +40,13 @@ def test_sim_json_has_the_documented_fields_and_no_leaks(capsys):
     assert report["wsp"] == wsp.__version__ and report["core"] == wsp.core_impl
     assert report["seed"] == 3
     assert report["parameters"] == {"connections": 12, "messages": 15, "size": 64,
-                                    "threads": 2, "seed": 3, "lsp": [], "duration": None}
+                                    "threads": 2, "seed": 3, "lsp": [], "duration": None,
+                                    "clock": None, "latency": 0.0, "jitter": 0.0,
+                                    "bandwidth": None, "loss": 0.0}
+    # no clock: no simulated time, no probe datagrams, the two machines all the same
+    assert report["clock"] is None and report["simulated_seconds"] == 0.0
+    assert report["datagrams"] == {"sent": 0, "received": 0, "lost": 0}
+    assert report["hosts"] == {"client": "10.0.0.2", "server": "10.0.0.1"}
     assert report["leaked"] == 0 and set(report["leaks"].values()) == {0}
     assert report["errors"] == [] and report["cut_short"] is False
     # every connection completed all its messages: no faults without the fault layer

@@ -84,6 +84,65 @@ def _seconds(text: str) -> float:
     return value
 
 
+_TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "m": 60.0, "min": 60.0}
+_SIZE_UNITS = {"B": 1, "kB": 10**3, "KB": 10**3, "MB": 10**6, "GB": 10**9,
+               "KiB": 2**10, "MiB": 2**20, "GiB": 2**30,
+               "b": 1 / 8, "kb": 10**3 / 8, "Kb": 10**3 / 8, "Mb": 10**6 / 8, "Gb": 10**9 / 8}
+
+
+def _split_number(text: str) -> tuple[float, str]:
+    """``"50ms"`` -> ``(50.0, "ms")``; ArgumentTypeError without a number."""
+    text = text.strip()
+    i = len(text)
+    while i and not (text[i - 1].isdigit() or text[i - 1] == "."):
+        i -= 1
+    try:
+        value = float(text[:i])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
+    return value, text[i:].strip()
+
+
+def duration_arg(text: str) -> float:
+    """A time span: ``50ms``, ``0.05s``, ``20us``, ``2min``; a bare number is
+    seconds.  Seconds, >= 0."""
+    value, unit = _split_number(text)
+    if unit not in ("", *_TIME_UNITS):
+        raise argparse.ArgumentTypeError(
+            f"unknown time unit {unit!r} in {text!r}; use s, ms, us or min")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
+    return value * _TIME_UNITS.get(unit, 1.0)
+
+
+def rate_arg(text: str) -> float:
+    """A bandwidth: ``10MB/s``, ``100kB/s``, ``8Mb/s`` (bits), ``1MiB/s``; a
+    bare number is bytes per second.  Bytes per second, > 0."""
+    value, unit = _split_number(text.removesuffix("/s").removesuffix("ps"))
+    if unit not in ("", *_SIZE_UNITS):
+        raise argparse.ArgumentTypeError(
+            f"unknown rate unit in {text!r}; use B/s, kB/s, MB/s, GB/s, KiB/s, MiB/s "
+            "or bits: kb/s, Mb/s, Gb/s")
+    rate = value * _SIZE_UNITS.get(unit, 1)
+    if not rate > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0: {text!r}")
+    return rate
+
+
+def fraction_arg(text: str) -> float:
+    """A probability: ``1%``, ``0.5%`` or ``0.01``; within [0, 1]."""
+    value, unit = _split_number(text)
+    if unit not in ("", "%"):
+        raise argparse.ArgumentTypeError(f"not a probability: {text!r} (say 1% or 0.01)")
+    if unit == "%":
+        value /= 100.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be within 0..100% (0..1): {text!r}")
+    return value
+
+
 def _layers(text: str) -> tuple[str, ...]:
     from .scenario import LAYERS
     names = tuple(name.strip() for name in text.split(",") if name.strip())
@@ -120,9 +179,31 @@ def sim_summary(report: dict[str, Any]) -> str:
                      f"{p['size']} B, {p['threads']} worker threads per process, seed {p['seed']}"),
         ("stack", stack),
         ("core", f"{report['core']} (wsp {report['wsp']}, Python {report['python']})"),
-        ("time", f"{report['seconds']:.2f} s" + ("  (cut short by --duration)"
+        ("wall time", f"{report['seconds']:.2f} s" + ("  (cut short by --duration)"
                                                  if report["cut_short"] else "")),
         ("messages", f"{report['messages']:,}  ({report['messages_per_second']:,.0f}/s)"),
+    ]
+    if report.get("clock"):
+        link = [f"{p['latency'] * 1000:g} ms latency"]
+        if p["jitter"]:
+            link.append(f"± {p['jitter'] * 1000:g} ms jitter")
+        if p["bandwidth"]:
+            link.append(f"{p['bandwidth'] / 1e6:g} MB/s")
+        if p["loss"]:
+            link.append(f"{p['loss'] * 100:g}% datagram loss")
+        sim_rate = report["simulated_messages_per_second"] or 0.0
+        sim_bytes = report["simulated_bytes_per_second"] or 0.0
+        rows += [
+            ("clock", f"{report['clock']}; hosts {report['hosts']['client']} -> "
+                      f"{report['hosts']['server']}: {', '.join(link)}"),
+            ("simulated time", f"{report['simulated_seconds']:.6f} s  "
+                               f"({sim_rate:,.0f} messages/s, {sim_bytes:,.0f} B/s simulated)"),
+        ]
+    if report["datagrams"]["sent"]:
+        d = report["datagrams"]
+        rows.append(("datagrams", f"{d['sent']:,} sent, {d['received']:,} received, "
+                                  f"{d['lost']:,} lost"))
+    rows += [
         ("operations", f"{report['operations']:,}  ({report['operations_per_second']:,.0f}/s)"),
         ("bytes", f"{report['bytes']:,}  (by completed sends and receives)"),
         ("close modes", ", ".join(f"{k} {v}" for k, v in report["close_modes"].items())),
@@ -149,9 +230,14 @@ def sim_summary(report: dict[str, Any]) -> str:
 
 def run_sim(args: argparse.Namespace) -> int:
     from .scenario import Scenario, ScenarioConfig
+    clock = None if args.clock == "none" else args.clock
+    if clock is None and (args.latency or args.jitter or args.bandwidth is not None):
+        clock = "virtual"          # link delays need simulated time: the virtual clock
     config = ScenarioConfig(connections=args.connections, messages=args.messages,
                             size=args.size, threads=args.threads, seed=args.seed,
-                            lsp=args.lsp, duration=args.duration)
+                            lsp=args.lsp, duration=args.duration, clock=clock,
+                            latency=args.latency, jitter=args.jitter,
+                            bandwidth=args.bandwidth, loss=args.loss)
     update, close = _progress_bar(config.connections * config.messages, "msg")
     try:
         report = Scenario(config).run(progress=update)
@@ -215,6 +301,22 @@ def build_parser() -> argparse.ArgumentParser:
                           "trace, fault or both (e.g. trace,fault)")
     sim.add_argument("--duration", type=_seconds, default=None, metavar="SECONDS",
                      help="stop after this long even if unfinished (counts then vary)")
+    sim.add_argument("--clock", choices=("none", "virtual", "real"), default="none",
+                     help="the network's time: none (synchronous delivery, the default), "
+                          "virtual (simulated time that jumps ahead whenever every thread "
+                          "waits; chosen by itself when a link delay is given) or real "
+                          "(wall-clock time)")
+    sim.add_argument("--latency", type=duration_arg, default=0.0, metavar="TIME",
+                     help="one-way delay of the link between the two hosts, e.g. 50ms, "
+                          "0.05s, 200us (bare number: seconds)")
+    sim.add_argument("--jitter", type=duration_arg, default=0.0, metavar="TIME",
+                     help="each packet's delay varies by up to this much, seeded (e.g. 5ms)")
+    sim.add_argument("--bandwidth", type=rate_arg, default=None, metavar="RATE",
+                     help="the link's rate each way, e.g. 10MB/s, 100kB/s, 1MiB/s, 8Mb/s "
+                          "(bits); bare number: bytes per second; default unlimited")
+    sim.add_argument("--loss", type=fraction_arg, default=0.0, metavar="PROB",
+                     help="probability that a datagram is lost, e.g. 1%% or 0.01 (the "
+                          "streams stay reliable; the run's probe datagrams show the loss)")
     sim.add_argument("--json", action="store_true", help="print the report as JSON")
     sim.set_defaults(run=run_sim)
 

@@ -55,9 +55,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 import wsp
-from .constants import (AF_INET, FIONBIO, SD_SEND, SO_LINGER, SOCK_STREAM, SOL_SOCKET)
-from .errors import (WSA_OPERATION_ABORTED, WSAECONNABORTED, WSAECONNRESET, WSAEWOULDBLOCK,
-                     WinsockError,
+from .constants import (AF_INET, FIONBIO, SD_SEND, SO_LINGER, SOCK_DGRAM, SOCK_STREAM,
+                        SOL_SOCKET)
+from .errors import (WSA_OPERATION_ABORTED, WSAECONNABORTED, WSAECONNRESET, WSAETIMEDOUT,
+                     WSAEWOULDBLOCK, WinsockError,
                      error_name)
 from .lsp import FaultProvider, TracingProvider
 from .sim import Network, Provider
@@ -67,10 +68,13 @@ __all__ = ["CLOSE_MODES", "LAYERS", "Scenario", "ScenarioConfig"]
 
 CLOSE_MODES = ("graceful", "hard", "linger", "retry")
 LAYERS = {"trace": TracingProvider, "fault": FaultProvider}
-SERVER_ADDR = ("10.0.0.1", 7)          # the echo service
+SERVER_ADDR = ("10.0.0.1", 7)          # the echo service, on the server's host
+PROBE_PORT = 9                         # the server's datagram sink (the discard port)
+CLIENT_HOST = "10.0.0.2"               # the client process's machine
 RECV_BUFFER = 4096
 FAULTY_SHARE = 0.05                    # connections that get a reset injected (with "fault")
 _STOP = 0xFFFFFFFF                     # completion key of the packets that stop a worker
+_PROBE = 0xFFFFFFFE                    # completion key of the server's datagram sink
 
 #: The errors of a connection the peer tore down: a reset (WSAECONNRESET), or an
 #: abort after the peer shut its sending down and closed (WSAECONNABORTED).
@@ -87,7 +91,12 @@ class ScenarioConfig:
     threads: int = 2                 # worker threads per process
     seed: int = 0
     lsp: tuple[str, ...] = ()        # layered providers, top first: "trace", "fault"
-    duration: float | None = None    # seconds; None: run until every connection is done
+    duration: float | None = None    # seconds (simulated with a clock); None: until all done
+    clock: str | None = None         # the network's clock: None, "virtual" or "real"
+    latency: float = 0.0             # the link between the two hosts (SPEC 7.1), seconds
+    jitter: float = 0.0              # seconds
+    bandwidth: float | None = None   # bytes per second, each way; None: unlimited
+    loss: float = 0.0                # probability that a datagram is lost
 
     def __post_init__(self) -> None:
         for name in ("connections", "messages", "size", "threads", "seed"):
@@ -104,6 +113,12 @@ class ScenarioConfig:
                              f"choose from {', '.join(LAYERS)}")
         if self.duration is not None and not self.duration > 0:
             raise ValueError("duration must be a positive number of seconds")
+        if self.clock not in (None, "virtual", "real"):
+            raise ValueError(f"clock must be None, 'virtual' or 'real', not {self.clock!r}")
+        # The link's own checks (ValueError naming the parameter), before anything runs.
+        Network(clock=self.clock).set_link(CLIENT_HOST, SERVER_ADDR[0], latency=self.latency,
+                                           jitter=self.jitter, bandwidth=self.bandwidth,
+                                           loss=self.loss)
 
 
 @dataclass
@@ -128,10 +143,11 @@ class _Conn:
 class _Side:
     """One process of the scenario: its stack, port and worker threads."""
 
-    def __init__(self, name: str, net: Network, layers: tuple[str, ...], seed: int) -> None:
+    def __init__(self, name: str, net: Network, layers: tuple[str, ...], seed: int,
+                 host: str) -> None:
         self.name = name
         self.proc = Process()
-        self.base = Provider(net)
+        self.base = Provider(net, host=host)
         top: Any = self.base
         self.fault: FaultProvider | None = None
         self.tracer: TracingProvider | None = None
@@ -174,6 +190,12 @@ class Scenario:
         self._finished = 0                # connections closed at both ends
         self._errors: list[str] = []
         self._all_done = threading.Event()
+        self._cut_short = False           # a simulated --duration ended the run
+        self._sim_began = 0.0             # simulated time when the first messages went
+        self._sim_end: float | None = None   # simulated time when the last connection ended
+        self._probe: tuple[int, int] | None = None   # (client, server) datagram sockets
+        self._datagrams_sent = 0
+        self._datagrams_received = 0
 
     # -- bookkeeping --------------------------------------------------------------
     def _count(self, status: int, nbytes: int) -> None:
@@ -197,6 +219,8 @@ class Scenario:
         with self._lock:
             self._finished += 1
             last = self._finished == self.config.connections
+            if last and self._sim_end is None:
+                self._sim_end = self.net.time()
         if last:
             self._all_done.set()
 
@@ -206,16 +230,19 @@ class Scenario:
         called about ten times a second from the calling thread."""
         cfg = self.config
         rng = random.Random(cfg.seed)
-        self.net = net = Network(seed=cfg.seed)
+        self.net = net = Network(seed=cfg.seed, clock=cfg.clock)
+        net.set_link(CLIENT_HOST, SERVER_ADDR[0], latency=cfg.latency, jitter=cfg.jitter,
+                     bandwidth=cfg.bandwidth, loss=cfg.loss)
         layers = tuple(cfg.lsp)
-        server = _Side("server", net, layers, cfg.seed)
-        client = _Side("client", net, layers, cfg.seed)
+        server = _Side("server", net, layers, cfg.seed, SERVER_ADDR[0])
+        client = _Side("client", net, layers, cfg.seed, CLIENT_HOST)
         self.server, self.client = server, client
         self.conns = conns = [
             _Conn(i, rng.choice(CLOSE_MODES),
                   client.fault is not None and rng.random() < FAULTY_SHARE)
             for i in range(cfg.connections)]
         started = time.perf_counter()
+        sim_started = net.time()
         self._setup(conns)
         for side, handler in ((server, self._on_server), (client, self._on_client)):
             for k in range(cfg.threads):
@@ -223,10 +250,18 @@ class Scenario:
                                      name=f"wsp-sim-{side.name}-{k}", daemon=True)
                 side.workers.append(t)
                 t.start()
+        self._sim_began = net.time()
         for conn in conns:                          # off they go: the first message each
             self._client_start(conn)
-        deadline = None if cfg.duration is None else started + cfg.duration
         cut_short = False
+        deadline = None
+        if cfg.duration is not None:
+            if net.clock is not None:
+                # Simulated seconds: the run is cut at that simulated moment.
+                net.clock.call_at(self._sim_began + cfg.duration, self._cut)
+            else:
+                deadline = started + cfg.duration
+        net.step_aside()                  # this thread only watches from now on (the idle rule)
         total = cfg.connections * cfg.messages
         while not self._all_done.wait(0.1):
             if progress is not None:
@@ -234,12 +269,35 @@ class Scenario:
             if deadline is not None and time.perf_counter() >= deadline:
                 cut_short = True
                 break
+        cut_short = cut_short or self._cut_short
         if progress is not None:
             progress(self._messages, total)
         elapsed = time.perf_counter() - started
+        if self._sim_end is None:
+            self._sim_end = net.time()
+        self._let_datagrams_land()
         self._stop_workers(server, client)
         leaks = self._teardown(server, client)
-        return self._report(elapsed, cut_short, leaks)
+        return self._report(elapsed, self._sim_end - sim_started, cut_short, leaks)
+
+    def _cut(self) -> None:
+        """The simulated --duration has passed (a clock event, lock held)."""
+        self._cut_short = True
+        self._sim_end = self.net.time()
+        self._all_done.set()
+
+    def _let_datagrams_land(self) -> None:
+        """Give the probe datagrams still crossing the link the time to
+        arrive (or be lost) before they are counted: the link's longest delay,
+        in simulated time."""
+        if self._probe is None:
+            return
+        cfg = self.config
+        wait_ms = int((cfg.latency + cfg.jitter) * 1000) + 10
+        if cfg.bandwidth:
+            wait_ms += int(1000 * cfg.size * max(1, self._datagrams_sent) / cfg.bandwidth)
+        self.client.proc.SleepEx(wait_ms, False)
+        self.net.step_aside()
 
     def _setup(self, conns: list[_Conn]) -> None:
         server, client = self.server, self.client
@@ -247,10 +305,13 @@ class Scenario:
         listener = sp.WSASocket(AF_INET, SOCK_STREAM, 0)
         sp.bind(listener, SERVER_ADDR)
         sp.listen(listener, 64)
+        if self.net.clock is not None:
+            self._connect_all(conns, listener)
         for conn in conns:
-            conn.client = cp.WSASocket(AF_INET, SOCK_STREAM, 0)
-            cp.connect(conn.client, SERVER_ADDR)
-            conn.server, _ = sp.accept(listener)
+            if self.net.clock is None:
+                conn.client = cp.WSASocket(AF_INET, SOCK_STREAM, 0)
+                cp.connect(conn.client, SERVER_ADDR)
+                conn.server, _ = sp.accept(listener)
             cp.CreateIoCompletionPort(conn.client, client.port, conn.index)
             sp.CreateIoCompletionPort(conn.server, server.port, conn.index)
             if conn.faulty:
@@ -260,6 +321,57 @@ class Scenario:
         self._op(3 + 6 * len(conns))
         for conn in conns:
             self._server_recv(conn)
+        if self.net.clock is not None or self.config.loss:
+            self._open_probe()
+
+    def _connect_all(self, conns: list[_Conn], listener: int) -> None:
+        """With a clock a connect takes a round trip: start every connect at
+        once (non-blocking), accept them as they arrive, then wait until each
+        client knows it is connected (select, in simulated time)."""
+        sp, cp = self.server.proc, self.client.proc
+        for conn in conns:
+            conn.client = cp.WSASocket(AF_INET, SOCK_STREAM, 0)
+            cp.ioctlsocket(conn.client, FIONBIO, 1)
+            try:
+                cp.connect(conn.client, SERVER_ADDR)
+            except WinsockError as exc:
+                if exc.winerror != WSAEWOULDBLOCK:
+                    raise
+        for conn in conns:
+            conn.server, _ = sp.accept(listener)
+        for conn in conns:
+            _, writable, _ = cp.select([], [conn.client], [], 60.0)
+            if not writable:
+                raise WinsockError(WSAETIMEDOUT, "connect")
+            cp.ioctlsocket(conn.client, FIONBIO, 0)
+        self._op(5 * len(conns))
+
+    def _open_probe(self) -> None:
+        """The datagram side (with a clock or a loss): the client sends one
+        datagram per completed message to the server's discard port, where
+        one overlapped receive at a time counts them."""
+        sp, cp = self.server.proc, self.client.proc
+        sink = sp.WSASocket(AF_INET, SOCK_DGRAM, 0)
+        sp.bind(sink, (SERVER_ADDR[0], PROBE_PORT))
+        sp.CreateIoCompletionPort(sink, self.server.port, _PROBE)
+        source = cp.WSASocket(AF_INET, SOCK_DGRAM, 0)
+        self._probe = (source, sink)
+        self._probe_buf = bytearray(RECV_BUFFER)
+        self._probe_recv()
+        self._op(5)
+
+    def _probe_recv(self) -> None:
+        ov = Overlapped()
+        ov.object = "probe"
+        self.server.proc.WSARecvFrom(self._probe[1], [self._probe_buf], 0, ov)
+
+    def _on_probe(self, status: int) -> None:
+        """A probe datagram arrived at the server (or its socket closed)."""
+        if status:
+            return                                  # the cleanup's cancellation
+        with self._lock:
+            self._datagrams_received += 1
+        self._probe_recv()
 
     @staticmethod
     def _handle_in(side: _Side, s: int, layer: Any) -> int:
@@ -364,6 +476,8 @@ class Scenario:
             done = conn.client_rx // cfg.size
             with self._lock:
                 self._messages += done - conn.done
+            if self._probe is not None and done > conn.done:
+                self._send_probes(done - conn.done)
             conn.done = done
             if done < cfg.messages:
                 if conn.client_rx % cfg.size == 0:
@@ -371,6 +485,14 @@ class Scenario:
                 self._client_recv(conn)
             else:
                 self._client_close(conn, conn.mode)
+
+    def _send_probes(self, n: int) -> None:
+        payload = b"p" * self.config.size
+        for _ in range(n):
+            self.client.proc.WSASendTo(self._probe[0], [payload], 0,
+                                       (SERVER_ADDR[0], PROBE_PORT))
+        with self._lock:
+            self._datagrams_sent += n
 
     def _client_close(self, conn: _Conn, mode: str) -> None:
         """Close the client socket in `mode` (lock held)."""
@@ -427,6 +549,8 @@ class Scenario:
                 for status, nbytes, key, ov in proc.GetQueuedCompletionStatusEx(port, 64, 1000):
                     if key == _STOP:
                         stops += 1
+                    elif key == _PROBE:
+                        self._on_probe(status)
                     else:
                         handler(status, nbytes, conns[key], ov)
                 if stops:
@@ -473,7 +597,8 @@ class Scenario:
         leaks["network connections"] = len(self.net.connections())
         return dict(leaks)
 
-    def _report(self, elapsed: float, cut_short: bool, leaks: dict[str, int]) -> dict[str, Any]:
+    def _report(self, elapsed: float, simulated: float, cut_short: bool,
+                leaks: dict[str, int]) -> dict[str, Any]:
         cfg = self.config
         modes = Counter(conn.mode for conn in self.conns)
         traced = sum(side.trace_records for side in (self.server, self.client))
@@ -499,6 +624,15 @@ class Scenario:
             "close_modes": {mode: modes.get(mode, 0) for mode in CLOSE_MODES},
             "faults_injected": sum(conn.faulty for conn in self.conns),
             "trace_records": traced,
+            "clock": cfg.clock,
+            "hosts": {"client": CLIENT_HOST, "server": SERVER_ADDR[0]},
+            "simulated_seconds": round(simulated, 6),
+            "simulated_messages_per_second": round(self._messages / simulated, 1)
+            if simulated else None,
+            "simulated_bytes_per_second": round(self._bytes / simulated, 1)
+            if simulated else None,
+            "datagrams": {"sent": self._datagrams_sent, "received": self._datagrams_received,
+                          "lost": self._datagrams_sent - self._datagrams_received},
             "leaks": leaks,
             "leaked": sum(leaks.values()),
             "errors": list(self._errors),
