@@ -1058,7 +1058,7 @@ class FaultProvider(LayeredProvider):
         if self._stalls:
             with self._lock:
                 stall = self._stalls.get(s)
-            if stall is not None:
+            if stall is not None and not stall.over:
                 return self._stalled(funcname, s, stall, buffers, overlapped, routine,
                                      thread_id)
         rule = self._fire(funcname, s, overlapped is not None)
@@ -1096,7 +1096,7 @@ class FaultProvider(LayeredProvider):
         if action == "limit":
             return self._limit(rule, funcname, s, buffers, down)
         if action == "stall":
-            return self._stall(rule, funcname, s, buffers, overlapped, routine, thread_id)
+            return self._stall(rule, funcname, s, buffers, overlapped, routine, thread_id, down)
         # delay, latency, bandwidth: a timed hold
         return self._timed(rule, s, "send", overlapped, buffers, down, (WSA_IO_PENDING, 0))
 
@@ -1209,12 +1209,15 @@ class FaultProvider(LayeredProvider):
         return result
 
     def _stall(self, rule: Rule, funcname: str, s: int, buffers: Any, overlapped: Any,
-               routine: Any, thread_id: Any) -> Any:
-        """The first send a stall rule fires for on `s`: the socket stalls."""
+               routine: Any, thread_id: Any, down: Callable[[Any], tuple[int, int]]) -> Any:
+        """The first send a stall rule fires for on `s`: the socket stalls.  A
+        socket stalls once: after its reset, sends go down (and fail there)."""
         self._sock(s, funcname)
         fresh = _Stall()
         with self._lock:
             stall = self._stalls.setdefault(s, fresh)
+        if stall.over:
+            return down(buffers)
         if stall is fresh and rule.timeout is not None:
             timer = self._schedule(self._now() + rule.timeout, self._stall_over, s, stall)
             with self._lock:
@@ -1253,13 +1256,12 @@ class FaultProvider(LayeredProvider):
     def _end_stall(self, s: int, stall: _Stall, error: int) -> tuple[list[Operation],
                                                                        list[_Waiter]] | None:
         """Mark a stall over (lock taken here); its held requests and threads,
-        or None if it was over already."""
+        or None if it was over already.  The stall stays on record until the
+        socket is closed (so it does not stall again)."""
         with self._lock:
             if stall.over:
                 return None
             stall.over, stall.error = True, error
-            if self._stalls.get(s) is stall:
-                del self._stalls[s]
             ops, waiters = stall.ops, stall.waiters
             stall.ops, stall.waiters = [], []
         if stall.timer is not None:
@@ -1286,7 +1288,7 @@ class FaultProvider(LayeredProvider):
         """The application closed `s`: what the layer keeps for it goes;
         stalled sends abort, stalled threads fail with WSAEINTR."""
         with self._lock:
-            stall = self._stalls.get(s)
+            stall = self._stalls.pop(s, None)
             self._wire.pop(s, None)
             for key in [key for key in self._order if key[0] == s]:
                 del self._order[key]
