@@ -621,6 +621,19 @@ def test_stall_passes_nothing_down(below):
     assert below.sends_below() == []
 
 
+def test_stall_datagram_fails_the_held_sends_then_flows_again(single):
+    top = single.top
+    s, r, to = single.dgrams()
+    port = single.port(s)
+    single.fault.add_rule("WSPSendTo", "stall", timeout=0.25)
+    top.WSPSendTo(s, [b"held"], 0, to, Overlapped())
+    single.at(0.25)
+    assert single.packets(port) == [(WSAECONNRESET, 0, 7)]
+    assert top.WSPSendTo(s, [b"flows"], 0, to) == (0, 5)          # it stalls once
+    buf = bytearray(8)
+    assert top.WSPRecvFrom(r, [buf])[:2] == (0, 5) and bytes(buf[:5]) == b"flows"
+
+
 def test_stall_blocking_send_fails_at_the_reset(stack):
     top = stack.top
     c, a, _ = stack.pair()
@@ -731,6 +744,27 @@ def test_slow_close_reaches_the_peer_later(stack):
     assert stack.packets(port) == [] and fin.pending        # the peer does not know yet
     stack.at(0.25)
     assert stack.packets(port) == [(0, 0, 7)]               # the graceful end of the stream
+
+
+def test_slow_close_aborts_pending_requests_when_it_arrives(stack):
+    top = stack.top
+    c, a, _ = stack.pair()
+    port = stack.port(c)
+    stack.fault.add_rule("WSPCloseSocket", "slow_close", delay=0.5)
+    pending = Overlapped()
+    top.WSPRecv(c, [bytearray(8)], 0, pending)
+    top.WSPCloseSocket(c)
+    top.WSPSend(a, [b"late"])                 # still open below: the receive gets it
+    assert stack.packets(port) == [(0, 4, 7)]
+    again = Overlapped()
+    c2, a2, _ = stack.pair()
+    port2 = stack.port(c2)
+    top.WSPRecv(c2, [bytearray(8)], 0, again)
+    top.WSPCloseSocket(c2)
+    stack.at(0.25)
+    assert again.pending and stack.packets(port2) == []
+    stack.at(0.5)
+    assert stack.packets(port2) == [(WSA_OPERATION_ABORTED, 0, 7)]
 
 
 def test_slow_close_the_lower_close_comes_late(below):

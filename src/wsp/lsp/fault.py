@@ -87,11 +87,15 @@ per socket, timed by the network's clock:
     fails with WSAECONNRESET.
 ``"stall"`` (``timeout=None``)
     Sends: from the first send the rule fires for, the socket's data stops
-    flowing: every send on it is held, nothing goes down.  After `timeout`
+    flowing: every send on it is held, nothing goes down, whatever the
+    rules say (removing the rule does not end a stall).  After `timeout`
     seconds the connection is reset ("reset"), and the held sends complete
     with WSAECONNRESET; with ``timeout=None`` the stall lasts until the
     socket is closed (held sends abort then, WSA_OPERATION_ABORTED, or the
-    code of an "abort_status" rule).
+    code of an "abort_status" rule).  A socket stalls once: after its reset
+    its sends go down again (and fail there).  A datagram socket has no
+    connection to reset: its held sends fail with WSAECONNRESET, and later
+    ones go through.
 ``"slow_close"`` (``delay``)
     WSPCloseSocket: the application's handle is released at once and the
     call returns, but the close reaches the lower provider -- and so the
@@ -144,16 +148,23 @@ WSAEWOULDBLOCK at once.  "slice" makes one lower call per piece (a
 non-blocking send that stops short after the first piece reports the bytes
 that went); "limit" and "slow_close" do not wait.
 
-Example: a link with 50 ms of latency and 10 ms of jitter each way, where
-the client's connection dies after 1 kB::
+Example: the connection of the layer's socket `client` dies after 1 kB
+sent; every other send or receive takes 50 ms, give or take 10 ms; and a
+hook refuses sends of more than 64 kB (the rules are tried in this order)::
 
     net = wsp.sim.Network(seed=1, clock="virtual")
     fault = FaultProvider(wsp.sim.Provider(net), seed=1)
-    fault.add_rule("*", "latency", delay=0.05, jitter=0.01)
+    ...                                              # start it, connect `client`
     fault.add_rule("WSPSend", "limit", socket=client, nbytes=1024)
     fault.add_rule("WSPSend", "hook",
                    func=lambda call: Action("fail", code=WSAENOBUFS)
                    if call.size > 65536 else None)
+    fault.add_rule("*", "latency", delay=0.05, jitter=0.01)
+    ...
+    net.advance(0.06)                                # completions fall due on the way
+
+(The hook lets the calls it passes through go on untouched: the latency rule
+after it does not see them.  To have both, stack two fault layers.)
 """
 from __future__ import annotations
 
