@@ -349,6 +349,12 @@ class LayeredProvider(ServiceProvider):
         """Wait until the worker thread has issued every request submitted
         so far (no-op without ``worker``); TimeoutError after `timeout`
         seconds (None: no limit; bad values as for every seconds timeout)."""
+        # Wall-clock seconds even on a clocked network, on purpose: the worker
+        # only issues overlapped requests below, which return at once and need
+        # no simulated time to pass, so draining it is real work whatever the
+        # clock says; and this thread is not in a wait on the network, so it
+        # does not hold a virtual clock (past the idle rule's grace) either.
+        # The time-out only guards a test against a stuck worker.
         deadline = deadline_after(seconds_timeout(timeout, "flush"))
         with self._map_lock:
             jobs = self._jobs

@@ -83,7 +83,9 @@ class Closing:
                     if not sock.shut_send:
                         raise WinsockError(WSAEWOULDBLOCK, funcname)
                 else:
-                    deadline = time.monotonic() + sock.linger_seconds
+                    clock = self.clock      # on a clocked network, simulated seconds
+                    deadline = (time.monotonic() + sock.linger_seconds if clock is None
+                                else clock.deadline(sock.linger_seconds))
                     delivered = self.block_until(sock, lambda: not self._undelivered(sock), funcname,
                                             deadline)
                     hard = not delivered              # time-out: terminate before returning

@@ -29,7 +29,7 @@ from ..errors import (WSAEALREADY, WSAECONNREFUSED, WSAECONNRESET, WSAENETDOWN, 
                       WSAENOPROTOOPT, WSAENOTCONN, WSAENOTSOCK, WSAEOPNOTSUPP,
                       WSAEPROTONOSUPPORT, WSAEPROTOTYPE, WSAESOCKTNOSUPPORT,
                       WSAEWOULDBLOCK, WSATRY_AGAIN, WinsockError)
-from ..spi.checks import int_arg
+from ..spi.checks import block_time, int_arg
 from ..spi.provider import ServiceProvider
 from ..spi.structs import Linger
 from .network import Network
@@ -115,7 +115,8 @@ class Provider(DataPath, Closing, Selecting, Extensions, ServiceProvider):
         """Wait (lock held; the GIL and the lock are released while waiting)
         until ready(); alertable: APCs queued to this thread run meanwhile.
         False if the deadline passed first; WSAEINTR if the socket was closed
-        or the provider cleaned up under us."""
+        or the provider cleaned up under us.  `deadline` is monotonic seconds,
+        or, on a clocked network, simulated seconds (``clock.deadline``)."""
         process = self.process
         me = threading.get_ident()
         cond = sock.cond
@@ -128,6 +129,9 @@ class Provider(DataPath, Closing, Selecting, Extensions, ServiceProvider):
         process.waits.add_waker(me, wake)
         sock.watchers += 1
         try:
+            clock = self.clock
+            if clock is not None:
+                return self._block_by(clock, sock, cond, ready, wake, funcname, deadline)
             while not ready():
                 if sock.interrupted:
                     raise WinsockError(WSAEINTR, funcname)
@@ -145,6 +149,37 @@ class Provider(DataPath, Closing, Selecting, Extensions, ServiceProvider):
         finally:
             sock.watchers -= 1
             process.waits.remove_waker(me, wake)
+
+    def _block_by(self, clock: Any, sock: SimSocket, cond: Any, ready: Callable[[], bool],
+                  wake: Callable[[], Any], funcname: str, deadline: float | None) -> bool:
+        """:meth:`block_until`'s loop on a clocked network (the caller holds
+        the network lock and has registered the APC waker), by
+        wsp.spi.clock's wait protocol.  The network lock is the clock's, so
+        the clock's wake cannot fall between the last look and the wait on
+        `cond`, which releases it; the wait is still bounded (block_time), so
+        a virtual clock settles again now and then."""
+        process = self.process
+        me = threading.get_ident()
+
+        def can_act() -> bool:
+            return ready() or sock.interrupted or bool(process.threads.pending(me))
+
+        while not ready():
+            if sock.interrupted:
+                raise WinsockError(WSAEINTR, funcname)
+            if process.threads.pending(me):
+                process.threads.run_apcs(me)
+                continue
+            if clock.expired(deadline):
+                return False
+            try:
+                timeout = clock.begin_wait(can_act, wake, deadline)
+                # Settling the clock may have delivered what this waits for.
+                if not can_act() and not clock.expired(deadline):
+                    cond.wait(block_time(clock, timeout))
+            finally:
+                clock.end_wait()
+        return True
 
     def await_entry(self, sock: SimSocket, queue: Any, entry: Any, funcname: str) -> None:
         """A blocking call: wait until the network finishes `entry` (queued

@@ -9,7 +9,7 @@ from typing import Any, Sequence
 
 from ..constants import FD_ACCEPT, FD_ALL_EVENTS, FD_CLOSE, FD_CONNECT, FD_READ, FD_WRITE
 from ..errors import (WSAEINTR, WSAEINVAL, WinsockError)
-from ..spi.checks import deadline_after, int_arg, seconds_timeout, wait_time
+from ..spi.checks import block_time, deadline_after, int_arg, seconds_timeout, wait_time
 
 __all__ = ["Selecting"]
 
@@ -81,6 +81,9 @@ class Selecting:
         if not any(sets):
             raise WinsockError(WSAEINVAL, funcname)
         socks = {s: self.sim_socket(s, funcname) for group in sets for s in group}
+        clock = self.clock
+        if clock is not None:
+            return self._select_by(clock, sets, socks, seconds_timeout(timeout, funcname))
         deadline = deadline_after(seconds_timeout(timeout, funcname))
         network = self.network
         with network.lock:
@@ -101,6 +104,51 @@ class Selecting:
                     sock.watchers += 1
                 try:
                     waiter.wait(wait_time(deadline))   # a slice: the loop re-checks
+                finally:
+                    for sock in socks.values():
+                        sock.watchers -= 1
+                        if isinstance(sock.cond, _Fanout):
+                            sock.cond = sock.cond.unwrap(waiter)
+
+    def _select_by(self, clock: Any, sets: list[list[int]], socks: dict[int, Any],
+                   timeout: float | None) -> tuple[list[int], list[int], list[int]]:
+        """WSPSelect on a clocked network: `timeout` in simulated seconds,
+        waited by wsp.spi.clock's protocol.  The selecting thread waits on
+        its own condition of the network lock (the clock's), which every
+        selected socket's wake reaches, as on the wall clock."""
+        funcname = "WSPSelect"
+        deadline = clock.deadline(timeout)
+        network = self.network
+
+        def ready() -> tuple[list[int], list[int], list[int]]:
+            return ([s for s in sets[0] if socks[s].readable()],
+                    [s for s in sets[1] if socks[s].writable()],
+                    [s for s in sets[2] if socks[s].connect_error
+                     and socks[s].state != "connected"])
+
+        def can_act() -> bool:
+            return any(ready()) or any(sock.interrupted for sock in socks.values())
+
+        with network.lock:
+            while True:
+                found = ready()
+                if any(found):
+                    return found
+                if any(sock.interrupted for sock in socks.values()):
+                    raise WinsockError(WSAEINTR, funcname)
+                if clock.expired(deadline):
+                    return ([], [], [])
+                waiter = threading.Condition(network.lock)
+                for sock in socks.values():
+                    sock.cond = _Fanout(sock.cond, waiter)
+                    sock.watchers += 1
+                try:
+                    try:
+                        left = clock.begin_wait(can_act, waiter.notify_all, deadline)
+                        if not can_act() and not clock.expired(deadline):
+                            waiter.wait(block_time(clock, left))
+                    finally:
+                        clock.end_wait()
                 finally:
                     for sock in socks.values():
                         sock.watchers -= 1

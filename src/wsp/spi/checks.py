@@ -32,14 +32,19 @@ from typing import Any
 
 from ..errors import INFINITE, WSA_INVALID_PARAMETER, WSAEINVAL, WinsockError
 
-__all__ = ["FOREVER_SECONDS", "int_arg", "seconds_timeout", "ms_deadline", "deadline_after",
-           "wait_time", "time_left", "gather", "scatter"]
+__all__ = ["FOREVER_SECONDS", "REWAKE", "int_arg", "seconds_timeout", "ms_deadline",
+           "deadline_after", "wait_time", "block_time", "time_left", "gather", "scatter"]
 
 #: A timeout in seconds above this is "practically forever" (as in the core).
 FOREVER_SECONDS = 1e12
 
 # The longest single sleep a threading primitive is asked for.
 _WAIT_SLICE = min(threading.TIMEOUT_MAX, 3600.0 * 24)
+
+#: The longest real time a wait on a virtual clock blocks before it looks
+#: again (see :func:`block_time`): a watchdog, not a poll -- a wait normally
+#: ends on its wake long before.
+REWAKE = 0.05
 
 
 def int_arg(value: object, name: str, *, bool_ok: bool = True) -> int:
@@ -107,6 +112,23 @@ def wait_time(deadline: float | None) -> float:
     no wait is handed an unbounded or oversized timeout."""
     left = time_left(deadline)
     return _WAIT_SLICE if left is None or left > _WAIT_SLICE else left
+
+
+def block_time(clock: Any, timeout: float | None) -> float:
+    """How long a wait on the simulated clock `clock` may block a threading
+    primitive for the real seconds ``clock.begin_wait`` allowed (None: until
+    woken).  On the real clock: what it allowed, capped at a slice as by
+    :func:`wait_time`.  On a virtual clock: at most :data:`REWAKE`, after
+    which the wait looks again and begins a new wait, so that the clock
+    settles again.  That bounds two things a virtual clock's wake alone does
+    not: a wake that falls between a waiter's last look and its park (a
+    completion port's getter can only be woken once parked), and a thread
+    that was woken, acted and then blocked outside wsp without waiting again
+    (the clock said "until woken" to the others, and only a new wait notices
+    that its grace has run out)."""
+    if clock.virtual:
+        return REWAKE if timeout is None or timeout > REWAKE else timeout
+    return _WAIT_SLICE if timeout is None or timeout > _WAIT_SLICE else timeout
 
 
 # ----------------------------------------------------------------- WSABUF arrays

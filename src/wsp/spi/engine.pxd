@@ -31,6 +31,7 @@ cdef class Engine:
     cdef object _lock
     cdef dict _owed
     cdef dict _detached
+    cdef public object clock
 
     cpdef Operation start_on(self, object entry, object s, object overlapped, object routine,
                              object thread_id, object buffers, object provider, object funcname)

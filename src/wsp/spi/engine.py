@@ -21,12 +21,12 @@ import time
 from typing import Any, Callable
 
 from ..errors import WSA_IO_PENDING, WSA_OPERATION_ABORTED, WSAEINVAL, WSAENOTSOCK, WinsockError
-from .checks import deadline_after, seconds_timeout, wait_time
+from .checks import block_time, deadline_after, seconds_timeout, wait_time
 from .events import Events
 from .handles import HandleSpace, SocketEntry
 from .ports import Ports
 from .structs import Overlapped, ThreadId
-from .waits import Waits
+from .waits import Waiter, Waits
 
 try:
     import cython             # compiling: Cython's own; uncompiled: Cython.Shadow
@@ -86,12 +86,36 @@ def _record(op: Operation, error: int, nbytes: int, flags: int) -> Overlapped:
     return overlapped
 
 
+class _Completion(threading.Event):
+    """An operation's completion event when a wait on a simulated clock
+    waits for it (``Operation.event``; the wall-clock wait uses a plain
+    ``threading.Event``).  Such a wait parks on a :class:`Waiter` that the
+    clock can wake as well, so :meth:`set` also wakes the Waiters parked
+    here -- and the plain event it replaced, if a wall-clock wait had made
+    one, so that a waiter on that one is not stranded."""
+
+    def __init__(self, previous: threading.Event | None) -> None:
+        super().__init__()
+        self.previous = previous
+        #: the Waiters of the clocked waits on this operation
+        self.waiters: list[Waiter] = []
+        if previous is not None and previous.is_set():
+            super().set()
+
+    def set(self) -> None:
+        super().set()
+        if self.previous is not None:
+            self.previous.set()
+        for waiter in list(self.waiters):
+            waiter.wake()
+
+
 class Engine:
     """The overlapped operations of one process.  `registry` is a callable
     giving the process's current core ThreadRegistry."""
 
     __slots__ = ("handles", "_registry", "events", "waits", "ports", "_lock", "_owed",
-                 "_detached")
+                 "_detached", "clock")
 
     def __init__(self, handles: HandleSpace, registry: Callable[[], Any], events: Events,
                  waits: Waits, ports: Ports) -> None:
@@ -107,6 +131,9 @@ class Engine:
         # Socket entries whose handle was closed while operations were still
         # pending on them, so that those stay findable by socket handle.
         self._detached: dict[int, SocketEntry] = {}
+        #: the simulated clock wait() counts (wsp.spi.clock; set by
+        #: Process.use_clock), or None: the wall clock
+        self.clock = None
 
     # -- starting ------------------------------------------------------------------
     def start(self, s: int, overlapped: Overlapped,
@@ -354,6 +381,9 @@ class Engine:
     def wait(self, overlapped: Overlapped, timeout: float | None = None) -> bool:
         """Block until the operation on `overlapped` completes (see
         :meth:`Process.wait_overlapped`)."""
+        clock = self.clock
+        if clock is not None:
+            return self._wait_by(clock, overlapped, timeout)
         deadline = deadline_after(seconds_timeout(timeout, "wait_overlapped"))
         op = overlapped.operation
         if op is None:
@@ -371,9 +401,49 @@ class Engine:
                 return False
         return True
 
+    def _wait_by(self, clock: Any, overlapped: Overlapped, timeout: float | None) -> bool:
+        """:meth:`wait` counting `clock`'s time (`timeout` in simulated
+        seconds), by wsp.spi.clock's wait protocol: the thread parks on a
+        Waiter that the operation's completion (a :class:`_Completion`) and
+        the clock both wake."""
+        deadline = clock.deadline(seconds_timeout(timeout, "wait_overlapped"))
+        op = overlapped.operation
+        if op is None:
+            return not overlapped.pending
+        with self._lock:
+            event = op.event
+            if type(event) is not _Completion:
+                event = _Completion(event)
+                op.event = event
+        waiters = event.waiters
+        while overlapped.pending:
+            if clock.expired(deadline):
+                return False
+            waiter = Waiter()
+            waiters.append(waiter)
+            ready = _settled(waiter, overlapped)
+            try:
+                try:
+                    left = clock.begin_wait(ready, waiter.wake, deadline)
+                    if not ready():           # registered first: a completion is not missed
+                        waiter.sleep(block_time(clock, left))
+                finally:
+                    clock.end_wait()
+            finally:
+                waiters.remove(waiter)
+        return True
+
     def forget(self) -> None:
         """Drop every record (the process terminated; its operations have
         been cancelled silently)."""
         with self._lock:
             self._owed.clear()
         self._detached.clear()
+
+
+def _settled(waiter: Waiter, overlapped: Overlapped) -> Callable[[], bool]:
+    """Whether a thread in :meth:`Engine.wait` on a simulated clock can act
+    (asked by the clock, under its lock, from any thread)."""
+    def ready() -> bool:
+        return waiter.woken or not overlapped.pending
+    return ready

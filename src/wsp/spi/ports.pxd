@@ -15,6 +15,7 @@ cdef class Ports:
     cdef public object inflight
     cdef public Py_ssize_t riders
     cdef object _lock
+    cdef public object clock
 
     cpdef bint post(self, object port, object status, object nbytes, object key,
                     object riding) except? 0

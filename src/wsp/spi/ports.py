@@ -11,6 +11,10 @@ an *in-flight* table and the packet carries its handle there.
 :meth:`Ports.post` is the only way a completion enters a port and the
 dequeues are the only way one leaves, so an in-flight entry is released
 exactly once: at its dequeue, or when its port closes and discards it.
+
+A process that waits by a simulated clock (``Process.use_clock``) dequeues
+through the clock's wait protocol (:mod:`wsp.spi.clock`) on one branch off
+the hot path, taken only when a dequeue is about to block.
 """
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ from typing import Any, Callable
 from ..core import HandleTable
 from ..errors import (ERROR_ABANDONED_WAIT_0, WAIT_TIMEOUT, WIN32_ERROR_OF_WSA,
                       WSA_INVALID_HANDLE, WSA_INVALID_PARAMETER, WinsockError)
-from .checks import ms_deadline, time_left
+from .checks import block_time, ms_deadline, time_left
 from .handles import HandleSpace, PortEntry, SocketEntry
 from .structs import Overlapped
 from .waits import Waits
@@ -71,7 +75,7 @@ def _new_port() -> PortEntry:
 class Ports:
     """The completion ports of one process."""
 
-    __slots__ = ("handles", "waits", "_registry", "inflight", "riders", "_lock")
+    __slots__ = ("handles", "waits", "_registry", "inflight", "riders", "_lock", "clock")
 
     def __init__(self, handles: HandleSpace, waits: Waits, registry: Callable[[], Any]) -> None:
         self.handles = handles
@@ -83,6 +87,9 @@ class Ports:
         #: packets queued that name an object (counted for resources())
         self.riders = 0
         self._lock = threading.Lock()
+        #: the simulated clock the dequeues count (wsp.spi.clock; set by
+        #: Process.use_clock), or None: the wall clock
+        self.clock = None
 
     def reset(self) -> None:
         """Forget every in-flight reference (the process terminated; its
@@ -213,6 +220,9 @@ class Ports:
             if packet is not None:
                 return self._unpack(packet, True)
             return (ERROR_ABANDONED_WAIT_0 if queue.closed else WAIT_TIMEOUT, 0, 0, None)
+        clock = self.clock
+        if clock is not None:
+            return self._dequeue_by(clock, queue, ms)
         deadline = ms_deadline(ms, "GetQueuedCompletionStatus")
         packet = queue.get(0)                       # a packet waiting: no clock needed
         if packet is not None:
@@ -242,6 +252,9 @@ class Ports:
             raise WinsockError(WSA_INVALID_PARAMETER, funcname)
         if not alertable and ms == 0 and type(ms) is int:     # a poll: no clock, no loop
             return [self._unpack(p, False) for p in queue.get_many(max_entries, 0)]
+        clock = self.clock
+        if clock is not None:
+            return self._dequeue_many_by(clock, queue, max_entries, ms, alertable)
         deadline = ms_deadline(ms, funcname)
         me = threading.get_ident()
         waits = self.waits
@@ -267,6 +280,66 @@ class Ports:
             if left is not None and left <= 0:
                 return []
 
+    # -- the dequeues on a simulated clock (wsp.spi.clock's protocol) --------------------
+    def _dequeue_by(self, clock: Any, queue: Any, ms: int) -> tuple[int, int, int, Any]:
+        """GetQueuedCompletionStatus counting `clock`'s time (never a poll:
+        that took the hot path)."""
+        deadline = clock.ms_deadline(ms, "GetQueuedCompletionStatus")
+        while True:
+            packet = queue.get(0)
+            if packet is not None:
+                return self._unpack(packet, True)
+            if queue.closed:
+                return (ERROR_ABANDONED_WAIT_0, 0, 0, None)
+            if clock.expired(deadline):
+                return (WAIT_TIMEOUT, 0, 0, None)
+            wait = _PortWait(queue, None, 0)
+            try:
+                timeout = clock.begin_wait(wait.ready, wait.wake, deadline)
+                wait.parking = True                  # before the last look (see _PortWait)
+                if not wait.ready() and not clock.expired(deadline):
+                    packet = queue.get(block_time(clock, timeout))
+            finally:
+                wait.parking = False
+                clock.end_wait()
+            if packet is not None:
+                return self._unpack(packet, True)
+
+    def _dequeue_many_by(self, clock: Any, queue: Any, max_entries: int, ms: int,
+                         alertable: bool) -> list[tuple[int, int, int, Any]]:
+        """GetQueuedCompletionStatusEx counting `clock`'s time; alertable,
+        an APC queued to the thread wakes it (it runs, and the call returns
+        [])."""
+        deadline = clock.ms_deadline(ms, "GetQueuedCompletionStatusEx")
+        me = threading.get_ident()
+        waits = self.waits
+        while True:
+            registry = self._registry()
+            if alertable and registry.run_apcs(me):
+                return []
+            packets = queue.get_many(max_entries, 0)
+            if packets:
+                return [self._unpack(p, False) for p in packets]
+            if queue.closed or clock.expired(deadline):
+                return []
+            wait = _PortWait(queue, registry if alertable else None, me)
+            if alertable:
+                waits.add_waker(me, wait.wake)
+            try:
+                try:
+                    timeout = clock.begin_wait(wait.ready, wait.wake, deadline)
+                    wait.parking = True
+                    if not wait.ready() and not clock.expired(deadline):
+                        packets = queue.get_many(max_entries, block_time(clock, timeout))
+                finally:
+                    wait.parking = False
+                    clock.end_wait()
+            finally:
+                if alertable:
+                    waits.remove_waker(me, wait.wake)
+            if packets:
+                return [self._unpack(p, False) for p in packets]
+
     # -- closing ---------------------------------------------------------------------------
     def close(self, handle: int, funcname: str) -> None:
         """Close a port: its waiters wake (ERROR_ABANDONED_WAIT_0) and its
@@ -282,3 +355,45 @@ class Ports:
             if overlapped_id:
                 _alight(self.inflight, overlapped_id)
                 self.riders -= 1
+
+
+class _PortWait:
+    """One thread's wait on a port as a simulated clock sees it: whether it
+    can act (:meth:`ready`, asked under the clock's lock from any thread)
+    and how to wake it (:meth:`wake`).
+
+    `posted` is the queue's count of packets ever posted when the wait
+    began: a packet handed straight to the parked getter never shows in
+    ``len(queue)``, but it moves that count (so does a packet another getter
+    took: the waiter then only looks again).  With `registry`, an APC queued
+    to thread `me` counts too (an alertable wait).
+
+    The core queue's ``wake_waiters()`` reaches only a getter already parked,
+    so a wake could fall between the waiter's last look and its park, and be
+    lost.  The waiter therefore sets :attr:`parking` *before* its last look
+    and clears it after its get returns; a wake that finds nobody parked
+    while the flag is set knows the waiter is on its way to park, and wakes
+    again until it has reached it (a moment: parking needs no lock a waker
+    holds).  A wake that finds the flag clear is not needed: the waiter's
+    last look is still to come and sees what the wake was for (what makes a
+    wait ready, and a passed deadline, stay so)."""
+
+    __slots__ = ("queue", "posted", "registry", "me", "parking")
+
+    def __init__(self, queue: Any, registry: Any, me: int) -> None:
+        self.queue = queue
+        self.posted = queue.posted
+        self.registry = registry
+        self.me = me
+        self.parking = False
+
+    def ready(self) -> bool:
+        queue = self.queue
+        registry = self.registry
+        return (queue.closed or len(queue) > 0 or queue.posted != self.posted
+                or (registry is not None and bool(registry.pending(self.me))))
+
+    def wake(self) -> None:
+        queue = self.queue
+        while not queue.wake_waiters() and self.parking:
+            time.sleep(0)                 # let it reach its park (the GIL too), then again

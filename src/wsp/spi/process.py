@@ -100,11 +100,17 @@ class Process:
         """From now on the process's waits count time by `clock` (a network's
         simulated clock; None: the wall clock again).  A process stands on one
         network's time: WinsockError(WSAEINVAL) if it already waits by
-        another clock."""
+        another clock.  Its waits (``waits``, ``ports``, ``engine``) follow
+        wsp.spi.clock's wait protocol from their next wait on."""
         with self._lock:
             if clock is not None and self.clock is not None and self.clock is not clock:
                 raise WinsockError(WSAEINVAL, funcname)
             self.clock = clock
+            # The components that wait read their own copy (one field read
+            # on the hot path instead of a walk back to the process).
+            self.waits.clock = clock
+            self.ports.clock = clock
+            self.engine.clock = clock
 
     def provider_cleaned(self, provider: Any, final: bool) -> None:
         """Count one WSPCleanup of `provider`; `final` when it was its last."""
