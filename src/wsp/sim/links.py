@@ -108,6 +108,11 @@ class LinkTable:
             self._cache[key] = link
         return link
 
+    def perfect(self, src: str, dst: str) -> bool:
+        """Whether traffic between `src` and `dst` takes no time either way
+        (no latency, jitter or bandwidth limit): it is delivered at once."""
+        return not (self.get(src, dst).timed or self.get(dst, src).timed)
+
     @property
     def empty(self) -> bool:
         """No conditions were ever set."""

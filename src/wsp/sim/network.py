@@ -243,7 +243,9 @@ class Network:
         if addr[0] == ANY_HOST or addr[1] == 0:
             raise WinsockError(WSAEADDRNOTAVAIL, funcname)
         timed = self.timed
-        if timed is not None:
+        if timed is not None and not timed.perfect(host_of(client) if not client.bound or
+                                                   client.local[0] == ANY_HOST
+                                                   else client.local[0], addr[0]):
             self._bind_for_connect(client, funcname)
             client.state = "connecting"
             client.remote = addr
@@ -307,7 +309,8 @@ class Network:
         self._connections.pop(conn, None)
         timed = self.timed
         for side in (conn.client, conn.server):
-            if timed is not None and origin is not None and side is not origin:
+            if (timed is not None and origin is not None and side is not origin
+                    and not timed.perfect(origin.local[0], side.local[0])):
                 timed.reset_later(origin, side, lambda side=side: self._reset_side(
                     side, error, True, close_error))
             else:
@@ -365,6 +368,9 @@ class Network:
         if self.timed is not None:
             self.timed.send_datagram(sender, bytes(data), source, to)
             return
+        links = self.links
+        if not links.empty and links.lost(links.get(source[0], to[0])):
+            return                                  # the link's loss (no clock needed)
         self.deliver_datagram(data, source, to)
 
     def deliver_datagram(self, data: bytes, source: tuple[str, int], to: tuple[str, int]) -> None:

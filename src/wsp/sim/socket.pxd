@@ -89,6 +89,7 @@ cdef class SimSocket:
     cpdef bint writable(self) except -1
     cpdef wake(self)
     cpdef pump(self)
+    cpdef pump_now(self)
     cpdef Py_ssize_t accept_bytes(self, object data, Connection conn) except -1
     cpdef receive_fin(self)
     cpdef Py_ssize_t consume(self, PendingRecv entry) except -1

@@ -257,15 +257,21 @@ class SimSocket:
             self.cond.notify_all()
 
     # -- stream: moving data ------------------------------------------------------
-    @cython.locals(moved=cython.bint, n=cython.Py_ssize_t, room=cython.Py_ssize_t,
-                   size=cython.Py_ssize_t, entry=PendingSend)
     def pump(self) -> None:
         """Move this sender's bytes towards its peer as far as room allows;
         complete the sends that have fully left; send FIN when drained.
-        With a clock the bytes go through the links instead (wsp.sim.timed)."""
+        With a clock the links decide (wsp.sim.timed: at once over a perfect
+        link, through the link's delays otherwise)."""
         if self.timing is not None:
             self.timing.pump(self)
             return
+        self.pump_now()
+
+    @cython.locals(moved=cython.bint, n=cython.Py_ssize_t, room=cython.Py_ssize_t,
+                   size=cython.Py_ssize_t, entry=PendingSend)
+    def pump_now(self) -> None:
+        """:meth:`pump` with synchronous delivery: what fits goes straight
+        into the peer's receives or receive buffer."""
         peer = self.peer
         if peer is None or self.reset_error:
             return

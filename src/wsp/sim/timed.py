@@ -56,10 +56,12 @@ class Timing:
     """The clocked state of one socket."""
 
     __slots__ = ("path", "window", "in_flight", "last_arrival", "parked", "fin_parked",
-                 "connect_op", "seq")
+                 "connect_op", "seq", "timed", "epoch")
 
     def __init__(self, path: TimedPath) -> None:
         self.path = path
+        self.timed = False            # its bytes cross a link with delays (else: synchronously)
+        self.epoch = 0                # which run of timed sending the window updates belong to
         self.window = 0               # bytes it may still put in flight (the peer's advertised room)
         self.in_flight = 0            # bytes sent that have not arrived
         self.last_arrival = 0.0       # when its latest segment arrives: the next is not earlier
@@ -76,6 +78,9 @@ class Timing:
         peer = sock.peer
         if peer is None or sock.reset_error:
             return
+        if not self.choose(sock, peer):
+            sock.pump_now()                           # a perfect link: at once, as without a clock
+            return
         if self.parked and not (sock.connection is not None and sock.connection.held):
             self.path.unpark(sock, peer)
         fill(sock)
@@ -87,12 +92,38 @@ class Timing:
             sock.post(FD_WRITE)
             sock.wake()
 
+    def choose(self, sock: SimSocket, peer: SimSocket) -> bool:
+        """Whether `sock`'s bytes go through the link's delays now.  A link
+        that takes no time either way delivers at once, as a network without
+        a clock does -- but only once nothing is in flight, so a stream never
+        overtakes itself when link conditions change.  Entering timed sending
+        starts a new window: the room the peer's buffer has now."""
+        if self.timed:
+            if (self.in_flight or self.parked or self.fin_parked
+                    or not self.path.links.perfect(sock.local[0], peer.local[0])):
+                return True
+            self.timed = False
+            return False
+        if self.path.links.perfect(sock.local[0], peer.local[0]):
+            return False
+        self.timed = True
+        self.epoch += 1
+        self.window = max(0, peer.rcvbuf - len(peer.recv_buf))
+        self.last_arrival = max(self.last_arrival, self.path.clock.now())
+        return True
+
     def consumed(self, sock: SimSocket, nbytes: int) -> None:
         """The application read `nbytes` from `sock`'s receive buffer: the room
-        reaches the peer's window after the delay back."""
+        reaches the peer's window after the delay back (or the peer sends more
+        at once, over a perfect link)."""
         peer = sock.peer
-        if peer is not None and nbytes > 0:
+        if peer is None or nbytes <= 0:
+            return
+        timing = peer.timing
+        if timing is not None and timing.timed:
             self.path.open_window_later(sock, peer, nbytes)
+        else:
+            peer.pump()
 
 
 def fill(sock: SimSocket) -> None:
@@ -249,7 +280,7 @@ class TimedPath:
         if taken < len(data):
             sock.timing.parked += data[taken:]
         read_at_once = taken - (len(peer.recv_buf) - before)
-        if read_at_once > 0:
+        if read_at_once > 0 and sock.timing.timed:
             self.open_window_later(peer, sock, read_at_once)
         return taken
 
@@ -278,10 +309,14 @@ class TimedPath:
         the latency back (the acknowledgement carries no jitter: it is
         never drawn, so its time does not depend on when it was decided)."""
         link = self.links.get(reader.local[0], sender.local[0])
-        self.clock.call_at(self.clock.now() + link.latency, self._open_window, sender, nbytes)
+        self.clock.call_at(self.clock.now() + link.latency, self._open_window, sender, nbytes,
+                           sender.timing.epoch)
 
-    def _open_window(self, sender: SimSocket, nbytes: int) -> None:
-        sender.timing.window += nbytes
+    def _open_window(self, sender: SimSocket, nbytes: int, epoch: int) -> None:
+        timing = sender.timing
+        if epoch != timing.epoch or not timing.timed:
+            return                                    # for a window that has been replaced
+        timing.window += nbytes
         if not sender.reset_error and (sender.send_buf or sender.pending_sends or (
                 sender.fin_queued and not sender.fin_sent)):
             self.mark(sender)
@@ -304,6 +339,10 @@ class TimedPath:
     def _send_syn(self, client: SimSocket, addr: tuple[str, int]) -> None:
         due = self.clock.now() + self._delay(client.local[0], addr[0])
         self.clock.call_at(due, self._syn_arrives, client, addr)
+
+    def perfect(self, a: str, b: str) -> bool:
+        """Whether hosts `a` and `b` reach each other at once (see LinkTable.perfect)."""
+        return self.links.perfect(a, b)
 
     def _syn_arrives(self, client: SimSocket, addr: tuple[str, int]) -> None:
         if client.state != "connecting" or client.handle_closed or client.remote != addr:
@@ -348,7 +387,12 @@ class TimedPath:
     # -- datagrams ---------------------------------------------------------------------------
     def send_datagram(self, sender: SimSocket, data: bytes, source: tuple[str, int],
                       to: tuple[str, int]) -> None:
-        """Send a datagram: lost (a seeded draw) or delivered after its delay."""
+        """Send a datagram: lost (a seeded draw) or delivered after its delay
+        (over a link that takes no time: now, unless lost)."""
+        if not self.links.get(source[0], to[0]).timed:
+            if not self.links.lost(self.links.get(source[0], to[0])):
+                self.network.deliver_datagram(data, source, to)
+            return
         self._later(sender, self._send_datagram, data, source, to)
 
     def _send_datagram(self, data: bytes, source: tuple[str, int], to: tuple[str, int]) -> None:
