@@ -168,11 +168,12 @@ cdef class CompletionQueue:
     cdef Waiter *_waiters
     cdef bint _closed
     cdef unsigned long long _posted  # packets ever accepted (a clock's readiness check)
+    cdef long long _wakes            # wake_waiters() calls (a get's `since`)
 
     cdef int _reserve(self, size_t needed) noexcept nogil
     cdef Py_ssize_t _take(self, Packet *out, Py_ssize_t limit) noexcept nogil
     cdef int _deliver(self, Packet *packets, Py_ssize_t n) noexcept nogil
     cdef Py_ssize_t _take_into(self, Packet *out, Py_ssize_t limit, bint *closed) noexcept
     cdef int _raise_post_error(self, int rc) except -1
-    cdef bint _wait_first(self, int64_t deadline, Packet *out) except -1
-    cdef int _wait_once(self, int64_t deadline, Waiter *w, Packet *out) noexcept nogil
+    cdef bint _wait_first(self, int64_t deadline, Packet *out, long long since) except -1
+    cdef int _wait_once(self, int64_t deadline, Waiter *w, Packet *out, long long since) noexcept nogil

@@ -778,11 +778,17 @@ def _packet_from(item: object) -> tuple[int, int, int, int]:
     return (_u64_arg(s), _u64_arg(n), _u64_arg(k), _u64_arg(o))
 
 
+def _since_arg(since: object) -> None:
+    """Check a get's `since`: None or a value of CompletionQueue.wakes."""
+    if since is not None and (type(since) is not int or since < 0):
+        raise TypeError("since must be None or a value of CompletionQueue.wakes")
+
+
 class CompletionQueue:
     """The queue of an I/O completion port: FIFO packets
     ``(status, nbytes, key, overlapped_id)`` of unsigned 64-bit integers."""
 
-    __slots__ = ("_lock", "_ring", "_waiters", "_closed", "_posted", "__weakref__")
+    __slots__ = ("_lock", "_ring", "_waiters", "_closed", "_posted", "_wakes", "__weakref__")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -790,6 +796,7 @@ class CompletionQueue:
         self._waiters: list[_Waiter] = []   # parked getters; the last is served first
         self._closed = False
         self._posted = 0                    # packets ever accepted (see the posted property)
+        self._wakes = 0                     # wake_waiters() calls (see the wakes property)
         _count("queues", 1)
 
     def __del__(self) -> None:
@@ -822,7 +829,8 @@ class CompletionQueue:
         items = _snapshot(packets, "post_many() needs an iterable of packets")
         self._deliver([_packet_from(item) for item in items])
 
-    def _wait_first(self, seconds: float | None) -> tuple[int, int, int, int] | None:
+    def _wait_first(self, seconds: float | None,
+                    since: int | None = None) -> tuple[int, int, int, int] | None:
         deadline = _Deadline(seconds)
         waiter = None
         while True:
@@ -831,6 +839,8 @@ class CompletionQueue:
                     return self._ring.popleft()
                 if self._closed or deadline.passed():
                     return None
+                if since is not None and self._wakes != since:
+                    return None              # woken before it parked: as a wake
                 if waiter is None:
                     waiter = _Waiter()
                 waiter.state = _WAITING
@@ -853,34 +863,41 @@ class CompletionQueue:
                     return waiter.packet
                 return None                  # closed, or wake_waiters()
 
-    def get(self, timeout: float | None = None) -> tuple[int, int, int, int] | None:
+    def get(self, timeout: float | None = None,
+            since: int | None = None) -> tuple[int, int, int, int] | None:
         """The oldest packet as a tuple, or None after `timeout` seconds
-        (None: wait forever) or when the queue is closed."""
+        (None: wait forever) or when the queue is closed.  `since`: a value
+        of :attr:`wakes` read earlier -- if wake_waiters() has been called
+        since, return None instead of waiting."""
+        _since_arg(since)
         seconds = _timeout_arg(timeout)      # checked before any work
         with self._lock:
             if self._ring:
                 return self._ring.popleft()
             if self._closed or seconds == 0.0:
                 return None
-        return self._wait_first(seconds)
+        return self._wait_first(seconds, since)
 
-    def get_many(self, max_entries: int,
-                 timeout: float | None = None) -> list[tuple[int, int, int, int]]:
+    def get_many(self, max_entries: int, timeout: float | None = None,
+                 since: int | None = None) -> list[tuple[int, int, int, int]]:
         """Up to `max_entries` packets, oldest first, in one call; waits (as
-        `get` does) only for the first.  [] on timeout or when closed."""
+        `get` does, `since` too) only for the first.  [] on timeout or when
+        closed."""
         want = _count_arg(max_entries)
         if want == 0:
             raise WinsockError(WSAEINVAL)
-        return self._take_many(want, _timeout_arg(timeout))   # both checked before any work
+        _since_arg(since)
+        return self._take_many(want, _timeout_arg(timeout), since)   # all checked first
 
-    def _take_many(self, want: int, seconds: float | None) -> list[tuple[int, int, int, int]]:
+    def _take_many(self, want: int, seconds: float | None,
+                   since: int | None = None) -> list[tuple[int, int, int, int]]:
         with self._lock:
             ring = self._ring
             taken = [ring.popleft() for _ in range(min(want, len(ring)))]
             closed = self._closed
         if taken or closed or seconds == 0.0:
             return taken
-        first = self._wait_first(seconds)
+        first = self._wait_first(seconds, since)
         if first is None:
             return []
         with self._lock:
@@ -939,6 +956,7 @@ class CompletionQueue:
         """Wake every thread parked in get()/get_many(); each returns as if
         its timeout had passed.  Return how many were woken."""
         with self._lock:
+            self._wakes += 1
             woken, self._waiters = self._waiters, []
             for waiter in woken:
                 waiter.state = _WOKEN
@@ -950,6 +968,11 @@ class CompletionQueue:
     def closed(self) -> bool:
         """True once close() has been called."""
         return self._closed
+
+    @property
+    def wakes(self) -> int:
+        """How many times wake_waiters() has been called (a get's `since`)."""
+        return self._wakes
 
     @property
     def posted(self) -> int:

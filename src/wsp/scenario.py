@@ -72,6 +72,7 @@ SERVER_ADDR = ("10.0.0.1", 7)          # the echo service, on the server's host
 PROBE_PORT = 9                         # the server's datagram sink (the discard port)
 CLIENT_HOST = "10.0.0.2"               # the client process's machine
 RECV_BUFFER = 4096
+BACKLOG = 64                           # the listener's
 FAULTY_SHARE = 0.05                    # connections that get a reset injected (with "fault")
 _STOP = 0xFFFFFFFF                     # completion key of the packets that stop a worker
 _PROBE = 0xFFFFFFFE                    # completion key of the server's datagram sink
@@ -304,7 +305,7 @@ class Scenario:
         sp, cp = server.proc, client.proc
         listener = sp.WSASocket(AF_INET, SOCK_STREAM, 0)
         sp.bind(listener, SERVER_ADDR)
-        sp.listen(listener, 64)
+        sp.listen(listener, BACKLOG)
         if self.net.clock is not None:
             self._connect_all(conns, listener)
         for conn in conns:
@@ -321,7 +322,7 @@ class Scenario:
         self._op(3 + 6 * len(conns))
         for conn in conns:
             self._server_recv(conn)
-        if self.net.clock is not None or self.config.loss:
+        if self.config.loss:
             self._open_probe()
 
     def _connect_all(self, conns: list[_Conn], listener: int) -> None:
@@ -329,16 +330,18 @@ class Scenario:
         once (non-blocking), accept them as they arrive, then wait until each
         client knows it is connected (select, in simulated time)."""
         sp, cp = self.server.proc, self.client.proc
-        for conn in conns:
-            conn.client = cp.WSASocket(AF_INET, SOCK_STREAM, 0)
-            cp.ioctlsocket(conn.client, FIONBIO, 1)
-            try:
-                cp.connect(conn.client, SERVER_ADDR)
-            except WinsockError as exc:
-                if exc.winerror != WSAEWOULDBLOCK:
-                    raise
-        for conn in conns:
-            conn.server, _ = sp.accept(listener)
+        for first in range(0, len(conns), BACKLOG):    # no more at once than the backlog holds
+            batch = conns[first:first + BACKLOG]
+            for conn in batch:
+                conn.client = cp.WSASocket(AF_INET, SOCK_STREAM, 0)
+                cp.ioctlsocket(conn.client, FIONBIO, 1)
+                try:
+                    cp.connect(conn.client, SERVER_ADDR)
+                except WinsockError as exc:
+                    if exc.winerror != WSAEWOULDBLOCK:
+                        raise
+            for conn in batch:
+                conn.server, _ = sp.accept(listener)
         for conn in conns:
             _, writable, _ = cp.select([], [conn.client], [], 60.0)
             if not writable:
@@ -347,7 +350,7 @@ class Scenario:
         self._op(5 * len(conns))
 
     def _open_probe(self) -> None:
-        """The datagram side (with a clock or a loss): the client sends one
+        """The datagram side (with a loss): the client sends one
         datagram per completed message to the server's discard port, where
         one overlapped receive at a time counts them."""
         sp, cp = self.server.proc, self.client.proc

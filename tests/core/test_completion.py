@@ -250,3 +250,52 @@ def test_wake_waiters_returns_parked_getters_as_on_timeout(core):
     assert time.monotonic() - start < 5
     q.post(1, 1, 1, 1)                       # the queue is unaffected
     assert q.get(0) == (1, 1, 1, 1) and not q.closed
+
+
+def test_a_wake_before_the_getter_parks_is_kept_by_since(core):
+    # wakes counts wake_waiters() calls; a get handed the count it read
+    # earlier returns at once if a wake came since -- the wake a getter on
+    # its way to park would otherwise miss (a simulated clock relies on it).
+    q = core.CompletionQueue()
+    since = q.wakes
+    assert q.wake_waiters() == 0             # nobody parked: nobody woken...
+    assert q.wakes == since + 1
+    start = time.monotonic()
+    assert q.get(5, since) is None           # ...but this get does not wait
+    assert q.get_many(4, 5, since) == []
+    assert time.monotonic() - start < 2.5
+    # an unchanged count waits as usual: for a packet, or the timeout
+    now = q.wakes
+    assert q.get(0.05, now) is None
+    q.post(7, 0, 0, 0)
+    assert q.get(5, since) == (7, 0, 0, 0)   # a packet waiting wins over the check
+    w = Worker(q.get_many, 2, 8, now)
+    w.start()
+    time.sleep(0.05)
+    q.post(8, 0, 0, 0)
+    assert w.finish() == [(8, 0, 0, 0)]
+
+
+@pytest.mark.parametrize("bad", [-1, 1.0, "0", True])
+def test_since_must_be_a_wake_count(core, bad):
+    q = core.CompletionQueue()
+    with pytest.raises(TypeError, match="since"):
+        q.get(0, bad)
+    with pytest.raises(TypeError, match="since"):
+        q.get_many(1, 0, bad)
+
+
+def test_posted_counts_every_packet_ever_posted(core):
+    q = core.CompletionQueue()
+    assert q.posted == 0
+    q.post(1, 0, 0, 0)
+    q.post_many([(2, 0, 0, 0), (3, 0, 0, 0)])
+    assert q.posted == 3
+    assert q.get_many(8, 0) == [(1, 0, 0, 0), (2, 0, 0, 0), (3, 0, 0, 0)]
+    assert q.posted == 3                     # taking does not count down
+    w = Worker(q.get, 8)                     # a packet handed to a parked getter counts too
+    w.start()
+    time.sleep(0.05)
+    q.post(4, 0, 0, 0)
+    assert w.finish() == (4, 0, 0, 0)
+    assert q.posted == 4 and len(q) == 0

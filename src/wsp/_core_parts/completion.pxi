@@ -46,6 +46,15 @@ cdef int _packet_from(object item, Packet *out) except -1:
 
 
 @cython.final
+cdef long long _since_arg(object since) except -2:
+    """A get's `since`: None -> -1 (no check), else the int it is."""
+    if since is None:
+        return -1
+    if type(since) is not int or since < 0:
+        raise TypeError("since must be None or a value of CompletionQueue.wakes")
+    return since
+
+
 cdef class CompletionQueue:
     """The queue of an I/O completion port: FIFO packets
     ``(status, nbytes, key, overlapped_id)`` of unsigned 64-bit integers.
@@ -65,6 +74,7 @@ cdef class CompletionQueue:
         self._waiters = NULL
         self._closed = False
         self._posted = 0
+        self._wakes = 0
         _count(&_live_queues, 1)
 
     def __dealloc__(self):
@@ -206,11 +216,14 @@ cdef class CompletionQueue:
 
     # -- getting -----------------------------------------------------------------
 
-    def get(self, timeout=None):
+    def get(self, timeout=None, since=None):
         """The oldest packet as a tuple, or None after `timeout` seconds
         (None: wait forever) or when the queue is closed.  Blocks without the
-        GIL."""
+        GIL.  `since`: a value of :attr:`wakes` read earlier -- if
+        wake_waiters() has been called since, return None instead of
+        waiting (a wake meant for a getter that had not parked yet)."""
         cdef double seconds = timeout_seconds(timeout)   # checked before any work
+        cdef long long since_ = _since_arg(since)
         cdef Packet p
         cdef Py_ssize_t n
         cdef bint closed
@@ -222,14 +235,16 @@ cdef class CompletionQueue:
             return _packet_tuple(&p)
         if closed or seconds == 0.0:
             return None
-        if self._wait_first(deadline_after(seconds), &p):
+        if self._wait_first(deadline_after(seconds), &p, since_):
             return _packet_tuple(&p)
         return None
 
-    def get_many(self, max_entries, timeout=None):
+    def get_many(self, max_entries, timeout=None, since=None):
         """Up to `max_entries` packets, oldest first, in one call; waits (as
-        `get` does) only for the first.  [] on timeout or when closed."""
+        `get` does, `since` too) only for the first.  [] on timeout or when
+        closed."""
         cdef Py_ssize_t want = count_arg(max_entries)
+        cdef long long since_ = _since_arg(since)
         cdef double seconds
         cdef Py_ssize_t n, size, i
         cdef bint closed
@@ -255,7 +270,7 @@ cdef class CompletionQueue:
             closed = self._closed
             wsp_lock_release(&self._lock)
             if n == 0 and not closed and seconds != 0.0:
-                if self._wait_first(deadline_after(seconds), buf):
+                if self._wait_first(deadline_after(seconds), buf, since_):
                     n = 1
                     if size > 1:
                         wsp_lock_acquire(&self._lock)
@@ -271,7 +286,7 @@ cdef class CompletionQueue:
             if buf != stack_buf:
                 PyMem_RawFree(buf)
 
-    cdef bint _wait_first(self, int64_t deadline, Packet *out) except -1:
+    cdef bint _wait_first(self, int64_t deadline, Packet *out, long long since) except -1:
         """Park until a packet is handed over; False on timeout or close."""
         cdef Waiter w
         cdef int outcome
@@ -279,7 +294,7 @@ cdef class CompletionQueue:
         try:
             while True:
                 with nogil:
-                    outcome = self._wait_once(deadline, &w, out)
+                    outcome = self._wait_once(deadline, &w, out, since)
                 if outcome == GOT_PACKET:
                     return True
                 if outcome == GET_TIMEOUT or outcome == GET_CLOSED:
@@ -293,7 +308,8 @@ cdef class CompletionQueue:
             if w.sem != NULL:
                 parking_give(w.sem)
 
-    cdef int _wait_once(self, int64_t deadline, Waiter *w, Packet *out) noexcept nogil:
+    cdef int _wait_once(self, int64_t deadline, Waiter *w, Packet *out,
+                        long long since) noexcept nogil:
         cdef int result
         while True:
             wsp_lock_acquire(&self._lock)
@@ -305,6 +321,9 @@ cdef class CompletionQueue:
                 return GET_CLOSED
             if deadline >= 0 and wsp_monotonic_us() >= deadline:
                 wsp_lock_release(&self._lock)
+                return GET_TIMEOUT
+            if since >= 0 and self._wakes != since:
+                wsp_lock_release(&self._lock)   # woken before it parked: as a wake
                 return GET_TIMEOUT
             if w.sem == NULL:
                 wsp_lock_release(&self._lock)   # never allocate an OS lock under ours
@@ -405,7 +424,7 @@ cdef class CompletionQueue:
                 out = tmp
             n = self._take_into(out, limit, &closed)
             if n == 0 and not closed and seconds != 0.0:
-                if self._wait_first(deadline_after(seconds), out):
+                if self._wait_first(deadline_after(seconds), out, -1):
                     n = 1
                     if limit > 1:
                         n += self._take_into(out + 1, limit - 1, &closed)
@@ -491,6 +510,7 @@ cdef class CompletionQueue:
         cdef Waiter *w
         cdef Py_ssize_t n = 0
         wsp_lock_acquire(&self._lock)
+        self._wakes += 1
         woken = self._waiters
         self._waiters = NULL
         w = woken
@@ -506,6 +526,13 @@ cdef class CompletionQueue:
     def closed(self):
         """True once close() has been called."""
         return self._closed
+
+    @property
+    def wakes(self):
+        """How many times wake_waiters() has been called: pass the value to
+        get()/get_many() as `since` so a wake that comes before the getter
+        parks is not lost."""
+        return self._wakes
 
     @property
     def posted(self):

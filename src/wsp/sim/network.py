@@ -161,6 +161,8 @@ class Network:
                              "(Network(clock='virtual') or clock='real')")
         with self.lock:
             self.links.set(src, dst, link, one_way)
+            for conn in self._connections:        # each looks at its link again
+                conn.client.direct = conn.server.direct = False
 
     # -- switches ----------------------------------------------------------------
     def set_down(self, down: bool = True) -> None:

@@ -82,6 +82,7 @@ cdef class SimSocket:
     cdef public dict net_events
     cdef public object on_event
     cdef public object timing
+    cdef public bint direct
     cdef object __weakref__
 
     cpdef post(self, object fd, object error=*)

@@ -41,6 +41,12 @@ ANY_HOST = "0.0.0.0"
 DEFAULT_HOST = "127.0.0.1"        # the local address of a socket bound to nothing
 
 
+# Hosts already validated, as written -> normalised: ipaddress takes ~2 us a
+# parse, and a datagram program names the same few hosts in every send.
+_HOSTS: dict[str, str] = {}
+_HOSTS_KEPT = 4096
+
+
 def check_address(addr: object, funcname: str | None = None) -> tuple[str, int]:
     """Validate an AF_INET ``(host, port)`` address: TypeError for the wrong
     shape or types, WSAEFAULT for a host that is not dotted IPv4 or a port
@@ -50,10 +56,15 @@ def check_address(addr: object, funcname: str | None = None) -> tuple[str, int]:
     host, port = addr
     if not isinstance(host, str) or not isinstance(port, int) or isinstance(port, bool):
         raise TypeError(f"an AF_INET address is a (str, int) tuple, not {addr!r}")
-    try:
-        host = str(ipaddress.IPv4Address(host))
-    except ValueError:
-        raise WinsockError(WSAEFAULT, funcname) from None
+    normal = _HOSTS.get(host)
+    if normal is None:
+        try:
+            normal = str(ipaddress.IPv4Address(host))
+        except ValueError:
+            raise WinsockError(WSAEFAULT, funcname) from None
+        if len(_HOSTS) < _HOSTS_KEPT:
+            _HOSTS[host] = normal
+    host = normal
     if not 0 <= port <= 0xFFFF:
         raise WinsockError(WSAEFAULT, funcname)
     return (host, port)
@@ -216,6 +227,11 @@ class SimSocket:
         # With a clock: its clocked state (wsp.sim.timed.Timing); None: synchronous delivery
         timed = network.timed
         self.timing: Any = None if timed is None else timed.timing()
+        # With a clock: its bytes go at once (the link takes no time and
+        # nothing is in flight), decided by wsp.sim.timed and cleared by any
+        # change of links -- so the common case runs no Python code under
+        # the lock (where a GIL switch would stall every other caller).
+        self.direct = False
 
     # -- network events ---------------------------------------------------
     def post(self, fd: int, error: int = 0) -> None:
@@ -262,7 +278,7 @@ class SimSocket:
         complete the sends that have fully left; send FIN when drained.
         With a clock the links decide (wsp.sim.timed: at once over a perfect
         link, through the link's delays otherwise)."""
-        if self.timing is not None:
+        if self.timing is not None and not self.direct:
             self.timing.pump(self)
             return
         self.pump_now()
@@ -397,10 +413,12 @@ class SimSocket:
         n = entry.fill(self.recv_buf)
         if not entry.peek:
             del self.recv_buf[:n]
-            if self.timing is not None:
-                self.timing.consumed(self, n)     # the room reaches the sender later
-            elif self.peer is not None:
-                self.peer.pump()
+            peer = self.peer
+            if peer is not None:
+                if peer.timing is not None and not peer.direct:
+                    self.timing.consumed(self, n)     # the room reaches the sender later
+                else:
+                    peer.pump()
         if self.recv_buf:
             self.post(FD_READ)
         return n

@@ -35,6 +35,7 @@ everything goes at once.
 """
 from __future__ import annotations
 
+from collections import deque
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..constants import FD_CONNECT, FD_WRITE, SOCK_STREAM
@@ -56,13 +57,18 @@ class Timing:
     """The clocked state of one socket."""
 
     __slots__ = ("path", "window", "in_flight", "last_arrival", "parked", "fin_parked",
-                 "connect_op", "seq", "timed", "epoch")
+                 "connect_op", "seq", "timed", "epoch", "credits", "wake_at")
 
     def __init__(self, path: TimedPath) -> None:
         self.path = path
         self.timed = False            # its bytes cross a link with delays (else: synchronously)
         self.epoch = 0                # which run of timed sending the window updates belong to
         self.window = 0               # bytes it may still put in flight (the peer's advertised room)
+        # Window updates on their way back: (due, nbytes), oldest first.  They
+        # are cashed when the sender next looks; only a sender the window
+        # holds back gets an event (wake_at) for the first of them.
+        self.credits: deque[tuple[float, int]] = deque()
+        self.wake_at: float | None = None
         self.in_flight = 0            # bytes sent that have not arrived
         self.last_arrival = 0.0       # when its latest segment arrives: the next is not earlier
         self.parked = bytearray()     # arrived at the peer, not taken (a held connection)
@@ -79,14 +85,16 @@ class Timing:
         if peer is None or sock.reset_error:
             return
         if not self.choose(sock, peer):
+            sock.direct = True                        # until the links change
             sock.pump_now()                           # a perfect link: at once, as without a clock
             return
         if self.parked and not (sock.connection is not None and sock.connection.held):
             self.path.unpark(sock, peer)
         fill(sock)
-        if ((sock.send_buf or sock.pending_sends) and self.window > 0) or (
-                sock.fin_queued and not sock.fin_sent and not sock.send_buf
-                and not sock.pending_sends):
+        if sock.send_buf or sock.pending_sends:
+            if self.may_send(sock):
+                self.path.mark(sock)
+        elif sock.fin_queued and not sock.fin_sent:
             self.path.mark(sock)
         if (sock.event_mask or sock.watchers) and not sock.pending_sends and sock.writable():
             sock.post(FD_WRITE)
@@ -109,8 +117,26 @@ class Timing:
         self.timed = True
         self.epoch += 1
         self.window = max(0, peer.rcvbuf - len(peer.recv_buf))
+        self.credits.clear()                          # updates for the window it replaces
+        self.wake_at = None
         self.last_arrival = max(self.last_arrival, self.path.clock.now())
         return True
+
+    def may_send(self, sock: SimSocket) -> bool:
+        """Whether the window lets `sock` put bytes on the link now (after
+        cashing the window updates that have arrived); if not, an event wakes
+        it when the next update arrives."""
+        credits = self.credits
+        if credits:
+            now = self.path.clock.now()
+            while credits and credits[0][0] <= now:
+                self.window += credits.popleft()[1]
+        if self.window > 0:
+            return True
+        if credits and (self.wake_at is None or self.wake_at > credits[0][0]):
+            self.wake_at = credits[0][0]
+            self.path.clock.call_at(self.wake_at, self.path.window_opens, sock, self.epoch)
+        return False
 
     def consumed(self, sock: SimSocket, nbytes: int) -> None:
         """The application read `nbytes` from `sock`'s receive buffer: the room
@@ -212,7 +238,7 @@ class TimedPath:
         src, dst = sock.local[0], peer.local[0]
         link = links.get(src, dst)
         now = clock.now()
-        while timing.window > 0:
+        while timing.may_send(sock):
             fill(sock)
             if sock.send_buf:
                 n = min(len(sock.send_buf), timing.window)
@@ -309,16 +335,23 @@ class TimedPath:
         the latency back (the acknowledgement carries no jitter: it is
         never drawn, so its time does not depend on when it was decided)."""
         link = self.links.get(reader.local[0], sender.local[0])
-        self.clock.call_at(self.clock.now() + link.latency, self._open_window, sender, nbytes,
-                           sender.timing.epoch)
-
-    def _open_window(self, sender: SimSocket, nbytes: int, epoch: int) -> None:
         timing = sender.timing
-        if epoch != timing.epoch or not timing.timed:
+        due = self.clock.now() + link.latency
+        if timing.credits and timing.credits[-1][0] > due:
+            due = timing.credits[-1][0]                # keep them in order (a link changed)
+        timing.credits.append((due, nbytes))
+        if (timing.wake_at is None and timing.window <= 0
+                and (sender.send_buf or sender.pending_sends)):
+            timing.wake_at = due                      # it waits for this update
+            self.clock.call_at(due, self.window_opens, sender, timing.epoch)
+
+    def window_opens(self, sender: SimSocket, epoch: int) -> None:
+        """A window update reaches `sender`, which the window held back."""
+        timing = sender.timing
+        if epoch != timing.epoch:
             return                                    # for a window that has been replaced
-        timing.window += nbytes
-        if not sender.reset_error and (sender.send_buf or sender.pending_sends or (
-                sender.fin_queued and not sender.fin_sent)):
+        timing.wake_at = None
+        if not sender.reset_error and (sender.send_buf or sender.pending_sends):
             self.mark(sender)
 
     def reset_later(self, origin: SimSocket, side: SimSocket, apply: Callable[[], None]) -> None:

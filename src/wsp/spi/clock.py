@@ -94,20 +94,18 @@ class Timer:
         self.cancelled = True
         self.args = ()
 
-    def __lt__(self, other: Timer) -> bool:
-        return (self.when, self.seq) < (other.when, other.seq)
-
 
 class _Wait:
     """One thread's wait on the network: what it waits for and how to wake it."""
 
-    __slots__ = ("ready", "wake", "deadline")
+    __slots__ = ("ready", "wake", "deadline", "kicked")
 
     def __init__(self, ready: Callable[[], bool], wake: Callable[[], Any],
                  deadline: float | None) -> None:
         self.ready = ready
         self.wake = wake
         self.deadline = deadline
+        self.kicked = False           # woken by the clock: about to return (and act)
 
 
 def _report(exc: BaseException, func: Any) -> None:
@@ -129,7 +127,7 @@ class SimClock:
 
     def __init__(self, lock: Any) -> None:
         self.lock = lock
-        self._events: list[Timer] = []
+        self._events: list[tuple[float, int, Timer]] = []   # a heap
         self._seq = itertools.count()
         #: called (lock held) when the simulation is idle, before time moves;
         #: returns True if it did anything (the network's transmissions)
@@ -173,7 +171,8 @@ class SimClock:
         the same time run in the order they were scheduled."""
         with self.lock:
             event = Timer(float(when), next(self._seq), func, args)
-            heapq.heappush(self._events, event)
+            # (when, seq) first: the heap compares tuples in C, never the Timers
+            heapq.heappush(self._events, (event.when, event.seq, event))
             self._scheduled(event)
             return event
 
@@ -192,17 +191,17 @@ class SimClock:
     def _next_due(self) -> float | None:
         """When the earliest live event falls due (lock held)."""
         events = self._events
-        while events and events[0].cancelled:
+        while events and events[0][2].cancelled:
             heapq.heappop(events)
-        return events[0].when if events else None
+        return events[0][0] if events else None
 
     def _run_due(self, now: float) -> int:
         """Run every live event due at or before `now`, oldest first, also
         those the events schedule for then (lock held).  How many ran."""
         events = self._events
         ran = 0
-        while events and events[0].when <= now:
-            event = heapq.heappop(events)
+        while events and events[0][0] <= now:
+            event = heapq.heappop(events)[2]
             if event.cancelled:
                 continue
             func, args = event.func, event.args
@@ -218,7 +217,7 @@ class SimClock:
     def scheduled(self) -> int:
         """How many events are waiting to run."""
         with self.lock:
-            return sum(1 for e in self._events if not e.cancelled)
+            return sum(1 for _, _, e in self._events if not e.cancelled)
 
     # -- the wait protocol ---------------------------------------------------------------
     def begin_wait(self, ready: Callable[[], bool], wake: Callable[[], Any],
@@ -252,6 +251,11 @@ class VirtualClock(SimClock):
         self.grace = float(grace)
         self._waiting: dict[int, _Wait] = {}      # thread ident -> its wait
         self._acting: dict[int, float] = {}       # thread ident -> when it last acted (real)
+        # Wakes decided under the lock, made after it is released: a wake may
+        # have to repeat until its waiter has parked, and nobody should wait
+        # for the lock meanwhile.
+        self._to_wake: list[Callable[[], Any]] = []
+        self._settle_wanted = False               # a waiter could not settle: the lock was held
         #: how many times the clock moved forward (a cost figure for reports)
         self.advances = 0
 
@@ -272,6 +276,14 @@ class VirtualClock(SimClock):
                 self._move_to(due)
             self._move_to(target)
             self._idle_work()
+        self._wake_now()
+
+    def _wake_now(self) -> None:
+        """Make the wakes decided under the lock (call without it)."""
+        while self._to_wake:
+            wakes, self._to_wake = self._to_wake, []
+            for wake in wakes:
+                wake()
 
     def _idle_work(self) -> None:
         """Let the network transmit what waits at the current time (lock
@@ -291,8 +303,9 @@ class VirtualClock(SimClock):
             self.advances += 1
         self._run_due(self._now)
         for wait in list(self._waiting.values()):
-            if wait.deadline is not None and wait.deadline <= self._now:
-                wait.wake()
+            if wait.deadline is not None and wait.deadline <= self._now and not wait.kicked:
+                wait.kicked = True
+                self._to_wake.append(wait.wake)
 
     def _settle(self) -> float | None:
         """Advance while the simulation is idle (lock held).  Returns how long
@@ -315,11 +328,14 @@ class VirtualClock(SimClock):
             now = self._now
             blocked = True
             for wait in list(self._waiting.values()):
-                if (wait.deadline is not None and wait.deadline <= now) or wait.ready():
-                    # It can act.  Wake it in case it has not noticed (a
-                    # packet another thread took since it began: it looks
+                if wait.kicked:
+                    blocked = False              # woken already: it is on its way back
+                elif (wait.deadline is not None and wait.deadline <= now) or wait.ready():
+                    # It can act.  Wake it (once) in case it has not noticed
+                    # (a packet another thread took since it began: it looks
                     # again and begins a new wait).
-                    wait.wake()
+                    wait.kicked = True
+                    self._to_wake.append(wait.wake)
                     blocked = False
             if not blocked:
                 return None
@@ -340,19 +356,38 @@ class VirtualClock(SimClock):
     def begin_wait(self, ready: Callable[[], bool], wake: Callable[[], Any],
                    deadline: float | None) -> float | None:
         me = threading.get_ident()
-        with self.lock:
-            self._acting.pop(me, None)
-            self._waiting[me] = _Wait(ready, wake, deadline)
-            timeout = self._settle()
-            if ready() or (deadline is not None and deadline <= self._now):
-                return 0.0
-            return timeout
+        # Waiting first, then no longer acting: a settle running meanwhile
+        # sees the thread in one of the two at every moment (dict stores are
+        # atomic), so it never takes a thread that is about to act for idle.
+        self._waiting[me] = _Wait(ready, wake, deadline)
+        self._acting.pop(me, None)
+        timeout = None
+        # Settle only if the lock is free.  Held, it is a thread inside a call
+        # on the network -- acting, so not idle; it settles when it waits --
+        # or one settling already.  Waiting for the lock would also stall
+        # every caller behind a holder that lost the GIL in Python code.  A
+        # wait that did not settle blocks at most a short slice and looks
+        # again (wsp.spi.checks.block_time).
+        # A settle asked for while the lock is held is made by whoever holds
+        # it for a settle, right after (the loop below): none is lost.
+        lock = self.lock
+        self._settle_wanted = True
+        while self._settle_wanted and lock.acquire(False):
+            try:
+                self._settle_wanted = False
+                timeout = self._settle()
+            finally:
+                lock.release()
+            self._wake_now()
+        if ready() or (deadline is not None and deadline <= self._now):
+            return 0.0
+        return timeout
 
     def end_wait(self) -> None:
         me = threading.get_ident()
-        with self.lock:
-            self._waiting.pop(me, None)
-            self._acting[me] = time.monotonic()
+        # Acting first, then no longer waiting (see begin_wait): no lock.
+        self._acting[me] = time.monotonic()
+        self._waiting.pop(me, None)
 
     def touch(self) -> None:
         # No lock: a dict store is atomic, and a touch racing a settle is a
@@ -363,6 +398,7 @@ class VirtualClock(SimClock):
         with self.lock:
             self._acting.pop(threading.get_ident(), None)
             self._settle()
+        self._wake_now()
 
     def _scheduled(self, event: Timer) -> None:
         pass                                     # the next idle moment picks it up
@@ -397,7 +433,7 @@ class RealClock(SimClock):
         if self._runner is None:
             self._runner = threading.Thread(target=self._run, name="wsp-clock", daemon=True)
             self._runner.start()
-        elif self._events[0] is event:
+        elif self._events[0][2] is event:
             self._due.notify()                   # an earlier deadline than the runner's
 
     def _run(self) -> None:

@@ -296,11 +296,9 @@ class Ports:
             wait = _PortWait(queue, None, 0)
             try:
                 timeout = clock.begin_wait(wait.ready, wait.wake, deadline)
-                wait.parking = True                  # before the last look (see _PortWait)
                 if not wait.ready() and not clock.expired(deadline):
-                    packet = queue.get(block_time(clock, timeout))
+                    packet = queue.get(block_time(clock, timeout), wait.wakes)
             finally:
-                wait.parking = False
                 clock.end_wait()
             if packet is not None:
                 return self._unpack(packet, True)
@@ -328,11 +326,10 @@ class Ports:
             try:
                 try:
                     timeout = clock.begin_wait(wait.ready, wait.wake, deadline)
-                    wait.parking = True
                     if not wait.ready() and not clock.expired(deadline):
-                        packets = queue.get_many(max_entries, block_time(clock, timeout))
+                        packets = queue.get_many(max_entries, block_time(clock, timeout),
+                                                 wait.wakes)
                 finally:
-                    wait.parking = False
                     clock.end_wait()
             finally:
                 if alertable:
@@ -369,23 +366,20 @@ class _PortWait:
     to thread `me` counts too (an alertable wait).
 
     The core queue's ``wake_waiters()`` reaches only a getter already parked,
-    so a wake could fall between the waiter's last look and its park, and be
-    lost.  The waiter therefore sets :attr:`parking` *before* its last look
-    and clears it after its get returns; a wake that finds nobody parked
-    while the flag is set knows the waiter is on its way to park, and wakes
-    again until it has reached it (a moment: parking needs no lock a waker
-    holds).  A wake that finds the flag clear is not needed: the waiter's
-    last look is still to come and sees what the wake was for (what makes a
-    wait ready, and a passed deadline, stay so)."""
+    so a wake could fall between the waiter's last look and its park; the
+    waiter reads the queue's wake count (:attr:`wakes`) when it begins and
+    hands it to its get as ``since``, which then returns at once if a wake
+    came in between (the core checks it under the queue's lock, before
+    parking)."""
 
-    __slots__ = ("queue", "posted", "registry", "me", "parking")
+    __slots__ = ("queue", "posted", "wakes", "registry", "me")
 
     def __init__(self, queue: Any, registry: Any, me: int) -> None:
         self.queue = queue
         self.posted = queue.posted
+        self.wakes = queue.wakes          # the get's `since`: no wake before parking is lost
         self.registry = registry
         self.me = me
-        self.parking = False
 
     def ready(self) -> bool:
         queue = self.queue
@@ -394,6 +388,4 @@ class _PortWait:
                 or (registry is not None and bool(registry.pending(self.me))))
 
     def wake(self) -> None:
-        queue = self.queue
-        while not queue.wake_waiters() and self.parking:
-            time.sleep(0)                 # let it reach its park (the GIL too), then again
+        self.queue.wake_waiters()
