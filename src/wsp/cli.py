@@ -184,7 +184,7 @@ def sim_summary(report: dict[str, Any]) -> str:
         ("messages", f"{report['messages']:,}  ({report['messages_per_second']:,.0f}/s)"),
     ]
     if report.get("clock"):
-        link = [f"{p['latency'] * 1000:g} ms latency"]
+        link = [f"{p['latency'] * 1000:g} ms latency"] if p["latency"] else []
         if p["jitter"]:
             link.append(f"± {p['jitter'] * 1000:g} ms jitter")
         if p["bandwidth"]:
@@ -195,8 +195,8 @@ def sim_summary(report: dict[str, Any]) -> str:
         sim_bytes = report["simulated_bytes_per_second"] or 0.0
         rows += [
             ("clock", f"{report['clock']}; hosts {report['hosts']['client']} -> "
-                      f"{report['hosts']['server']}: {', '.join(link)}"),
-            ("simulated time", f"{report['simulated_seconds']:.6f} s  "
+                      f"{report['hosts']['server']}: {', '.join(link) or 'a perfect link'}"),
+            ("simulated time", f"{report['simulated_seconds']:.6f} s of echo  "
                                f"({sim_rate:,.0f} messages/s, {sim_bytes:,.0f} B/s simulated)"),
         ]
     if report["datagrams"]["sent"]:

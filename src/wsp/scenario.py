@@ -243,7 +243,6 @@ class Scenario:
                   client.fault is not None and rng.random() < FAULTY_SHARE)
             for i in range(cfg.connections)]
         started = time.perf_counter()
-        sim_started = net.time()
         self._setup(conns)
         for side, handler in ((server, self._on_server), (client, self._on_client)):
             for k in range(cfg.threads):
@@ -276,10 +275,10 @@ class Scenario:
         elapsed = time.perf_counter() - started
         if self._sim_end is None:
             self._sim_end = net.time()
-        self._let_datagrams_land()
+        self._let_network_drain()
         self._stop_workers(server, client)
         leaks = self._teardown(server, client)
-        return self._report(elapsed, self._sim_end - sim_started, cut_short, leaks)
+        return self._report(elapsed, self._sim_end - self._sim_began, cut_short, leaks)
 
     def _cut(self) -> None:
         """The simulated --duration has passed (a clock event, lock held)."""
@@ -287,18 +286,22 @@ class Scenario:
         self._sim_end = self.net.time()
         self._all_done.set()
 
-    def _let_datagrams_land(self) -> None:
-        """Give the probe datagrams still crossing the link the time to
-        arrive (or be lost) before they are counted: the link's longest delay,
-        in simulated time."""
-        if self._probe is None:
+    def _let_network_drain(self) -> None:
+        """With a clock, what is still crossing the links when the last
+        connection ends -- the last FINs, probe datagrams -- arrives a little
+        later: wait for it (in simulated time, a bounded number of steps) so
+        that the counts and the leak check see a quiet network."""
+        net = self.net
+        clock = net.clock
+        if clock is None:
             return
         cfg = self.config
-        wait_ms = int((cfg.latency + cfg.jitter) * 1000) + 10
-        if cfg.bandwidth:
-            wait_ms += int(1000 * cfg.size * max(1, self._datagrams_sent) / cfg.bandwidth)
-        self.client.proc.SleepEx(wait_ms, False)
-        self.net.step_aside()
+        step_ms = max(1, int((cfg.latency + cfg.jitter) * 1000) + 1)
+        for _ in range(1000):
+            if not clock.scheduled and not net.lingering:
+                break
+            self.client.proc.SleepEx(step_ms, False)
+        net.step_aside()
 
     def _setup(self, conns: list[_Conn]) -> None:
         server, client = self.server, self.client
