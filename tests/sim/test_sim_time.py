@@ -438,3 +438,35 @@ def test_a_process_stands_on_one_networks_time():
     from wsp.errors import WSAEINVAL
     assert info.value.winerror == WSAEINVAL
     p1.WSPCleanup()
+
+
+def test_a_single_threaded_driver_with_blocking_calls_moves_the_clock_by_waiting():
+    # No advance() anywhere: each blocking call waits in simulated time, and
+    # the clock jumps as soon as the only thread waits.
+    import time as _time
+    net = wsp.sim.Network(clock="virtual")
+    net.set_link(A, B, latency=0.05)
+    a, b = Host(net, A), Host(net, B)
+    lst = b.socket(nonblocking=False)
+    b.proc.bind(lst, (B, 80))
+    b.proc.listen(lst, 4)
+    c = a.socket(nonblocking=False)
+    wall = _time.monotonic()
+    a.proc.connect(c, (B, 80))                          # one round trip
+    assert net.time() == pytest.approx(0.10)
+    server, peer = b.proc.accept(lst)                   # queued at 0.05 already
+    assert peer[0] == A and net.time() == pytest.approx(0.10)
+    assert a.proc.WSASend(c, [b"ping"], 0) == (0, 4)
+    buf = bytearray(16)
+    assert b.proc.WSARecv(server, [buf], 0)[1] == 4     # waits for the arrival
+    assert net.time() == pytest.approx(0.15)
+    b.proc.WSASend(server, [bytes(buf[:4]).upper()], 0)
+    assert a.proc.WSARecv(c, [buf], 0)[1] == 4 and bytes(buf[:4]) == b"PING"
+    assert net.time() == pytest.approx(0.20)
+    assert a.proc.SleepEx(2500, False) == 0             # a plain sleep: 2.5 simulated s
+    assert net.time() == pytest.approx(2.70)
+    assert _time.monotonic() - wall < 2.0               # not real time (a sanity bound)
+    with pytest.raises(WinsockError) as info:           # a refused blocking connect: after its RTT
+        a.proc.connect(a.socket(nonblocking=False), (B, 81))
+    assert info.value.winerror == WSAECONNREFUSED
+    assert net.time() == pytest.approx(2.80)
