@@ -154,9 +154,12 @@ class WspEcho:
     ``batch`` > 1 drains the port with GetQueuedCompletionStatusEx
     (up to `batch` packets a call), 1 with GetQueuedCompletionStatus."""
 
-    def __init__(self, conns: int, window: int, batch: int = 64, layers: int = 0) -> None:
+    def __init__(self, conns: int, window: int, batch: int = 64, layers: int = 0,
+                 clock: str | None = None) -> None:
         self.batch = batch
-        self.net = sim.Network(seed=0)
+        # clock: the network's (SPEC 7.1); None is the default network, and
+        # what an older wsp without clocks builds (dev/compare_rev.py)
+        self.net = sim.Network(seed=0) if clock is None else sim.Network(seed=0, clock=clock)
         self.proc = proc = wsp.Process()
         prov = sim.Provider(self.net)
         for _ in range(layers):              # empty pass-through layers on top

@@ -18,6 +18,8 @@ COMPILED_MODULES = (
     "wsp.spi.ports",
     "wsp.sim.socket",
     "wsp.sim.data",
+    "wsp.spi.clock",
+    "wsp.sim.timed",
 )
 
 #: Which listed modules each compiled module cimports (its ``.pxd`` names
@@ -32,4 +34,6 @@ CIMPORTS = {
     "wsp.spi.engine": ("wsp.spi.structs", "wsp.spi.handles", "wsp.spi.ports"),
     "wsp.sim.socket": ("wsp.spi.engine",),
     "wsp.sim.data": ("wsp.sim.socket",),
+    "wsp.spi.clock": (),
+    "wsp.sim.timed": (),
 }
