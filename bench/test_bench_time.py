@@ -29,7 +29,7 @@ import pytest
 from wsp.scenario import Scenario, ScenarioConfig
 
 trio = pytest.importorskip("trio")
-import trio.testing  # noqa: E402
+trio_testing = pytest.importorskip("trio.testing")
 
 CONNS, MESSAGES, SIZE, LATENCY = 128, 100, 64, 0.05
 SIMULATED = MESSAGES * 2 * LATENCY            # ping-pong: one round trip per message
@@ -71,13 +71,13 @@ def _trio() -> float:
         done: list[int] = []
         async with trio.open_nursery() as nursery:
             for _ in range(CONNS):
-                a, b = trio.testing.memory_stream_pair()
+                a, b = trio_testing.memory_stream_pair()
                 nursery.start_soon(server, b)
                 nursery.start_soon(client, a, done)
         assert len(done) == CONNS * MESSAGES
         return trio.current_time()
 
-    clock = trio.testing.MockClock(autojump_threshold=0)
+    clock = trio_testing.MockClock(autojump_threshold=0)
     simulated = trio.run(main, clock=clock)
     assert simulated == pytest.approx(SIMULATED)
     return simulated
