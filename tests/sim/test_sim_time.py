@@ -470,3 +470,19 @@ def test_a_single_threaded_driver_with_blocking_calls_moves_the_clock_by_waiting
         a.proc.connect(a.socket(nonblocking=False), (B, 81))
     assert info.value.winerror == WSAECONNREFUSED
     assert net.time() == pytest.approx(2.80)
+
+
+def test_a_process_leaves_a_networks_time_with_its_last_cleanup_or_terminate():
+    net1, net2 = wsp.sim.Network(clock="virtual"), wsp.sim.Network(clock="real")
+    proc = wsp.Process()
+    p1, p2 = wsp.sim.Provider(net1), wsp.sim.Provider(net2)
+    p1.WSPStartup(0x0202, None, proc.upcalls)
+    p1.WSPStartup(0x0202, None, proc.upcalls)
+    p1.WSPCleanup()
+    assert proc.clock is net1.clock                 # still started once
+    p1.WSPCleanup()
+    assert proc.clock is None and proc.ports.clock is None
+    p2.WSPStartup(0x0202, None, proc.upcalls)       # free to stand on another network now
+    assert proc.clock is net2.clock and proc.waits.clock is net2.clock
+    proc.terminate()
+    assert proc.clock is None and proc.engine.clock is None

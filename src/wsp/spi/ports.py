@@ -263,11 +263,14 @@ class Ports:
                 registry = self._registry()
                 if registry.run_apcs(me):
                     return []
+                # The wake count before the last look: an APC's wake that
+                # comes between that look and the park is kept (since).
+                since = queue.wakes
                 waits.add_waker(me, queue.wake_waiters)
                 try:
                     if registry.pending(me):
                         continue
-                    packets = queue.get_many(max_entries, time_left(deadline))
+                    packets = queue.get_many(max_entries, time_left(deadline), since)
                 finally:
                     waits.remove_waker(me, queue.wake_waiters)
             else:

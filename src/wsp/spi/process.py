@@ -118,6 +118,9 @@ class Process:
             self._startups -= 1
             if final and self._providers.get(id(provider)) is provider:
                 del self._providers[id(provider)]
+            last = self._startups <= 0
+        if last:
+            self.use_clock(None)     # no provider left: no network's time to stand on
 
     def providers(self) -> list[Any]:
         """The providers with an outstanding WSPStartup on this process."""
@@ -357,6 +360,7 @@ class Process:
             # ports.reset() clears what is left of that bookkeeping.
             self.threads = ThreadRegistry()
         self.ports.reset()
+        self.use_clock(None)                     # and its waits go back to the wall clock
         if first_error is not None:
             raise first_error
 
