@@ -32,7 +32,7 @@ from typing import Any
 
 from ..errors import INFINITE, WSA_INVALID_PARAMETER, WSAEINVAL, WinsockError
 
-__all__ = ["FOREVER_SECONDS", "REWAKE", "int_arg", "seconds_timeout", "ms_deadline",
+__all__ = ["FOREVER_SECONDS", "REWAKE", "int_arg", "seconds_timeout", "ms_seconds", "ms_deadline",
            "deadline_after", "wait_time", "block_time", "time_left", "gather", "scatter"]
 
 #: A timeout in seconds above this is "practically forever" (as in the core).
@@ -86,9 +86,9 @@ def deadline_after(seconds: float | None) -> float | None:
     return None if seconds is None else time.monotonic() + seconds
 
 
-def ms_deadline(ms: object, funcname: str | None = None) -> float | None:
-    """Monotonic deadline for a Win32 millisecond timeout (INFINITE: None).
-    TypeError unless an int (bool refused); WSA_INVALID_PARAMETER outside
+def ms_seconds(ms: object, funcname: str | None = None) -> float | None:
+    """A Win32 millisecond time-out in seconds (INFINITE: None).  TypeError
+    unless an int (bool refused); WSA_INVALID_PARAMETER outside
     0..INFINITE, as a DWORD cannot hold it."""
     if not isinstance(ms, int) or isinstance(ms, bool):
         raise TypeError(f"time-out must be an int of milliseconds, not {type(ms).__name__}")
@@ -96,7 +96,14 @@ def ms_deadline(ms: object, funcname: str | None = None) -> float | None:
         raise WinsockError(WSA_INVALID_PARAMETER, funcname)
     if ms == INFINITE:
         return None
-    return time.monotonic() + ms / 1000.0
+    return ms / 1000.0
+
+
+def ms_deadline(ms: object, funcname: str | None = None) -> float | None:
+    """Monotonic deadline for a Win32 millisecond time-out (INFINITE: None);
+    the checks of :func:`ms_seconds`."""
+    seconds = ms_seconds(ms, funcname)
+    return None if seconds is None else time.monotonic() + seconds
 
 
 def time_left(deadline: float | None) -> float | None:

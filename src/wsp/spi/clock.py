@@ -65,7 +65,7 @@ import threading
 import time
 from typing import Any, Callable
 
-from ..errors import INFINITE, WSA_INVALID_PARAMETER, WinsockError
+from .checks import ms_seconds
 
 __all__ = ["SimClock", "VirtualClock", "RealClock", "Timer", "DEFAULT_GRACE"]
 
@@ -144,15 +144,9 @@ class SimClock:
 
     def ms_deadline(self, ms: object, funcname: str | None = None) -> float | None:
         """The simulated deadline of a Win32 millisecond time-out (INFINITE:
-        None).  TypeError unless an int; WSA_INVALID_PARAMETER outside a
-        DWORD (as wsp.spi.checks.ms_deadline)."""
-        if not isinstance(ms, int) or isinstance(ms, bool):
-            raise TypeError(f"time-out must be an int of milliseconds, not {type(ms).__name__}")
-        if not 0 <= ms <= INFINITE:
-            raise WinsockError(WSA_INVALID_PARAMETER, funcname)
-        if ms == INFINITE:
-            return None
-        return self.now() + ms / 1000.0
+        None), with the checks of wsp.spi.checks.ms_seconds."""
+        seconds = ms_seconds(ms, funcname)
+        return None if seconds is None else self.now() + seconds
 
     def left(self, deadline: float | None) -> float | None:
         """Simulated seconds left until `deadline` (never negative; None: no deadline)."""

@@ -56,6 +56,18 @@ class Waiter:
         self._lock.acquire(timeout=timeout)
 
 
+def _signalled(entries: list[Any], wait_all: bool) -> int | None:
+    """What a wait on `entries` returns when their events hold: ``WSA_WAIT_EVENT_0``
+    when all are signalled (`wait_all`), else ``WSA_WAIT_EVENT_0 + i`` for the
+    lowest signalled index; None while they do not."""
+    if wait_all:
+        return WSA_WAIT_EVENT_0 if all(e.signalled for e in entries) else None
+    for i, e in enumerate(entries):
+        if e.signalled:
+            return WSA_WAIT_EVENT_0 + i
+    return None
+
+
 class Waits:
     """The alertable-wait machinery of one process.  `registry` is a
     callable giving the process's current core ThreadRegistry (it is
@@ -163,13 +175,9 @@ class Waits:
         lock = self.events.lock
         while True:
             entries = [self.events.entry(h, funcname) for h in handles]
-            if wait_all:
-                if all(e.signalled for e in entries):
-                    return WSA_WAIT_EVENT_0
-            else:
-                for i, e in enumerate(entries):
-                    if e.signalled:
-                        return WSA_WAIT_EVENT_0 + i
+            index = _signalled(entries, wait_all)
+            if index is not None:
+                return index
             registry = self._registry()
             if alertable and registry.run_apcs(me):
                 return WSA_WAIT_IO_COMPLETION
@@ -241,13 +249,9 @@ class Waits:
         lock = self.events.lock
         while True:
             entries = [self.events.entry(h, funcname) for h in handles]
-            if wait_all:
-                if all(e.signalled for e in entries):
-                    return WSA_WAIT_EVENT_0
-            else:
-                for i, e in enumerate(entries):
-                    if e.signalled:
-                        return WSA_WAIT_EVENT_0 + i
+            index = _signalled(entries, wait_all)
+            if index is not None:
+                return index
             registry = self._registry()
             if alertable and registry.run_apcs(me):
                 return WSA_WAIT_IO_COMPLETION
