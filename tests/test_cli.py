@@ -251,3 +251,43 @@ def test_progress_bar_only_on_a_terminal(monkeypatch, capsys):
     monkeypatch.undo()
     assert main(["sim", *SMALL, "--json"]) == 0       # not a terminal: nothing drawn
     assert capsys.readouterr().err == ""
+
+
+def test_sim_link_options_take_units_and_imply_the_virtual_clock(capsys):
+    rc, report = sim_json(capsys, "--latency", "20ms", "--jitter", "2ms", "--bandwidth",
+                          "1MB/s", "--loss", "5%")
+    assert rc == 0 and report["leaked"] == 0 and report["errors"] == []
+    p = report["parameters"]
+    assert (p["clock"], p["latency"], p["jitter"], p["bandwidth"], p["loss"]) == (
+        "virtual", 0.02, 0.002, 1_000_000.0, 0.05)
+    assert report["clock"] == "virtual" and report["simulated_seconds"] > 15 * 0.036
+    d = report["datagrams"]
+    assert d["sent"] == report["messages"] and d["received"] + d["lost"] == d["sent"]
+    rc, again = sim_json(capsys, "--latency", "20ms", "--jitter", "2ms", "--bandwidth",
+                         "1MB/s", "--loss", "5%", "--threads", "1")
+    assert {k: again[k] for k in COUNTS + ("simulated_seconds", "datagrams")} == {
+        k: report[k] for k in COUNTS + ("simulated_seconds", "datagrams")}
+
+
+def test_sim_summary_shows_simulated_time_beside_wall_time(capsys):
+    assert main(["sim", *SMALL, "--latency", "10ms"]) == 0
+    out = capsys.readouterr().out
+    assert "wall time" in out and "simulated time" in out
+    assert "virtual; hosts 10.0.0.2 -> 10.0.0.1: 10 ms latency" in out
+
+
+@pytest.mark.parametrize("flag, value, word", [
+    ("--latency", "5h", "unknown time unit"),
+    ("--latency", "-5ms", "negative"),
+    ("--jitter", "abc", "not a number"),
+    ("--bandwidth", "0MB/s", "more than 0"),
+    ("--bandwidth", "10furlongs/s", "unknown rate unit"),
+    ("--loss", "150%", "0..100%"),
+    ("--loss", "1x", "probability"),
+    ("--clock", "sundial", "invalid choice"),
+])
+def test_sim_refuses_bad_link_options_with_exit_status_2(capsys, flag, value, word):
+    with pytest.raises(SystemExit) as info:
+        main(["sim", *SMALL, f"{flag}={value}"])
+    assert info.value.code == 2
+    assert word in capsys.readouterr().err

@@ -300,7 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="layered providers over the sim provider, top first: "
                           "trace, fault or both (e.g. trace,fault)")
     sim.add_argument("--duration", type=_seconds, default=None, metavar="SECONDS",
-                     help="stop after this long even if unfinished (counts then vary)")
+                     help="stop after this long even if unfinished: simulated seconds with "
+                          "a clock (the counts stay the seed's), wall seconds without "
+                          "(counts then vary)")
     sim.add_argument("--clock", choices=("none", "virtual", "real"), default="none",
                      help="the network's time: none (synchronous delivery, the default), "
                           "virtual (simulated time that jumps ahead whenever every thread "
