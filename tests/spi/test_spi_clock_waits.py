@@ -558,3 +558,28 @@ def test_real_clock_sleep_and_event_waits_take_real_time():
         assert clock.now() - start < 3.0
     finally:
         proc.terminate()
+
+
+def test_the_clock_itself_wakes_a_wait_whose_deadline_it_passes():
+    # A wait's deadline passing is the clock's to announce: it calls the
+    # wait's wake (the real-time slice of block_time is only a safety net).
+    clock = VirtualClock(threading.RLock())
+    woken = threading.Event()
+    began = threading.Event()
+
+    def waiter():
+        clock.begin_wait(lambda: False, woken.set, 1.0)
+        began.set()
+        woken.wait(10)
+        clock.end_wait()
+
+    t = threading.Thread(target=waiter)
+    clock.touch()                      # this thread acts: the clock holds until it advances
+    t.start()
+    assert began.wait(10)
+    assert not woken.is_set()
+    clock.advance(2.0)
+    assert woken.wait(10), "the clock passed the deadline without waking the wait"
+    assert clock.now() == 2.0
+    t.join(10)
+    assert not t.is_alive()
