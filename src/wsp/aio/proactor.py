@@ -1,0 +1,301 @@
+"""WspProactor: the proactor of a wsp event loop, over one completion port.
+
+It offers what asyncio's ``BaseProactorEventLoop`` and its transports ask of
+a proactor (the interface of ``asyncio.windows_events.IocpProactor``):
+``recv``, ``recv_into``, ``send``, ``sendto``, ``recvfrom``, ``accept``,
+``connect``, ``select(timeout)`` and ``close``.  Each I/O call starts one
+overlapped wsp operation (``WSARecv``, ``WSASend``, AcceptEx, ConnectEx, ...)
+on a :class:`~wsp.aio.socket.WspSocket` and returns a future that the
+operation's completion packet resolves: ``select`` waits for packets with
+``GetQueuedCompletionStatusEx`` and finishes the future of each.
+
+A completion packet comes for every started operation, also one that
+completed at once (SPEC §6.2), so a future is only ever finished from a
+packet; an operation that fails before it starts raises and its future fails
+at once.  Cancelling a future cancels its operation
+(``Process.cancel_overlapped``, which still posts the aborted packet).
+
+Errors follow asyncio on Windows: a receive or send that fails with a reset
+or is aborted under it raises ``ConnectionResetError``, a refused connect
+``ConnectionRefusedError`` (the WinsockError of the code otherwise, which is
+the matching built-in where there is one).
+"""
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import Any, Callable
+
+from ..constants import (AF_INET, SIO_GET_EXTENSION_FUNCTION_POINTER, SOCK_STREAM, SOL_SOCKET,
+                         SO_UPDATE_ACCEPT_CONTEXT, SO_UPDATE_CONNECT_CONTEXT, WSAID_ACCEPTEX,
+                         WSAID_CONNECTEX)
+from ..errors import (INFINITE, WSA_OPERATION_ABORTED, WSAECONNABORTED, WSAECONNRESET, WSAEINVAL,
+                      WinsockError)
+from ..spi.structs import Overlapped
+from .socket import WspSocket
+
+__all__ = ["WspProactor", "WAKE_KEY"]
+
+#: The completion key of the packets that only wake the loop (call_soon_threadsafe).
+#: Socket keys are their handles, which are never 0.
+WAKE_KEY = 0
+
+#: Packets taken per wait.
+_BATCH = 64
+
+#: What the address areas of AcceptEx need (sizeof(sockaddr_in) + 16).
+_ADDRESS_AREA = 32
+
+_RESET_CODES = (WSAECONNRESET, WSA_OPERATION_ABORTED, WSAECONNABORTED)
+
+Finish = Callable[[int, int, Overlapped], Any]
+
+
+class OperationFuture(asyncio.Future):
+    """The future of one overlapped operation: cancelling it cancels the
+    operation (the loop still takes its aborted packet)."""
+
+    def __init__(self, proactor: WspProactor, overlapped: Overlapped,
+                 sockets: tuple[int, ...], *, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop=loop)
+        self.proactor = proactor
+        self.overlapped = overlapped
+        self.sockets = sockets
+
+    def cancel(self, msg: Any = None) -> bool:
+        if not self.done():
+            self.proactor.cancel_operation(self.overlapped, self.sockets)
+        return super().cancel(msg)
+
+
+class WspProactor:
+    """Overlapped I/O of `process` on one completion port of its own."""
+
+    def __init__(self, process: Any) -> None:
+        self.process = process
+        self.port: int | None = process.CreateIoCompletionPort(None)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        # id(overlapped) -> (overlapped, future, finish): what is in flight
+        self.cache: dict[int, tuple[Overlapped, OperationFuture, Finish]] = {}
+
+    def set_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+
+    def __repr__(self) -> str:
+        return f"<WspProactor port={self.port} pending={len(self.cache)}>"
+
+    # -- sockets ---------------------------------------------------------------------
+    def socket(self, family: int = AF_INET, type: int = SOCK_STREAM,  # noqa: A002 -- socket's name
+               proto: int = 0) -> WspSocket:
+        """A new WspSocket on the process, associated with the port."""
+        if self.port is None:
+            raise RuntimeError("the proactor is closed")
+        return WspSocket.create(self.process, self.port, family, type, proto)
+
+    def _extension(self, sock: WspSocket, guid: Any) -> Callable[..., Any]:
+        # Per provider in principle; per socket handle here, which is always right.
+        return self.process.WSAIoctl(sock.fileno(), SIO_GET_EXTENSION_FUNCTION_POINTER, guid)
+
+    # -- starting operations -----------------------------------------------------------
+    def _start(self, sockets: tuple[int, ...], start: Callable[[Overlapped], Any],
+               finish: Finish) -> asyncio.Future:
+        if self.port is None:
+            raise RuntimeError("the proactor is closed")
+        overlapped = Overlapped()
+        fut = OperationFuture(self, overlapped, sockets, loop=self.loop)
+        try:
+            start(overlapped)
+        except WinsockError as exc:
+            fut.set_exception(exc)
+            return fut
+        self.cache[id(overlapped)] = (overlapped, fut, finish)
+        return fut
+
+    def recv(self, conn: WspSocket, nbytes: int, flags: int = 0) -> asyncio.Future:
+        buf = bytearray(nbytes)
+        s = conn.fileno()
+
+        def finish(rc: int, n: int, ov: Overlapped) -> bytes:
+            _check_stream(rc)
+            return bytes(buf[:n])
+
+        return self._start((s,), lambda ov: self.process.WSARecv(s, [buf], flags, ov), finish)
+
+    def recv_into(self, conn: WspSocket, buf: Any, flags: int = 0) -> asyncio.Future:
+        s = conn.fileno()
+
+        def finish(rc: int, n: int, ov: Overlapped) -> int:
+            _check_stream(rc)
+            return n
+
+        return self._start((s,), lambda ov: self.process.WSARecv(s, [buf], flags, ov), finish)
+
+    def send(self, conn: WspSocket, buf: Any, flags: int = 0) -> asyncio.Future:
+        s = conn.fileno()
+        data = bytes(buf)           # the caller may reuse its buffer before the completion
+
+        def finish(rc: int, n: int, ov: Overlapped) -> int:
+            _check_stream(rc)
+            return n
+
+        return self._start((s,), lambda ov: self.process.WSASend(s, [data], flags, ov), finish)
+
+    def recvfrom(self, conn: WspSocket, nbytes: int, flags: int = 0) -> asyncio.Future:
+        buf = bytearray(nbytes)
+        s = conn.fileno()
+        source: list[Any] = [None]
+
+        def start(ov: Overlapped) -> None:
+            source[0] = self.process.WSARecvFrom(s, [buf], flags, ov)[3]
+
+        def finish(rc: int, n: int, ov: Overlapped) -> tuple[bytes, Any]:
+            if rc:
+                raise _error(rc)
+            return bytes(buf[:n]), source[0]
+
+        return self._start((s,), start, finish)
+
+    def sendto(self, conn: WspSocket, buf: Any, flags: int = 0,
+               addr: Any = None) -> asyncio.Future:
+        s = conn.fileno()
+        data = bytes(buf)
+
+        def finish(rc: int, n: int, ov: Overlapped) -> int:
+            if rc:
+                raise _error(rc)
+            return n
+
+        return self._start((s,), lambda ov: self.process.WSASendTo(s, [data], flags, addr, ov),
+                           finish)
+
+    def accept(self, listener: WspSocket) -> asyncio.Future:
+        """``(WspSocket, peer address)`` of the next connection (AcceptEx
+        into a fresh socket, associated with the port)."""
+        conn = self.socket(listener.family, listener.type, listener.proto)
+        s, ls = conn.fileno(), listener.fileno()
+        buf = bytearray(2 * _ADDRESS_AREA)
+        try:
+            accept_ex = self._extension(listener, WSAID_ACCEPTEX)
+        except BaseException:
+            conn.close()
+            raise
+
+        def finish(rc: int, n: int, ov: Overlapped) -> tuple[WspSocket, Any]:
+            if rc:
+                raise _error(rc)
+            self.process.setsockopt(s, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, ls)
+            return conn, conn.getpeername()
+
+        fut = self._start((ls, s), lambda ov: accept_ex(ls, s, buf, 0, _ADDRESS_AREA,
+                                                        _ADDRESS_AREA, ov), finish)
+        # The accept socket is the operation's only while it is pending: a
+        # failed or cancelled accept closes it.
+        fut.add_done_callback(lambda f: conn.close() if f.cancelled() or f.exception() else None)
+        return fut
+
+    def connect(self, conn: WspSocket, address: tuple[str, int]) -> asyncio.Future:
+        """ConnectEx (binding `conn` to any address first when it is not bound)."""
+        s = conn.fileno()
+        try:
+            bound = conn.getsockname()[1] != 0
+        except WinsockError as exc:
+            if exc.winerror != WSAEINVAL:
+                raise
+            bound = False
+        if not bound:
+            conn.bind(("0.0.0.0", 0))
+        connect_ex = self._extension(conn, WSAID_CONNECTEX)
+        address = (address[0], address[1])
+
+        def finish(rc: int, n: int, ov: Overlapped) -> None:
+            if rc:
+                raise _error(rc)
+            self.process.setsockopt(s, SOL_SOCKET, SO_UPDATE_CONNECT_CONTEXT, None)
+            return None
+
+        return self._start((s,), lambda ov: connect_ex(s, address, None, ov), finish)
+
+    # -- cancelling ----------------------------------------------------------------------
+    def cancel_operation(self, overlapped: Overlapped, sockets: tuple[int, ...]) -> None:
+        """Cancel the pending operation of `overlapped` (issued on one of
+        `sockets`); its aborted packet is still delivered and ignored."""
+        if not overlapped.pending:
+            return
+        for s in sockets:
+            for op in self.process.operations(socket=s):
+                if op.overlapped is overlapped:
+                    self.process.cancel_overlapped(op)
+                    return
+
+    def _stop_serving(self, sock: WspSocket) -> None:
+        # Called by BaseProactorEventLoop._stop_serving (the name is the
+        # loop's, from IocpProactor).  The loop has cancelled the listener's
+        # accept future and closes the listener next, which aborts whatever
+        # else is pending on it: nothing is left to do here.
+        return None
+
+    # -- waiting ---------------------------------------------------------------------
+    def post_wake(self) -> None:
+        """Wake a wait in :meth:`select` (from any thread)."""
+        port = self.port
+        if port is not None:
+            self.process.PostQueuedCompletionStatus(port, 0, WAKE_KEY, None)
+
+    def select(self, timeout: float | None = None) -> list[asyncio.Future]:
+        """Wait up to `timeout` seconds (None: no limit; counted by the
+        process's clock, so a virtual clock jumps) for completion packets and
+        finish their futures; the futures finished."""
+        if self.port is None:
+            return []
+        if timeout is None:
+            ms = INFINITE
+        else:
+            ms = min(max(0, math.ceil(timeout * 1000)), INFINITE - 1)
+        finished: list[asyncio.Future] = []
+        packets = self.process.GetQueuedCompletionStatusEx(self.port, _BATCH, ms)
+        while packets:
+            for rc, nbytes, _key, overlapped in packets:
+                if overlapped is None:
+                    continue                  # a wake-up
+                item = self.cache.pop(id(overlapped), None)
+                if item is None:
+                    continue
+                _, fut, finish = item
+                if fut.done():
+                    continue                  # cancelled: its aborted packet
+                try:
+                    value = finish(rc, nbytes, overlapped)
+                except OSError as exc:
+                    fut.set_exception(exc)
+                else:
+                    fut.set_result(value)
+                finished.append(fut)
+            # Take what else is queued without waiting, up to one more batch.
+            packets = (self.process.GetQueuedCompletionStatusEx(self.port, _BATCH, 0)
+                       if len(packets) == _BATCH else [])
+        return finished
+
+    def close(self) -> None:
+        """Cancel what is still in flight and close the port."""
+        if self.port is None:
+            return
+        for overlapped, fut, _ in list(self.cache.values()):
+            if not fut.done():
+                fut.cancel()
+            elif overlapped.pending:
+                self.cancel_operation(overlapped, fut.sockets)
+        self.cache.clear()
+        port, self.port = self.port, None
+        self.process.CloseHandle(port)
+
+def _error(code: int) -> OSError:
+    return WinsockError(code)
+
+
+def _check_stream(rc: int) -> None:
+    """A stream receive's or send's failure as asyncio on Windows reports it."""
+    if not rc:
+        return
+    if rc in _RESET_CODES:
+        raise ConnectionResetError(rc, WinsockError(rc).strerror)
+    raise _error(rc)
