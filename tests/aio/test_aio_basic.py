@@ -354,34 +354,75 @@ def test_wait_for_times_out_in_simulated_time():
     assert loop.process.resources() == ZERO
 
 
+async def _pair(loop):
+    """(listener, client, server side) of one connection made with sock_*."""
+    listener = loop.wsp_socket()
+    listener.bind(("10.0.0.1", 0))
+    listener.listen(1)
+    client = loop.wsp_socket()
+    accepting = asyncio.ensure_future(loop.sock_accept(listener))
+    await asyncio.wait_for(loop.sock_connect(client, listener.getsockname()), 5)
+    conn, _ = await asyncio.wait_for(accepting, 5)
+    return listener, client, conn
+
+
 @pytest.mark.parametrize("clock", CLOCKS)
-def test_cancelling_a_read_cancels_its_overlapped_receive(clock):
+def test_a_cancelled_read_loses_no_bytes(clock):
+    # The simulated provider has no CancelIoEx: a receive cancelled under it
+    # would still take the next bytes.  So a cancelled read leaves its
+    # receive posted, and what that receive brings in is the next read's.
     net = _network(clock)
 
     async def main(loop):
-        listener = loop.wsp_socket()
-        listener.bind(("10.0.0.1", 0))
-        listener.listen(1)
-        client = loop.wsp_socket()
-        accepting = asyncio.ensure_future(loop.sock_accept(listener))
-        await asyncio.wait_for(loop.sock_connect(client, listener.getsockname()), 5)
-        conn, _ = await asyncio.wait_for(accepting, 5)
+        listener, client, conn = await _pair(loop)
         reading = asyncio.ensure_future(loop.sock_recv(client, 10))
         await asyncio.sleep(0.001)
         assert len(loop.process.operations(socket=client.fileno())) == 1
         reading.cancel()
         with pytest.raises(asyncio.CancelledError):
             await reading
+        await asyncio.wait_for(loop.sock_sendall(conn, b"after"), 5)
+        got = [await asyncio.wait_for(loop.sock_recv(client, 3), 5)]
+        got.append(await asyncio.wait_for(loop.sock_recv(client, 10), 5))
+        # And a read that waits for the parked receive gets its bytes.
+        reading = asyncio.ensure_future(loop.sock_recv(client, 10))
+        await asyncio.sleep(0.001)
+        reading.cancel()
+        again = asyncio.ensure_future(loop.sock_recv(client, 10))
+        await asyncio.sleep(0.001)
+        await asyncio.wait_for(loop.sock_sendall(conn, b"more"), 5)
+        got.append(await asyncio.wait_for(again, 5))
         assert loop.process.operations(socket=client.fileno()) == []
-        # The connection still works after the cancelled receive.
-        await asyncio.wait_for(loop.sock_sendall(client, b"after"), 5)
-        got = await asyncio.wait_for(loop.sock_recv(conn, 10), 5)
         for s in (client, conn, listener):
             s.close()
         return got
 
     got, loop = _run(main, net)
-    assert got == b"after"
+    assert got == [b"aft", b"er", b"more"]
+    assert loop.process.resources() == ZERO
+
+
+def test_cancelling_a_task_awaiting_a_stream_read_then_closing():
+    net = _network("virtual")
+
+    async def main(loop):
+        server = await asyncio.start_server(_echo, "10.0.0.1", 7005)
+        reader, writer = await asyncio.wait_for(asyncio.open_connection("10.0.0.1", 7005), 5)
+        task = asyncio.ensure_future(reader.read(10))
+        await asyncio.sleep(1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        writer.write(b"still here")
+        answer = await asyncio.wait_for(reader.readexactly(10), 5)
+        writer.close()
+        await asyncio.wait_for(writer.wait_closed(), 5)
+        server.close()
+        await asyncio.wait_for(server.wait_closed(), 5)
+        return answer
+
+    answer, loop = _run(main, net)
+    assert answer == b"still here"
     assert loop.process.resources() == ZERO
 
 

@@ -29,8 +29,7 @@ from typing import Any, Callable
 from ..constants import (AF_INET, SIO_GET_EXTENSION_FUNCTION_POINTER, SOCK_STREAM, SOL_SOCKET,
                          SO_UPDATE_ACCEPT_CONTEXT, SO_UPDATE_CONNECT_CONTEXT, WSAID_ACCEPTEX,
                          WSAID_CONNECTEX)
-from ..errors import (INFINITE, WSA_OPERATION_ABORTED, WSAECONNABORTED, WSAECONNRESET, WSAEINVAL,
-                      WinsockError)
+from ..errors import INFINITE, WSA_OPERATION_ABORTED, WSAECONNRESET, WSAEINVAL, WinsockError
 from ..spi.structs import Overlapped
 from .socket import WspSocket
 
@@ -46,26 +45,108 @@ _BATCH = 64
 #: What the address areas of AcceptEx need (sizeof(sockaddr_in) + 16).
 _ADDRESS_AREA = 32
 
-_RESET_CODES = (WSAECONNRESET, WSA_OPERATION_ABORTED, WSAECONNABORTED)
+#: The stream receive and send failures asyncio on Windows turns into
+#: ConnectionResetError (ERROR_NETNAME_DELETED, ERROR_OPERATION_ABORTED).
+_RESET_CODES = (WSAECONNRESET, WSA_OPERATION_ABORTED)
 
 Finish = Callable[[int, int, Overlapped], Any]
 
 
 class OperationFuture(asyncio.Future):
-    """The future of one overlapped operation: cancelling it cancels the
-    operation (the loop still takes its aborted packet)."""
+    """The future of one overlapped operation: cancelling it runs
+    `on_cancel` first (which cancels or parks the operation)."""
 
-    def __init__(self, proactor: WspProactor, overlapped: Overlapped,
-                 sockets: tuple[int, ...], *, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, on_cancel: Callable[[], None] | None, *,
+                 loop: asyncio.AbstractEventLoop | None) -> None:
         super().__init__(loop=loop)
-        self.proactor = proactor
-        self.overlapped = overlapped
-        self.sockets = sockets
+        self.on_cancel = on_cancel
 
     def cancel(self, msg: Any = None) -> bool:
-        if not self.done():
-            self.proactor.cancel_operation(self.overlapped, self.sockets)
+        if not self.done() and self.on_cancel is not None:
+            on_cancel, self.on_cancel = self.on_cancel, None
+            on_cancel()
         return super().cancel(msg)
+
+
+class Inbox:
+    """What a socket's cancelled receives brought in and nobody has read
+    yet, and the receive still posted for them (see WspProactor.recv)."""
+
+    __slots__ = ("data", "eof", "error", "parked")
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.eof = False
+        self.error: OSError | None = None
+        self.parked: Receive | None = None
+
+    def take(self, size: int) -> bytes | None:
+        """Up to `size` bytes already here, b"" at the end of the stream;
+        None when nothing is (and the next read must wait)."""
+        if self.data:
+            chunk = bytes(self.data[:size])
+            del self.data[:size]
+            return chunk
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+        if self.eof:
+            return b""
+        return None
+
+
+class Receive:
+    """One posted WSARecv into a buffer of the proactor's own, and the
+    read waiting for it: `waiter` (a future), `size` (the most it takes)
+    and `deliver` (the waiter's result from the bytes).  A read that is
+    cancelled leaves the receive posted (it parks in the socket's inbox) and
+    what it brings in goes to the inbox, for the next read."""
+
+    __slots__ = ("inbox", "buffer", "waiter", "size", "deliver")
+
+    def __init__(self, inbox: Inbox, buffer: bytearray) -> None:
+        self.inbox = inbox
+        self.buffer = buffer
+        self.waiter: asyncio.Future | None = None
+        self.size = 0
+        self.deliver: Callable[[bytes], Any] = bytes
+
+    def wait(self, waiter: OperationFuture, size: int, deliver: Callable[[bytes], Any]) -> None:
+        self.waiter, self.size, self.deliver = waiter, size, deliver
+        waiter.on_cancel = self.park
+
+    def park(self) -> None:
+        self.waiter = None
+        self.inbox.parked = self
+
+    def complete(self, rc: int, nbytes: int) -> asyncio.Future | None:
+        inbox = self.inbox
+        if inbox.parked is self:
+            inbox.parked = None
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and waiter.done():
+            waiter = None
+        if rc:
+            try:
+                _check_stream(rc)
+            except OSError as exc:
+                if waiter is None:
+                    inbox.error = exc
+                    return None
+                waiter.set_exception(exc)
+                return waiter
+        data = bytes(self.buffer[:nbytes])
+        if waiter is None:
+            inbox.data += data
+            inbox.eof = inbox.eof or nbytes == 0
+            return None
+        if nbytes == 0:
+            inbox.eof = True
+        elif nbytes > self.size:                 # a smaller read took over a parked receive
+            inbox.data += data[self.size:]
+            data = data[:self.size]
+        waiter.set_result(self.deliver(data))
+        return waiter
 
 
 class WspProactor:
@@ -75,8 +156,12 @@ class WspProactor:
         self.process = process
         self.port: int | None = process.CreateIoCompletionPort(None)
         self.loop: asyncio.AbstractEventLoop | None = None
-        # id(overlapped) -> (overlapped, future, finish): what is in flight
-        self.cache: dict[int, tuple[Overlapped, OperationFuture, Finish]] = {}
+        # id(overlapped) -> (overlapped, complete(rc, nbytes) -> finished future or None)
+        self.cache: dict[int, tuple[Overlapped, Callable[[int, int], Any]]] = {}
+        # the same operations with their sockets and what gives the future
+        # waiting for them (for cancelling and closing)
+        self.inflight: dict[int, tuple[Overlapped, tuple[int, ...],
+                                       Callable[[], asyncio.Future | None]]] = {}
 
     def set_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -97,38 +182,93 @@ class WspProactor:
         return self.process.WSAIoctl(sock.fileno(), SIO_GET_EXTENSION_FUNCTION_POINTER, guid)
 
     # -- starting operations -----------------------------------------------------------
-    def _start(self, sockets: tuple[int, ...], start: Callable[[Overlapped], Any],
-               finish: Finish) -> asyncio.Future:
+    def _require_open(self) -> None:
         if self.port is None:
             raise RuntimeError("the proactor is closed")
+
+    def _start(self, sockets: tuple[int, ...], start: Callable[[Overlapped], Any],
+               finish: Finish) -> asyncio.Future:
+        """Start one operation whose future `finish(rc, nbytes, overlapped)`
+        resolves; cancelling the future cancels the operation."""
+        self._require_open()
         overlapped = Overlapped()
-        fut = OperationFuture(self, overlapped, sockets, loop=self.loop)
+        fut = OperationFuture(lambda: self.cancel_operation(overlapped, sockets), loop=self.loop)
         try:
             start(overlapped)
         except WinsockError as exc:
             fut.set_exception(exc)
             return fut
-        self.cache[id(overlapped)] = (overlapped, fut, finish)
+
+        def complete(rc: int, nbytes: int) -> asyncio.Future | None:
+            if fut.done():
+                return None                  # cancelled: its aborted packet
+            try:
+                value = finish(rc, nbytes, overlapped)
+            except OSError as exc:
+                fut.set_exception(exc)
+            else:
+                fut.set_result(value)
+            return fut
+
+        self.cache[id(overlapped)] = (overlapped, complete)
+        self.inflight[id(overlapped)] = (overlapped, sockets, lambda: fut)
+        return fut
+
+    def _receive(self, conn: WspSocket, size: int, flags: int,
+                 deliver: Callable[[bytes], Any]) -> asyncio.Future:
+        """A read of up to `size` bytes on a stream socket: from its inbox
+        when a cancelled receive left bytes there, else from the receive
+        still posted for a cancelled read, else from a new WSARecv."""
+        self._require_open()
+        fut = OperationFuture(None, loop=self.loop)
+        inbox = conn.inbox
+        if inbox is None:
+            inbox = conn.inbox = Inbox()
+        try:
+            ready = inbox.take(size)
+        except OSError as exc:
+            fut.set_exception(exc)
+            return fut
+        if ready is not None:
+            fut.set_result(deliver(ready))
+            return fut
+        if inbox.parked is not None:
+            receive = inbox.parked
+            inbox.parked = None
+            receive.wait(fut, size, deliver)
+            return fut
+        s = conn.fileno()
+        receive = Receive(inbox, bytearray(size))
+        overlapped = Overlapped()
+        try:
+            self.process.WSARecv(s, [receive.buffer], flags, overlapped)
+        except WinsockError as exc:
+            if exc.winerror in _RESET_CODES:
+                exc = ConnectionResetError(exc.winerror, exc.strerror)
+            fut.set_exception(exc)
+            return fut
+        receive.wait(fut, size, deliver)
+        self.cache[id(overlapped)] = (overlapped, receive.complete)
+        self.inflight[id(overlapped)] = (overlapped, (s,), lambda: receive.waiter)
         return fut
 
     def recv(self, conn: WspSocket, nbytes: int, flags: int = 0) -> asyncio.Future:
-        buf = bytearray(nbytes)
-        s = conn.fileno()
-
-        def finish(rc: int, n: int, ov: Overlapped) -> bytes:
-            _check_stream(rc)
-            return bytes(buf[:n])
-
-        return self._start((s,), lambda ov: self.process.WSARecv(s, [buf], flags, ov), finish)
+        """Up to `nbytes` bytes (b"" at the end of the stream).  Cancelling
+        the read leaves its receive posted: the bytes it brings in are the
+        next read's, so no byte is lost to a cancelled read."""
+        return self._receive(conn, nbytes, flags, bytes)
 
     def recv_into(self, conn: WspSocket, buf: Any, flags: int = 0) -> asyncio.Future:
-        s = conn.fileno()
+        """As :meth:`recv`, into `buf`; the number of bytes.  The receive
+        fills a buffer of the proactor's, copied into `buf` when it
+        completes, so a cancelled read never writes into `buf` later."""
+        view = memoryview(buf).cast("B")
 
-        def finish(rc: int, n: int, ov: Overlapped) -> int:
-            _check_stream(rc)
-            return n
+        def deliver(data: bytes) -> int:
+            view[:len(data)] = data
+            return len(data)
 
-        return self._start((s,), lambda ov: self.process.WSARecv(s, [buf], flags, ov), finish)
+        return self._receive(conn, len(view), flags, deliver)
 
     def send(self, conn: WspSocket, buf: Any, flags: int = 0) -> asyncio.Future:
         s = conn.fileno()
@@ -260,16 +400,10 @@ class WspProactor:
                 item = self.cache.pop(id(overlapped), None)
                 if item is None:
                     continue
-                _, fut, finish = item
-                if fut.done():
-                    continue                  # cancelled: its aborted packet
-                try:
-                    value = finish(rc, nbytes, overlapped)
-                except OSError as exc:
-                    fut.set_exception(exc)
-                else:
-                    fut.set_result(value)
-                finished.append(fut)
+                self.inflight.pop(id(overlapped), None)
+                fut = item[1](rc, nbytes)
+                if fut is not None:
+                    finished.append(fut)
             # Take what else is queued without waiting, up to one more batch.
             packets = (self.process.GetQueuedCompletionStatusEx(self.port, _BATCH, 0)
                        if len(packets) == _BATCH else [])
@@ -279,11 +413,15 @@ class WspProactor:
         """Cancel what is still in flight and close the port."""
         if self.port is None:
             return
-        for overlapped, fut, _ in list(self.cache.values()):
-            if not fut.done():
+        # Pending operations are cancelled without waiting for their packets
+        # (the port goes, and the loop's WSACleanup follows).
+        # Their futures are cancelled, as IocpProactor.close does.
+        for overlapped, sockets, waiter in list(self.inflight.values()):
+            self.cancel_operation(overlapped, sockets)
+            fut = waiter()
+            if fut is not None and not fut.done():
                 fut.cancel()
-            elif overlapped.pending:
-                self.cancel_operation(overlapped, fut.sockets)
+        self.inflight.clear()
         self.cache.clear()
         port, self.port = self.port, None
         self.process.CloseHandle(port)

@@ -34,6 +34,8 @@ class WspSocket:
         # the simulated provider has no use for.
         self.proto = proto
         self.blocking = True
+        #: the proactor's record of what cancelled reads left (wsp.aio.proactor.Inbox)
+        self.inbox: Any = None
         process.CreateIoCompletionPort(handle, port, handle)
 
     @classmethod
