@@ -14,6 +14,7 @@ import pytest
 
 import wsp
 import wsp.aio
+import wsp.sim
 from wsp.sim import Network
 
 ZERO = {"sockets": 0, "events": 0, "ports": 0, "threads": 0, "overlapped_pending": 0,
@@ -462,4 +463,58 @@ def test_closing_the_loop_with_connections_open_leaves_nothing():
         return writer                          # left open: the loop's close cleans up
 
     _, loop = _run(main, net)
+    assert loop.process.resources() == ZERO
+
+
+# -- providers, hosts and debug mode ---------------------------------------------------
+def test_link_latency_times_a_connect_and_an_echo_in_debug_mode():
+    net = Network(clock="virtual")
+    net.set_link("10.0.0.5", "10.0.0.1", latency=0.1)
+
+    async def main(loop):
+        assert loop.get_debug()
+        server = await asyncio.start_server(_echo, "10.0.0.1", 80)
+        start = loop.time()
+        reader, writer = await asyncio.wait_for(asyncio.open_connection("10.0.0.1", 80), 5)
+        connected = loop.time() - start
+        writer.write(b"hello")
+        echoed = await asyncio.wait_for(reader.readexactly(5), 5)
+        answered = loop.time() - start
+        sockname = writer.get_extra_info("sockname")
+        writer.close()
+        await asyncio.wait_for(writer.wait_closed(), 5)
+        server.close()
+        await asyncio.wait_for(server.wait_closed(), 5)
+        return connected, echoed, answered, sockname
+
+    async def outer():
+        return await main(asyncio.get_running_loop())
+
+    connected, echoed, answered, sockname = wsp.aio.run(
+        outer(), network=net, provider=wsp.sim.Provider(net, host="10.0.0.5"), debug=True)
+    assert round(connected, 6) == 0.2                 # one round trip
+    assert echoed == b"hello" and round(answered, 6) == 0.4
+    assert sockname[0] == "10.0.0.5"                  # the provider's host
+
+
+def test_a_layered_stack_serves_the_loop():
+    from wsp.lsp import TracingProvider
+
+    net = Network()
+    tracer = TracingProvider(wsp.sim.Provider(net))
+
+    async def main():
+        server = await asyncio.start_server(_echo, "10.0.0.1", 81)
+        reader, writer = await asyncio.wait_for(asyncio.open_connection("10.0.0.1", 81), 5)
+        writer.write(b"traced")
+        got = await asyncio.wait_for(reader.readexactly(6), 5)
+        writer.close()
+        await asyncio.wait_for(writer.wait_closed(), 5)
+        server.close()
+        await asyncio.wait_for(server.wait_closed(), 5)
+        return got, asyncio.get_running_loop()
+
+    got, loop = wsp.aio.run(main(), network=net, provider=tracer)
+    assert got == b"traced"
+    assert tracer.records
     assert loop.process.resources() == ZERO

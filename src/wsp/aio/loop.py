@@ -62,6 +62,8 @@ class WspEventLoop(proactor_events.BaseProactorEventLoop):
             raise
         self.process = process
         self.wsp_proactor = proactor
+        if network.clock is None:
+            proactor.wait_cap = 1.0
         self._wsp_time: Callable[[], float] = (
             network.time if network.clock is not None else time.monotonic)
         super().__init__(proactor)
@@ -123,6 +125,7 @@ class WspEventLoop(proactor_events.BaseProactorEventLoop):
         errors: list[OSError] = []
         for fam, kind, _, _, address in infos:
             sock = self.wsp_socket(fam, kind)
+            sock.setblocking(False)              # what asyncio (in debug mode) asks of it
             try:
                 if local is not None:
                     sock.bind(local)

@@ -156,6 +156,10 @@ class WspProactor:
         self.process = process
         self.port: int | None = process.CreateIoCompletionPort(None)
         self.loop: asyncio.AbstractEventLoop | None = None
+        #: the longest single wait in select(), in seconds (None: as asked).
+        #: A loop on the wall clock sets one so that the main thread gets back
+        #: to Python now and then, where a Ctrl-C's handler can run.
+        self.wait_cap: float | None = None
         # id(overlapped) -> (overlapped, complete(rc, nbytes) -> finished future or None)
         self.cache: dict[int, tuple[Overlapped, Callable[[int, int], Any]]] = {}
         # the same operations with their sockets and what gives the future
@@ -378,8 +382,12 @@ class WspProactor:
     def post_wake(self) -> None:
         """Wake a wait in :meth:`select` (from any thread)."""
         port = self.port
-        if port is not None:
+        if port is None:
+            return
+        try:
             self.process.PostQueuedCompletionStatus(port, 0, WAKE_KEY, None)
+        except WinsockError:
+            pass                  # closed meanwhile by the loop's thread: nothing to wake
 
     def select(self, timeout: float | None = None) -> list[asyncio.Future]:
         """Wait up to `timeout` seconds (None: no limit; counted by the
@@ -387,6 +395,9 @@ class WspProactor:
         finish their futures; the futures finished."""
         if self.port is None:
             return []
+        cap = self.wait_cap
+        if cap is not None and (timeout is None or timeout > cap):
+            timeout = cap
         if timeout is None:
             ms = INFINITE
         else:
