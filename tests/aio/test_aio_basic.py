@@ -6,6 +6,7 @@ so a broken loop fails a test instead of hanging it.
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import threading
 import time
@@ -160,10 +161,16 @@ def test_a_large_transfer_is_flow_controlled_and_arrives_whole():
 @pytest.mark.parametrize("clock", CLOCKS)
 def test_create_server_and_create_connection_with_protocols(clock):
     net = _network(clock)
+    servers = []
 
     class Server(asyncio.Protocol):
         def connection_made(self, transport):
             self.transport = transport
+            servers.append(self)
+            self.lost = asyncio.get_running_loop().create_future()
+
+        def connection_lost(self, exc):
+            self.lost.set_result(exc)
 
         def data_received(self, data):
             self.transport.write(data[::-1])
@@ -190,6 +197,7 @@ def test_create_server_and_create_connection_with_protocols(clock):
         answer = await asyncio.wait_for(client.answer, 5)
         transport.close()
         lost = await asyncio.wait_for(client.lost, 5)
+        assert await asyncio.wait_for(servers[0].lost, 5) is None
         server.close()
         await asyncio.wait_for(server.wait_closed(), 5)
         return answer, lost
@@ -332,11 +340,14 @@ def test_a_hard_close_of_the_peer_resets_sock_recv():
 def test_wait_for_times_out_in_simulated_time():
     net = _network("virtual")
 
-    async def silent(reader, writer):
-        await reader.read()                    # never answers; ends when the client leaves
-        writer.close()
-
     async def main(loop):
+        left = loop.create_future()
+
+        async def silent(reader, writer):
+            await reader.read()                # never answers; ends when the client leaves
+            writer.close()
+            left.set_result(None)
+
         server = await asyncio.start_server(silent, "10.0.0.1", 7003)
         reader, writer = await asyncio.wait_for(asyncio.open_connection("10.0.0.1", 7003), 5)
         start, wall = loop.time(), time.monotonic()
@@ -345,6 +356,7 @@ def test_wait_for_times_out_in_simulated_time():
         elapsed, wall = loop.time() - start, time.monotonic() - wall
         writer.close()
         await asyncio.wait_for(writer.wait_closed(), 5)
+        await asyncio.wait_for(left, 5)
         server.close()
         await asyncio.wait_for(server.wait_closed(), 5)
         return elapsed, wall
@@ -452,6 +464,8 @@ def test_cancelling_a_pending_accept_and_serving_again():
     assert loop.process.resources() == ZERO
 
 
+@pytest.mark.filterwarnings("ignore:unclosed transport:ResourceWarning",
+                            "ignore:loop is closed:ResourceWarning")
 def test_closing_the_loop_with_connections_open_leaves_nothing():
     net = Network()
 
@@ -462,8 +476,10 @@ def test_closing_the_loop_with_connections_open_leaves_nothing():
         assert await asyncio.wait_for(reader.readexactly(2), 5) == b"hi"
         return writer                          # left open: the loop's close cleans up
 
-    _, loop = _run(main, net)
+    writer, loop = _run(main, net)
     assert loop.process.resources() == ZERO
+    del writer
+    gc.collect()          # asyncio's warnings about what was left open come here, not later
 
 
 # -- providers, hosts and debug mode ---------------------------------------------------
