@@ -534,3 +534,22 @@ def test_a_layered_stack_serves_the_loop():
     assert got == b"traced"
     assert tracer.records
     assert loop.process.resources() == ZERO
+
+
+def test_sock_sendto_and_sock_recvfrom_of_a_queued_datagram():
+    net = Network()
+
+    async def main(loop):
+        a = loop.wsp_socket(socket.AF_INET, socket.SOCK_DGRAM)
+        b = loop.wsp_socket(socket.AF_INET, socket.SOCK_DGRAM)
+        a.bind(("10.0.0.1", 0))
+        b.bind(("10.0.0.2", 0))
+        sent = await asyncio.wait_for(loop.sock_sendto(a, b"datagram", b.getsockname()), 5)
+        got = await asyncio.wait_for(loop.sock_recvfrom(b, 100), 5)
+        a.close()
+        b.close()
+        return sent, got
+
+    (sent, (data, sender)), loop = _run(main, net)
+    assert sent == 8 and data == b"datagram" and sender[0] == "10.0.0.1"
+    assert loop.process.resources() == ZERO

@@ -13,7 +13,13 @@ A completion packet comes for every started operation, also one that
 completed at once (SPEC §6.2), so a future is only ever finished from a
 packet; an operation that fails before it starts raises and its future fails
 at once.  Cancelling a future cancels its operation
-(``Process.cancel_overlapped``, which still posts the aborted packet).
+(``Process.cancel_overlapped``, which still posts the aborted packet) --
+except a stream read's: the providers have no CancelIoEx, and a receive
+cancelled only in the engine would stay posted in the provider and swallow
+the next bytes.  So a cancelled read leaves its receive posted, parked in the
+socket's :class:`Inbox`, and the next read on the socket takes it over (or
+what it brought in meanwhile): no byte is lost.  Reads therefore receive into
+buffers of the proactor's own, copied out when they complete.
 
 Errors follow asyncio on Windows: a receive or send that fails with a reset
 or is aborted under it raises ``ConnectionResetError``, a refused connect
@@ -285,6 +291,11 @@ class WspProactor:
         return self._start((s,), lambda ov: self.process.WSASend(s, [data], flags, ov), finish)
 
     def recvfrom(self, conn: WspSocket, nbytes: int, flags: int = 0) -> asyncio.Future:
+        """``(data, sender)`` of one datagram.  The sender is known only
+        when the datagram was already queued: an overlapped WSARecvFrom
+        that waits has nowhere to report it later in this SPI (its lpFrom
+        out-parameter), so it is None then (datagram endpoints are a later
+        phase)."""
         buf = bytearray(nbytes)
         s = conn.fileno()
         source: list[Any] = [None]
