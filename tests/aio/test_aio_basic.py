@@ -553,3 +553,70 @@ def test_sock_sendto_and_sock_recvfrom_of_a_queued_datagram():
     (sent, (data, sender)), loop = _run(main, net)
     assert sent == 8 and data == b"datagram" and sender[0] == "10.0.0.1"
     assert loop.process.resources() == ZERO
+
+
+@pytest.mark.parametrize("clock", CLOCKS)
+def test_two_loops_in_two_threads_on_one_network(clock):
+    # Two processes, each on its own host, each loop in its own thread.  The
+    # loops are made before either runs: with a virtual clock, a process
+    # that is not there yet cannot hold the clock back, and the server's
+    # idle loop would jump its time-out before the client came.
+    net = Network(clock=clock)
+    if clock is not None:
+        net.set_link("10.0.0.1", "10.0.0.2", latency=0.1)
+    server_loop = wsp.aio.new_event_loop(net, provider=wsp.sim.Provider(net, host="10.0.0.2"))
+    client_loop = wsp.aio.new_event_loop(net, provider=wsp.sim.Provider(net, host="10.0.0.1"))
+    ready = threading.Event()
+
+    async def serve():
+        done = asyncio.get_running_loop().create_future()
+
+        async def shout(reader, writer):
+            writer.write((await reader.read(100)).upper())
+            await writer.drain()
+            writer.close()
+            done.set_result(None)
+
+        server = await asyncio.start_server(shout, "10.0.0.2", 80)
+        ready.set()
+        try:
+            await asyncio.wait_for(done, 30)
+        finally:
+            server.close()
+            await asyncio.wait_for(server.wait_closed(), 5)
+
+    async def ask():
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        reader, writer = await asyncio.wait_for(asyncio.open_connection("10.0.0.2", 80), 5)
+        writer.write(b"two loops")
+        answer = await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+        await asyncio.wait_for(writer.wait_closed(), 5)
+        return answer, loop.time() - start
+
+    failures = []
+
+    def run_server():
+        try:
+            server_loop.run_until_complete(serve())
+        except BaseException as exc:  # noqa: BLE001 -- reported by the test below
+            failures.append(exc)
+            ready.set()
+
+    thread = threading.Thread(target=run_server, daemon=True)
+    thread.start()
+    try:
+        assert ready.wait(5)
+        answer, elapsed = client_loop.run_until_complete(ask())
+    finally:
+        thread.join(10)
+        assert not thread.is_alive()
+        server_loop.close()
+        client_loop.close()
+    assert not failures
+    assert answer == b"TWO LOOPS"
+    if clock is not None:
+        assert round(elapsed, 6) == 0.4           # a round trip to connect, one to answer
+    assert server_loop.process.resources() == ZERO
+    assert client_loop.process.resources() == ZERO
