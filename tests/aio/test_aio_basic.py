@@ -620,3 +620,17 @@ def test_two_loops_in_two_threads_on_one_network(clock):
         assert round(elapsed, 6) == 0.4           # a round trip to connect, one to answer
     assert server_loop.process.resources() == ZERO
     assert client_loop.process.resources() == ZERO
+
+
+def test_a_host_socket_is_not_adopted_yet():
+    net = Network()
+
+    async def main(loop):
+        with socket.socket() as host:
+            with pytest.raises(TypeError, match="WspSocket"):
+                await asyncio.wait_for(loop.sock_connect(host, ("10.0.0.1", 80)), 5)
+            with pytest.raises(TypeError, match="WspSocket"):
+                await asyncio.wait_for(loop.sock_recv(host, 10), 5)
+
+    _, loop = _run(main, net)
+    assert loop.process.resources() == ZERO

@@ -230,6 +230,7 @@ class WspProactor:
         when a cancelled receive left bytes there, else from the receive
         still posted for a cancelled read, else from a new WSARecv."""
         self._require_open()
+        s = _handle(conn)
         fut = OperationFuture(None, loop=self.loop)
         inbox = conn.inbox
         if inbox is None:
@@ -247,7 +248,6 @@ class WspProactor:
             inbox.parked = None
             receive.wait(fut, size, deliver)
             return fut
-        s = conn.fileno()
         receive = Receive(inbox, bytearray(size))
         overlapped = Overlapped()
         try:
@@ -281,7 +281,7 @@ class WspProactor:
         return self._receive(conn, len(view), flags, deliver)
 
     def send(self, conn: WspSocket, buf: Any, flags: int = 0) -> asyncio.Future:
-        s = conn.fileno()
+        s = _handle(conn)
         data = bytes(buf)           # the caller may reuse its buffer before the completion
 
         def finish(rc: int, n: int, ov: Overlapped) -> int:
@@ -297,7 +297,7 @@ class WspProactor:
         out-parameter), so it is None then (datagram endpoints are a later
         phase)."""
         buf = bytearray(nbytes)
-        s = conn.fileno()
+        s = _handle(conn)
         source: list[Any] = [None]
 
         def start(ov: Overlapped) -> None:
@@ -312,7 +312,7 @@ class WspProactor:
 
     def sendto(self, conn: WspSocket, buf: Any, flags: int = 0,
                addr: Any = None) -> asyncio.Future:
-        s = conn.fileno()
+        s = _handle(conn)
         data = bytes(buf)
 
         def finish(rc: int, n: int, ov: Overlapped) -> int:
@@ -326,8 +326,9 @@ class WspProactor:
     def accept(self, listener: WspSocket) -> asyncio.Future:
         """``(WspSocket, peer address)`` of the next connection (AcceptEx
         into a fresh socket, associated with the port)."""
+        ls = _handle(listener)
         conn = self.socket(listener.family, listener.type, listener.proto)
-        s, ls = conn.fileno(), listener.fileno()
+        s = conn.fileno()
         buf = bytearray(2 * _ADDRESS_AREA)
         try:
             accept_ex = self._extension(listener, WSAID_ACCEPTEX)
@@ -350,7 +351,7 @@ class WspProactor:
 
     def connect(self, conn: WspSocket, address: tuple[str, int]) -> asyncio.Future:
         """ConnectEx (binding `conn` to any address first when it is not bound)."""
-        s = conn.fileno()
+        s = _handle(conn)
         try:
             bound = conn.getsockname()[1] != 0
         except WinsockError as exc:
@@ -447,6 +448,16 @@ class WspProactor:
         self.cache.clear()
         port, self.port = self.port, None
         self.process.CloseHandle(port)
+
+def _handle(sock: object) -> int:
+    """The wsp handle of `sock`, a WspSocket of the loop."""
+    if not isinstance(sock, WspSocket):
+        # SPEC §10 adopts a host socket.socket (a wsp socket stands in for
+        # it): not in this phase.
+        raise TypeError(f"a wsp.aio loop works on WspSockets (loop.wsp_socket()), "
+                        f"not {type(sock).__name__}")
+    return sock.fileno()
+
 
 def _error(code: int) -> OSError:
     return WinsockError(code)
