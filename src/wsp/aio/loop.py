@@ -1,0 +1,227 @@
+"""WspEventLoop: an asyncio event loop whose I/O is wsp overlapped I/O
+(SPEC §10).
+
+The loop is a proactor loop (``asyncio.proactor_events.BaseProactorEventLoop``,
+the base of Windows' ``ProactorEventLoop``) over a
+:class:`~wsp.aio.proactor.WspProactor`.  It owns a ``wsp.Process``: its
+provider is installed in that process's catalog and started with
+``WSAStartup`` when the loop is made; ``close()`` ends with the last
+``WSACleanup``, after the proactor has closed its port, so nothing is left.
+
+What differs from a Windows proactor loop:
+
+* no self-pipe: ``call_soon_threadsafe`` wakes the loop with a packet posted
+  to its completion port, so the loop holds no host file descriptor (and so
+  installs no signal wake-up fd);
+* ``time()`` is the network's simulated time when the network has a clock,
+  and the proactor's waits count that clock: with a virtual clock an idle
+  loop jumps the clock to its next timer instead of sleeping;
+* names: ``getaddrinfo`` knows IPv4 literals only for now (anything else is a
+  ``socket.gaierror``), and ``create_connection``/``create_server`` make
+  wsp sockets (:class:`~wsp.aio.socket.WspSocket`) instead of host sockets.
+"""
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket as _host_socket
+import time
+from asyncio import proactor_events
+from typing import Any, Callable
+
+from ..constants import AF_INET, SOCK_DGRAM, SOCK_STREAM
+from ..sim.provider import Provider
+from ..spi.process import Process
+from .proactor import WspProactor
+from .socket import WspSocket
+
+__all__ = ["WspEventLoop"]
+
+
+class WspEventLoop(proactor_events.BaseProactorEventLoop):
+    """An asyncio loop on `network` through `provider` (default: a new
+    ``wsp.sim.Provider(network)``).  ``loop.process`` is its wsp Process,
+    ``loop.network`` the network."""
+
+    def __init__(self, network: Any, *, provider: Any = None) -> None:
+        self.network = network
+        if provider is None:
+            provider = Provider(network)
+        self.provider = provider
+        process = Process()
+        process.catalog.install(provider)
+        process.WSAStartup(0x0202)
+        try:
+            # Load the provider now rather than with the first socket: its
+            # WSPStartup puts the process on the network's clock, which the
+            # loop's first wait (a sleep with no socket yet) must count.
+            process.closesocket(process.WSASocket(AF_INET, SOCK_STREAM, 0))
+            proactor = WspProactor(process)
+        except BaseException:
+            process.WSACleanup()
+            raise
+        self.process = process
+        self.wsp_proactor = proactor
+        if network.clock is None:
+            proactor.wait_cap = 1.0
+        self._wsp_time: Callable[[], float] = (
+            network.time if network.clock is not None else time.monotonic)
+        super().__init__(proactor)
+
+    # -- the self-pipe, replaced by wake-up packets ------------------------------------
+    def _make_self_pipe(self) -> None:
+        self._ssock = None
+        self._csock = _NoDescriptor()
+
+    def _close_self_pipe(self) -> None:
+        self._ssock = None
+        self._csock = None
+
+    def _write_to_self(self) -> None:
+        self.wsp_proactor.post_wake()
+
+    # -- time ------------------------------------------------------------------------
+    def time(self) -> float:
+        """The network's simulated seconds with a clock, else ``time.monotonic()``."""
+        return self._wsp_time()
+
+    # -- sockets ---------------------------------------------------------------------
+    def wsp_socket(self, family: int = AF_INET, type: int = SOCK_STREAM,  # noqa: A002
+                   proto: int = 0) -> WspSocket:
+        """A new wsp socket of the loop's process, for the loop's ``sock_*``
+        methods or ``create_connection(sock=...)``/``create_server(sock=...)``."""
+        return self.wsp_proactor.socket(family, type, proto)
+
+    async def getaddrinfo(self, host: Any, port: Any, *, family: int = 0, type: int = 0,  # noqa: A002
+                          proto: int = 0, flags: int = 0) -> list[tuple[Any, ...]]:
+        """IPv4 literals (and None: the any address with AI_PASSIVE, else
+        127.0.0.1); names are not known yet: ``socket.gaierror``."""
+        return resolve(host, port, family, type, proto, flags)
+
+    async def getnameinfo(self, sockaddr: tuple[Any, ...], flags: int = 0) -> tuple[str, str]:
+        host, port = sockaddr[0], sockaddr[1]
+        resolve(host, port, AF_INET, SOCK_STREAM, 0, 0)       # checks it is an IPv4 address
+        return host, str(port)
+
+    async def create_connection(self, protocol_factory: Callable[[], asyncio.BaseProtocol],
+                                host: Any = None, port: Any = None, *, family: int = 0,
+                                proto: int = 0, flags: int = 0, sock: Any = None,
+                                local_addr: Any = None, **kwargs: Any) -> Any:
+        """As asyncio's, over a wsp socket connected here (ConnectEx)."""
+        if sock is not None or (host is None and port is None):
+            return await super().create_connection(
+                protocol_factory, host, port, family=family, proto=proto, flags=flags,
+                sock=sock, local_addr=local_addr, **kwargs)
+        if kwargs.get("ssl") and kwargs.get("server_hostname") is None:
+            kwargs["server_hostname"] = host
+        for key in ("happy_eyeballs_delay", "interleave"):
+            kwargs.pop(key, None)                    # one address family: nothing to race
+        infos = await self.getaddrinfo(host, port, family=family, type=SOCK_STREAM,
+                                       proto=proto, flags=flags)
+        local = None
+        if local_addr is not None:
+            local = (await self.getaddrinfo(*local_addr, family=family, type=SOCK_STREAM,
+                                            flags=flags))[0][4]
+        errors: list[OSError] = []
+        for fam, kind, _, _, address in infos:
+            sock = self.wsp_socket(fam, kind)
+            sock.setblocking(False)              # what asyncio (in debug mode) asks of it
+            try:
+                if local is not None:
+                    sock.bind(local)
+                await self.sock_connect(sock, address)
+                break
+            except OSError as exc:
+                sock.close()
+                errors.append(exc)
+            except BaseException:
+                sock.close()
+                raise
+        else:
+            raise errors[0]
+        return await super().create_connection(protocol_factory, sock=sock, **kwargs)
+
+    async def create_server(self, protocol_factory: Callable[[], asyncio.BaseProtocol],
+                            host: Any = None, port: Any = None, *, family: int = 0,
+                            flags: int = _host_socket.AI_PASSIVE, sock: Any = None,
+                            backlog: int = 100, reuse_address: Any = None,
+                            reuse_port: Any = None, **kwargs: Any) -> asyncio.AbstractServer:
+        """As asyncio's, listening on one wsp socket bound here (one address:
+        a list of hosts is not served yet)."""
+        if sock is not None or (host is None and port is None):
+            return await super().create_server(
+                protocol_factory, host, port, family=family, flags=flags, sock=sock,
+                backlog=backlog, reuse_address=reuse_address, reuse_port=reuse_port, **kwargs)
+        if not (host is None or isinstance(host, str)):
+            hosts = list(host)
+            if len(hosts) != 1:
+                raise NotImplementedError("wsp.aio serves one address per server for now")
+            host = hosts[0]
+        infos = await self.getaddrinfo(host or None, port, family=family, type=SOCK_STREAM,
+                                       flags=flags)
+        fam, kind, _, _, address = infos[0]
+        sock = self.wsp_socket(fam, kind)
+        try:
+            sock.bind(address)
+        except BaseException:
+            sock.close()
+            raise
+        return await super().create_server(protocol_factory, sock=sock, backlog=backlog,
+                                           **kwargs)
+
+    # -- closing ---------------------------------------------------------------------
+    def close(self) -> None:
+        """Close as asyncio's proactor loop does (the proactor cancels what is
+        in flight and closes its port), then the last ``WSACleanup``: what
+        is still open is reset and released, and the process holds nothing."""
+        if self.is_running():
+            raise RuntimeError("Cannot close a running event loop")
+        if self.is_closed():
+            return
+        try:
+            super().close()
+        finally:
+            if self.process.wsa_started:
+                self.process.WSACleanup()
+
+
+class _NoDescriptor:
+    """Stands where the loop keeps its self-pipe's write end: it has no
+    descriptor (so ``signal.set_wakeup_fd(-1)``: none is installed)."""
+
+    def fileno(self) -> int:
+        return -1
+
+    def close(self) -> None:
+        pass
+
+
+def resolve(host: Any, port: Any, family: int, type: int, proto: int,  # noqa: A002
+            flags: int) -> list[tuple[Any, ...]]:
+    """getaddrinfo's answer for an IPv4 literal (``socket.gaierror`` for
+    anything else: names come with ``net.add_host`` in a later phase)."""
+    if family not in (0, _host_socket.AF_UNSPEC, AF_INET):
+        raise _host_socket.gaierror(_host_socket.EAI_FAMILY, "address family not supported")
+    if host is None:
+        host = "0.0.0.0" if flags & _host_socket.AI_PASSIVE else "127.0.0.1"
+    if isinstance(host, bytes):
+        host = host.decode("idna")
+    try:
+        address = str(ipaddress.IPv4Address(host))
+    except (ipaddress.AddressValueError, ValueError):
+        raise _host_socket.gaierror(_host_socket.EAI_NONAME,
+                                    "Name or service not known") from None
+    if port is None:
+        number = 0
+    elif isinstance(port, int):
+        number = port
+    elif isinstance(port, (str, bytes)) and port.isdigit():
+        number = int(port)
+    else:
+        raise _host_socket.gaierror(_host_socket.EAI_SERVICE, "Servname not supported")
+    if type:
+        kinds = [type]
+    else:
+        kinds = [SOCK_STREAM, SOCK_DGRAM]
+    return [(_host_socket.AddressFamily.AF_INET, _host_socket.SocketKind(kind), proto, "",
+             (address, number)) for kind in kinds]
