@@ -16,8 +16,9 @@ What differs from a Windows proactor loop:
 * ``time()`` is the network's simulated time when the network has a clock,
   and the proactor's waits count that clock: with a virtual clock an idle
   loop jumps the clock to its next timer instead of sleeping;
-* names: ``getaddrinfo`` knows IPv4 literals only for now (anything else is a
-  ``socket.gaierror``), and ``create_connection``/``create_server`` make
+* names: ``getaddrinfo`` knows IPv4 literals and the names given to the
+  network with ``net.add_host`` (any other name is a ``socket.gaierror``
+  with EAI_NONAME, as Windows' getaddrinfo fails for an unknown host), and ``create_connection``/``create_server`` make
   wsp sockets (:class:`~wsp.aio.socket.WspSocket`) instead of host sockets.
 """
 from __future__ import annotations
@@ -95,13 +96,17 @@ class WspEventLoop(proactor_events.BaseProactorEventLoop):
     async def getaddrinfo(self, host: Any, port: Any, *, family: int = 0, type: int = 0,  # noqa: A002
                           proto: int = 0, flags: int = 0) -> list[tuple[Any, ...]]:
         """IPv4 literals (and None: the any address with AI_PASSIVE, else
-        127.0.0.1); names are not known yet: ``socket.gaierror``."""
-        return resolve(host, port, family, type, proto, flags)
+        127.0.0.1) and the network's names (``net.add_host``); an unknown
+        name is ``socket.gaierror`` (EAI_NONAME)."""
+        return resolve(host, port, family, type, proto, flags, self.network)
 
     async def getnameinfo(self, sockaddr: tuple[Any, ...], flags: int = 0) -> tuple[str, str]:
+        """The address back as ``(host, port)`` strings: the simulated network
+        keeps no reverse names, so the host is its numeric form (as with
+        NI_NUMERICHOST); a name is resolved first."""
         host, port = sockaddr[0], sockaddr[1]
-        resolve(host, port, AF_INET, SOCK_STREAM, 0, 0)       # checks it is an IPv4 address
-        return host, str(port)
+        address = resolve(host, port, AF_INET, SOCK_STREAM, 0, 0, self.network)[0][4]
+        return address[0], str(address[1])
 
     async def create_connection(self, protocol_factory: Callable[[], asyncio.BaseProtocol],
                                 host: Any = None, port: Any = None, *, family: int = 0,
@@ -197,20 +202,31 @@ class _NoDescriptor:
 
 
 def resolve(host: Any, port: Any, family: int, type: int, proto: int,  # noqa: A002
-            flags: int) -> list[tuple[Any, ...]]:
-    """getaddrinfo's answer for an IPv4 literal (``socket.gaierror`` for
-    anything else: names come with ``net.add_host`` in a later phase)."""
+            flags: int, network: Any = None) -> list[tuple[Any, ...]]:
+    """getaddrinfo's answer for an IPv4 literal or a name `network` knows
+    (``net.add_host``); ``socket.gaierror`` with EAI_NONAME for any other
+    name (AI_NUMERICHOST: for any name at all)."""
     if family not in (0, _host_socket.AF_UNSPEC, AF_INET):
         raise _host_socket.gaierror(_host_socket.EAI_FAMILY, "address family not supported")
     if host is None:
         host = "0.0.0.0" if flags & _host_socket.AI_PASSIVE else "127.0.0.1"
     if isinstance(host, bytes):
         host = host.decode("idna")
+    if not isinstance(host, str):
+        raise TypeError(f"getaddrinfo() argument 1 must be string or None, "
+                        f"not {type(host).__name__}")
     try:
         address = str(ipaddress.IPv4Address(host))
     except (ipaddress.AddressValueError, ValueError):
-        raise _host_socket.gaierror(_host_socket.EAI_NONAME,
-                                    "Name or service not known") from None
+        known = None
+        if network is not None and host and not flags & _host_socket.AI_NUMERICHOST:
+            known = network.host_address(host)
+        if known is None:
+            # The error Windows' getaddrinfo gives for an unknown host
+            # (WSAHOST_NOT_FOUND, which is socket.EAI_NONAME there).
+            raise _host_socket.gaierror(_host_socket.EAI_NONAME,
+                                        "getaddrinfo failed") from None
+        address = known
     if port is None:
         number = 0
     elif isinstance(port, int):
