@@ -65,6 +65,7 @@ class WspEventLoop(proactor_events.BaseProactorEventLoop):
         self.wsp_proactor = proactor
         if network.clock is None:
             proactor.wait_cap = 1.0
+        proactor.datagram_source = getattr(network, "datagram_source", None)
         self._wsp_time: Callable[[], float] = (
             network.time if network.clock is not None else time.monotonic)
         super().__init__(proactor)
@@ -173,6 +174,40 @@ class WspEventLoop(proactor_events.BaseProactorEventLoop):
             raise
         return await super().create_server(protocol_factory, sock=sock, backlog=backlog,
                                            **kwargs)
+
+    async def create_datagram_endpoint(self, protocol_factory: Callable[[], asyncio.BaseProtocol],
+                                       local_addr: Any = None, remote_addr: Any = None, *,
+                                       family: int = 0, proto: int = 0, flags: int = 0,
+                                       sock: Any = None, **kwargs: Any) -> Any:
+        """As asyncio's, over a wsp datagram socket bound to `local_addr`
+        (any address and port if None) and connected to `remote_addr` when
+        one is given (then it only exchanges datagrams with that peer)."""
+        if sock is not None:
+            return await super().create_datagram_endpoint(
+                protocol_factory, local_addr, remote_addr, family=family, proto=proto,
+                flags=flags, sock=sock, **kwargs)
+        for key in ("reuse_address", "reuse_port", "allow_broadcast"):
+            if kwargs.pop(key, None):
+                raise NotImplementedError(f"wsp.aio datagram endpoints have no {key} yet")
+        if kwargs:
+            raise TypeError(f"unexpected arguments: {', '.join(kwargs)}")
+        remote = local = None
+        if remote_addr is not None:
+            remote = (await self.getaddrinfo(remote_addr[0], remote_addr[1], family=family,
+                                             type=SOCK_DGRAM, proto=proto, flags=flags))[0][4]
+        if local_addr is not None:
+            local = (await self.getaddrinfo(local_addr[0], local_addr[1], family=family,
+                                            type=SOCK_DGRAM, proto=proto,
+                                            flags=flags | _host_socket.AI_PASSIVE))[0][4]
+        sock = self.wsp_socket(AF_INET, SOCK_DGRAM, proto)
+        try:
+            sock.bind(local if local is not None else ("0.0.0.0", 0))
+            if remote is not None:
+                sock.connect(remote)
+        except BaseException:
+            sock.close()
+            raise
+        return await super().create_datagram_endpoint(protocol_factory, sock=sock)
 
     # -- closing ---------------------------------------------------------------------
     def close(self) -> None:

@@ -162,6 +162,10 @@ class WspProactor:
         self.process = process
         self.port: int | None = process.CreateIoCompletionPort(None)
         self.loop: asyncio.AbstractEventLoop | None = None
+        #: where the sender of a datagram that completed a waiting
+        #: WSARecvFrom is found: ``datagram_source(overlapped)`` (the loop
+        #: sets it to its network's ``datagram_source``; None: unknown)
+        self.datagram_source: Callable[[Overlapped], Any] | None = None
         #: the longest single wait in select(), in seconds (None: as asked).
         #: A loop on the wall clock sets one so that the main thread gets back
         #: to Python now and then, where a Ctrl-C's handler can run.
@@ -291,11 +295,12 @@ class WspProactor:
         return self._start((s,), lambda ov: self.process.WSASend(s, [data], flags, ov), finish)
 
     def recvfrom(self, conn: WspSocket, nbytes: int, flags: int = 0) -> asyncio.Future:
-        """``(data, sender)`` of one datagram.  The sender is known only
-        when the datagram was already queued: an overlapped WSARecvFrom
-        that waits has nowhere to report it later in this SPI (its lpFrom
-        out-parameter), so it is None then (datagram endpoints are a later
-        phase)."""
+        """``(data, sender)`` of one datagram.  A WSARecvFrom that completes
+        at once returns the sender; one that waits has it recorded by the
+        simulated network for its overlapped when a datagram completes it
+        (``Network.datagram_source``, what lpFrom holds then).  None when
+        that is not known (a provider other than the simulated network's
+        own beneath a layer that passes its own overlapped down)."""
         buf = bytearray(nbytes)
         s = _handle(conn)
         source: list[Any] = [None]
@@ -306,7 +311,10 @@ class WspProactor:
         def finish(rc: int, n: int, ov: Overlapped) -> tuple[bytes, Any]:
             if rc:
                 raise _error(rc)
-            return bytes(buf[:n]), source[0]
+            sender = source[0]
+            if sender is None and self.datagram_source is not None:
+                sender = self.datagram_source(ov)
+            return bytes(buf[:n]), sender
 
         return self._start((s,), start, finish)
 
@@ -320,6 +328,10 @@ class WspProactor:
                 raise _error(rc)
             return n
 
+        if addr is None:
+            # A connected datagram socket's peer (WSASendTo with no lpTo).
+            return self._start((s,), lambda ov: self.process.WSASend(s, [data], flags, ov),
+                               finish)
         return self._start((s,), lambda ov: self.process.WSASendTo(s, [data], flags, addr, ov),
                            finish)
 

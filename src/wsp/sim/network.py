@@ -21,6 +21,7 @@ from __future__ import annotations
 import ipaddress
 import random
 import threading
+import weakref
 
 from ..constants import (FD_ACCEPT, FD_CLOSE, FD_CONNECT, FD_READ, FD_WRITE, MSG_PARTIAL,
                          SOCK_DGRAM, SOCK_STREAM)
@@ -101,6 +102,9 @@ class Network:
         self._connections: dict[Connection, None] = {}
         self._lingering: set[SimSocket] = set()   # closed, still delivering
         self._names: dict[str, str] = {}          # add_host: name -> IPv4 address
+        # The sender of each datagram that completed a waiting overlapped
+        # receive, by its overlapped, until datagram_source takes it.
+        self._sources: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     # -- time and links ------------------------------------------------------------
     def time(self) -> float:
@@ -191,6 +195,16 @@ class Network:
         for a name not added."""
         with self.lock:
             return self._names.get(name.lower())
+
+    def datagram_source(self, overlapped: object) -> tuple[str, int] | None:
+        """The sender of the datagram that completed the overlapped
+        ``WSPRecvFrom`` of `overlapped` after it had waited (what WSARecvFrom's
+        lpFrom holds at its completion; a receive that completed at once
+        returns its sender from the call).  Taken once: None afterwards, and
+        for an overlapped no datagram completed.  Under a layered provider
+        the sender is recorded for the overlapped the layer passed down."""
+        with self.lock:
+            return self._sources.pop(overlapped, None)
 
     # -- switches ----------------------------------------------------------------
     def set_down(self, down: bool = True) -> None:
@@ -414,6 +428,11 @@ class Network:
             entry = target.pending_recvs.popleft()
             n = entry.fill(data)
             entry.source = source
+            op = entry.op
+            if op is not None:
+                # WSARecvFrom's lpFrom is filled when the operation completes:
+                # the overlapped is what the caller has of it then.
+                self._sources[op.overlapped] = source
             truncated = n < len(data)
             entry.flags = MSG_PARTIAL if truncated else 0
             target.finish_recv(entry, n, WSAEMSGSIZE if truncated else 0)
