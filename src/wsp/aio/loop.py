@@ -94,6 +94,15 @@ class WspEventLoop(proactor_events.BaseProactorEventLoop):
         methods or ``create_connection(sock=...)``/``create_server(sock=...)``."""
         return self.wsp_proactor.socket(family, type, proto)
 
+    def adopt(self, sock: Any) -> WspSocket:
+        """The WspSocket that stands in for `sock` (`sock` itself if it is
+        one): a host ``socket.socket`` handed to the loop is adopted, a wsp
+        socket of its family and type taking its place (SPEC §10); the host
+        socket never connects anywhere.  The stand-in lives as long as the
+        host socket or until it is closed itself (closing a transport made
+        over it closes it; the loop's close closes what is left)."""
+        return self.wsp_proactor.adopt(sock)
+
     async def getaddrinfo(self, host: Any, port: Any, *, family: int = 0, type: int = 0,  # noqa: A002
                           proto: int = 0, flags: int = 0) -> list[tuple[Any, ...]]:
         """IPv4 literals (and None: the any address with AI_PASSIVE, else
@@ -113,7 +122,10 @@ class WspEventLoop(proactor_events.BaseProactorEventLoop):
                                 host: Any = None, port: Any = None, *, family: int = 0,
                                 proto: int = 0, flags: int = 0, sock: Any = None,
                                 local_addr: Any = None, **kwargs: Any) -> Any:
-        """As asyncio's, over a wsp socket connected here (ConnectEx)."""
+        """As asyncio's, over a wsp socket connected here (ConnectEx); a
+        host ``socket.socket`` as `sock` is adopted (``adopt``)."""
+        if sock is not None:
+            sock = self.adopt(sock)
         if sock is not None or (host is None and port is None):
             return await super().create_connection(
                 protocol_factory, host, port, family=family, proto=proto, flags=flags,
@@ -153,7 +165,10 @@ class WspEventLoop(proactor_events.BaseProactorEventLoop):
                             backlog: int = 100, reuse_address: Any = None,
                             reuse_port: Any = None, **kwargs: Any) -> asyncio.AbstractServer:
         """As asyncio's, listening on one wsp socket bound here (one address:
-        a list of hosts is not served yet)."""
+        a list of hosts is not served yet); a host ``socket.socket`` as
+        `sock` is adopted (``adopt``)."""
+        if sock is not None:
+            sock = self.adopt(sock)
         if sock is not None or (host is None and port is None):
             return await super().create_server(
                 protocol_factory, host, port, family=family, flags=flags, sock=sock,
@@ -181,8 +196,10 @@ class WspEventLoop(proactor_events.BaseProactorEventLoop):
                                        sock: Any = None, **kwargs: Any) -> Any:
         """As asyncio's, over a wsp datagram socket bound to `local_addr`
         (any address and port if None) and connected to `remote_addr` when
-        one is given (then it only exchanges datagrams with that peer)."""
+        one is given (then it only exchanges datagrams with that peer); a
+        host ``socket.socket`` as `sock` is adopted (``adopt``)."""
         if sock is not None:
+            sock = self.adopt(sock)
             return await super().create_datagram_endpoint(
                 protocol_factory, local_addr, remote_addr, family=family, proto=proto,
                 flags=flags, sock=sock, **kwargs)
