@@ -16,8 +16,9 @@ What differs from a Windows proactor loop:
 * ``time()`` is the network's simulated time when the network has a clock,
   and the proactor's waits count that clock: with a virtual clock an idle
   loop jumps the clock to its next timer instead of sleeping;
-* names: ``getaddrinfo`` knows IPv4 literals only for now (anything else is a
-  ``socket.gaierror``), and ``create_connection``/``create_server`` make
+* names: ``getaddrinfo`` knows IPv4 literals and the names given to the
+  network with ``net.add_host`` (any other name is a ``socket.gaierror``
+  with EAI_NONAME, as Windows' getaddrinfo fails for an unknown host), and ``create_connection``/``create_server`` make
   wsp sockets (:class:`~wsp.aio.socket.WspSocket`) instead of host sockets.
 """
 from __future__ import annotations
@@ -64,6 +65,7 @@ class WspEventLoop(proactor_events.BaseProactorEventLoop):
         self.wsp_proactor = proactor
         if network.clock is None:
             proactor.wait_cap = 1.0
+        proactor.datagram_source = getattr(network, "datagram_source", None)
         self._wsp_time: Callable[[], float] = (
             network.time if network.clock is not None else time.monotonic)
         super().__init__(proactor)
@@ -92,22 +94,38 @@ class WspEventLoop(proactor_events.BaseProactorEventLoop):
         methods or ``create_connection(sock=...)``/``create_server(sock=...)``."""
         return self.wsp_proactor.socket(family, type, proto)
 
+    def adopt(self, sock: Any) -> WspSocket:
+        """The WspSocket that stands in for `sock` (`sock` itself if it is
+        one): a host ``socket.socket`` handed to the loop is adopted, a wsp
+        socket of its family and type taking its place (SPEC §10); the host
+        socket never connects anywhere.  The stand-in lives as long as the
+        host socket or until it is closed itself (closing a transport made
+        over it closes it; the loop's close closes what is left)."""
+        return self.wsp_proactor.adopt(sock)
+
     async def getaddrinfo(self, host: Any, port: Any, *, family: int = 0, type: int = 0,  # noqa: A002
                           proto: int = 0, flags: int = 0) -> list[tuple[Any, ...]]:
         """IPv4 literals (and None: the any address with AI_PASSIVE, else
-        127.0.0.1); names are not known yet: ``socket.gaierror``."""
-        return resolve(host, port, family, type, proto, flags)
+        127.0.0.1) and the network's names (``net.add_host``); an unknown
+        name is ``socket.gaierror`` (EAI_NONAME)."""
+        return resolve(host, port, family, type, proto, flags, self.network)
 
     async def getnameinfo(self, sockaddr: tuple[Any, ...], flags: int = 0) -> tuple[str, str]:
+        """The address back as ``(host, port)`` strings: the simulated network
+        keeps no reverse names, so the host is its numeric form (as with
+        NI_NUMERICHOST); a name is resolved first."""
         host, port = sockaddr[0], sockaddr[1]
-        resolve(host, port, AF_INET, SOCK_STREAM, 0, 0)       # checks it is an IPv4 address
-        return host, str(port)
+        address = resolve(host, port, AF_INET, SOCK_STREAM, 0, 0, self.network)[0][4]
+        return address[0], str(address[1])
 
     async def create_connection(self, protocol_factory: Callable[[], asyncio.BaseProtocol],
                                 host: Any = None, port: Any = None, *, family: int = 0,
                                 proto: int = 0, flags: int = 0, sock: Any = None,
                                 local_addr: Any = None, **kwargs: Any) -> Any:
-        """As asyncio's, over a wsp socket connected here (ConnectEx)."""
+        """As asyncio's, over a wsp socket connected here (ConnectEx); a
+        host ``socket.socket`` as `sock` is adopted (``adopt``)."""
+        if sock is not None:
+            sock = self.adopt(sock)
         if sock is not None or (host is None and port is None):
             return await super().create_connection(
                 protocol_factory, host, port, family=family, proto=proto, flags=flags,
@@ -147,7 +165,10 @@ class WspEventLoop(proactor_events.BaseProactorEventLoop):
                             backlog: int = 100, reuse_address: Any = None,
                             reuse_port: Any = None, **kwargs: Any) -> asyncio.AbstractServer:
         """As asyncio's, listening on one wsp socket bound here (one address:
-        a list of hosts is not served yet)."""
+        a list of hosts is not served yet); a host ``socket.socket`` as
+        `sock` is adopted (``adopt``)."""
+        if sock is not None:
+            sock = self.adopt(sock)
         if sock is not None or (host is None and port is None):
             return await super().create_server(
                 protocol_factory, host, port, family=family, flags=flags, sock=sock,
@@ -168,6 +189,42 @@ class WspEventLoop(proactor_events.BaseProactorEventLoop):
             raise
         return await super().create_server(protocol_factory, sock=sock, backlog=backlog,
                                            **kwargs)
+
+    async def create_datagram_endpoint(self, protocol_factory: Callable[[], asyncio.BaseProtocol],
+                                       local_addr: Any = None, remote_addr: Any = None, *,
+                                       family: int = 0, proto: int = 0, flags: int = 0,
+                                       sock: Any = None, **kwargs: Any) -> Any:
+        """As asyncio's, over a wsp datagram socket bound to `local_addr`
+        (any address and port if None) and connected to `remote_addr` when
+        one is given (then it only exchanges datagrams with that peer); a
+        host ``socket.socket`` as `sock` is adopted (``adopt``)."""
+        if sock is not None:
+            sock = self.adopt(sock)
+            return await super().create_datagram_endpoint(
+                protocol_factory, local_addr, remote_addr, family=family, proto=proto,
+                flags=flags, sock=sock, **kwargs)
+        for key in ("reuse_address", "reuse_port", "allow_broadcast"):
+            if kwargs.pop(key, None):
+                raise NotImplementedError(f"wsp.aio datagram endpoints have no {key} yet")
+        if kwargs:
+            raise TypeError(f"unexpected arguments: {', '.join(kwargs)}")
+        remote = local = None
+        if remote_addr is not None:
+            remote = (await self.getaddrinfo(remote_addr[0], remote_addr[1], family=family,
+                                             type=SOCK_DGRAM, proto=proto, flags=flags))[0][4]
+        if local_addr is not None:
+            local = (await self.getaddrinfo(local_addr[0], local_addr[1], family=family,
+                                            type=SOCK_DGRAM, proto=proto,
+                                            flags=flags | _host_socket.AI_PASSIVE))[0][4]
+        sock = self.wsp_socket(AF_INET, SOCK_DGRAM, proto)
+        try:
+            sock.bind(local if local is not None else ("0.0.0.0", 0))
+            if remote is not None:
+                sock.connect(remote)
+        except BaseException:
+            sock.close()
+            raise
+        return await super().create_datagram_endpoint(protocol_factory, sock=sock)
 
     # -- closing ---------------------------------------------------------------------
     def close(self) -> None:
@@ -197,20 +254,31 @@ class _NoDescriptor:
 
 
 def resolve(host: Any, port: Any, family: int, type: int, proto: int,  # noqa: A002
-            flags: int) -> list[tuple[Any, ...]]:
-    """getaddrinfo's answer for an IPv4 literal (``socket.gaierror`` for
-    anything else: names come with ``net.add_host`` in a later phase)."""
+            flags: int, network: Any = None) -> list[tuple[Any, ...]]:
+    """getaddrinfo's answer for an IPv4 literal or a name `network` knows
+    (``net.add_host``); ``socket.gaierror`` with EAI_NONAME for any other
+    name (AI_NUMERICHOST: for any name at all)."""
     if family not in (0, _host_socket.AF_UNSPEC, AF_INET):
         raise _host_socket.gaierror(_host_socket.EAI_FAMILY, "address family not supported")
     if host is None:
         host = "0.0.0.0" if flags & _host_socket.AI_PASSIVE else "127.0.0.1"
     if isinstance(host, bytes):
         host = host.decode("idna")
+    if not isinstance(host, str):
+        raise TypeError(f"getaddrinfo() argument 1 must be string or None, "
+                        f"not {type(host).__name__}")
     try:
         address = str(ipaddress.IPv4Address(host))
     except (ipaddress.AddressValueError, ValueError):
-        raise _host_socket.gaierror(_host_socket.EAI_NONAME,
-                                    "Name or service not known") from None
+        known = None
+        if network is not None and host and not flags & _host_socket.AI_NUMERICHOST:
+            known = network.host_address(host)
+        if known is None:
+            # The error Windows' getaddrinfo gives for an unknown host
+            # (WSAHOST_NOT_FOUND, which is socket.EAI_NONAME there).
+            raise _host_socket.gaierror(_host_socket.EAI_NONAME,
+                                        "getaddrinfo failed") from None
+        address = known
     if port is None:
         number = 0
     elif isinstance(port, int):

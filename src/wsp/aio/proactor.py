@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+import socket as _host_socket
+import weakref
 from typing import Any, Callable
 
 from ..constants import (AF_INET, SIO_GET_EXTENSION_FUNCTION_POINTER, SOCK_STREAM, SOL_SOCKET,
@@ -162,6 +164,14 @@ class WspProactor:
         self.process = process
         self.port: int | None = process.CreateIoCompletionPort(None)
         self.loop: asyncio.AbstractEventLoop | None = None
+        #: host socket.socket objects handed to the loop -> the WspSocket
+        #: that stands in for each (SPEC §10); weak, so the entry goes with
+        #: the host socket
+        self.adopted: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        #: where the sender of a datagram that completed a waiting
+        #: WSARecvFrom is found: ``datagram_source(overlapped)`` (the loop
+        #: sets it to its network's ``datagram_source``; None: unknown)
+        self.datagram_source: Callable[[Overlapped], Any] | None = None
         #: the longest single wait in select(), in seconds (None: as asked).
         #: A loop on the wall clock sets one so that the main thread gets back
         #: to Python now and then, where a Ctrl-C's handler can run.
@@ -186,6 +196,29 @@ class WspProactor:
         if self.port is None:
             raise RuntimeError("the proactor is closed")
         return WspSocket.create(self.process, self.port, family, type, proto)
+
+    def adopt(self, sock: Any) -> WspSocket:
+        """The WspSocket for `sock`: `sock` itself if it is one; for a host
+        ``socket.socket`` (which some libraries make themselves before
+        handing it to the loop), the wsp socket of the same family and type
+        that stands in for it, made the first time it is handed over.  The
+        host socket itself is never used: it connects nowhere and sends
+        nothing.  TypeError for anything else; OSError(EBADF) for a host
+        socket that is already closed, and for a family other than AF_INET
+        (the simulated network's only one) the WinsockError WSASocket gives."""
+        if isinstance(sock, WspSocket):
+            return sock
+        if not isinstance(sock, _host_socket.socket):
+            raise TypeError(f"a wsp.aio loop works on WspSockets (loop.wsp_socket()) or "
+                            f"socket.socket objects it adopts, not {type(sock).__name__}")
+        stand_in = self.adopted.get(sock)
+        if stand_in is None:
+            if sock.fileno() == -1:
+                raise OSError(9, "a closed socket.socket cannot be adopted")   # EBADF
+            stand_in = self.socket(sock.family, sock.type, 0)
+            stand_in.setblocking(sock.getblocking())
+            self.adopted[sock] = stand_in
+        return stand_in
 
     def _extension(self, sock: WspSocket, guid: Any) -> Callable[..., Any]:
         # Per provider in principle; per socket handle here, which is always right.
@@ -230,7 +263,8 @@ class WspProactor:
         when a cancelled receive left bytes there, else from the receive
         still posted for a cancelled read, else from a new WSARecv."""
         self._require_open()
-        s = _handle(conn)
+        conn = self.adopt(conn)
+        s = conn.fileno()
         fut = OperationFuture(None, loop=self.loop)
         inbox = conn.inbox
         if inbox is None:
@@ -281,7 +315,8 @@ class WspProactor:
         return self._receive(conn, len(view), flags, deliver)
 
     def send(self, conn: WspSocket, buf: Any, flags: int = 0) -> asyncio.Future:
-        s = _handle(conn)
+        conn = self.adopt(conn)
+        s = conn.fileno()
         data = bytes(buf)           # the caller may reuse its buffer before the completion
 
         def finish(rc: int, n: int, ov: Overlapped) -> int:
@@ -291,13 +326,15 @@ class WspProactor:
         return self._start((s,), lambda ov: self.process.WSASend(s, [data], flags, ov), finish)
 
     def recvfrom(self, conn: WspSocket, nbytes: int, flags: int = 0) -> asyncio.Future:
-        """``(data, sender)`` of one datagram.  The sender is known only
-        when the datagram was already queued: an overlapped WSARecvFrom
-        that waits has nowhere to report it later in this SPI (its lpFrom
-        out-parameter), so it is None then (datagram endpoints are a later
-        phase)."""
+        """``(data, sender)`` of one datagram.  A WSARecvFrom that completes
+        at once returns the sender; one that waits has it recorded by the
+        simulated network for its overlapped when a datagram completes it
+        (``Network.datagram_source``, what lpFrom holds then).  None when
+        that is not known (a provider other than the simulated network's
+        own beneath a layer that passes its own overlapped down)."""
         buf = bytearray(nbytes)
-        s = _handle(conn)
+        conn = self.adopt(conn)
+        s = conn.fileno()
         source: list[Any] = [None]
 
         def start(ov: Overlapped) -> None:
@@ -306,13 +343,17 @@ class WspProactor:
         def finish(rc: int, n: int, ov: Overlapped) -> tuple[bytes, Any]:
             if rc:
                 raise _error(rc)
-            return bytes(buf[:n]), source[0]
+            sender = source[0]
+            if sender is None and self.datagram_source is not None:
+                sender = self.datagram_source(ov)
+            return bytes(buf[:n]), sender
 
         return self._start((s,), start, finish)
 
     def sendto(self, conn: WspSocket, buf: Any, flags: int = 0,
                addr: Any = None) -> asyncio.Future:
-        s = _handle(conn)
+        conn = self.adopt(conn)
+        s = conn.fileno()
         data = bytes(buf)
 
         def finish(rc: int, n: int, ov: Overlapped) -> int:
@@ -320,13 +361,18 @@ class WspProactor:
                 raise _error(rc)
             return n
 
+        if addr is None:
+            # A connected datagram socket's peer (WSASendTo with no lpTo).
+            return self._start((s,), lambda ov: self.process.WSASend(s, [data], flags, ov),
+                               finish)
         return self._start((s,), lambda ov: self.process.WSASendTo(s, [data], flags, addr, ov),
                            finish)
 
     def accept(self, listener: WspSocket) -> asyncio.Future:
         """``(WspSocket, peer address)`` of the next connection (AcceptEx
         into a fresh socket, associated with the port)."""
-        ls = _handle(listener)
+        listener = self.adopt(listener)
+        ls = listener.fileno()
         conn = self.socket(listener.family, listener.type, listener.proto)
         s = conn.fileno()
         buf = bytearray(2 * _ADDRESS_AREA)
@@ -351,7 +397,8 @@ class WspProactor:
 
     def connect(self, conn: WspSocket, address: tuple[str, int]) -> asyncio.Future:
         """ConnectEx (binding `conn` to any address first when it is not bound)."""
-        s = _handle(conn)
+        conn = self.adopt(conn)
+        s = conn.fileno()
         try:
             bound = conn.getsockname()[1] != 0
         except WinsockError as exc:
@@ -448,16 +495,6 @@ class WspProactor:
         self.cache.clear()
         port, self.port = self.port, None
         self.process.CloseHandle(port)
-
-def _handle(sock: object) -> int:
-    """The wsp handle of `sock`, a WspSocket of the loop."""
-    if not isinstance(sock, WspSocket):
-        # SPEC §10 adopts a host socket.socket (a wsp socket stands in for
-        # it): not in this phase.
-        raise TypeError(f"a wsp.aio loop works on WspSockets (loop.wsp_socket()), "
-                        f"not {type(sock).__name__}")
-    return sock.fileno()
-
 
 def _error(code: int) -> OSError:
     return WinsockError(code)

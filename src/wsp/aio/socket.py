@@ -74,6 +74,11 @@ class WspSocket:
     def bind(self, addr: tuple[str, int]) -> None:
         self.process.bind(self._live("bind"), (addr[0], addr[1]))
 
+    def connect(self, addr: tuple[str, int]) -> None:
+        """``connect`` of the handle: for a datagram socket, its one peer
+        (a stream socket connects through the loop's ``sock_connect``)."""
+        self.process.connect(self._live("connect"), (addr[0], addr[1]))
+
     def listen(self, backlog: int = 128) -> None:
         self.process.listen(self._live("listen"), backlog)
 

@@ -18,8 +18,10 @@ its queue (as TCP's recv does), or with 0 bytes at the end of the stream.
 """
 from __future__ import annotations
 
+import ipaddress
 import random
 import threading
+import weakref
 
 from ..constants import (FD_ACCEPT, FD_CLOSE, FD_CONNECT, FD_READ, FD_WRITE, MSG_PARTIAL,
                          SOCK_DGRAM, SOCK_STREAM)
@@ -99,6 +101,10 @@ class Network:
         # Alive stream connections, oldest first (a dict: ending one is O(1)).
         self._connections: dict[Connection, None] = {}
         self._lingering: set[SimSocket] = set()   # closed, still delivering
+        self._names: dict[str, str] = {}          # add_host: name -> IPv4 address
+        # The sender of each datagram that completed a waiting overlapped
+        # receive, by its overlapped, until datagram_source takes it.
+        self._sources: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     # -- time and links ------------------------------------------------------------
     def time(self) -> float:
@@ -163,6 +169,42 @@ class Network:
             self.links.set(src, dst, link, one_way)
             for conn in self._connections:        # each looks at its link again
                 conn.client.direct = conn.server.direct = False
+
+    # -- names -------------------------------------------------------------------
+    def add_host(self, name: str, address: str) -> None:
+        """Make `name` stand for the IPv4 `address` on this network (what a
+        hosts file or DNS would say; wsp.aio's ``getaddrinfo`` asks here).
+        Adding a name again replaces its address.  Names match without regard
+        to case, as DNS names do.  TypeError unless both are str; ValueError
+        for an empty name or an address that is not dotted IPv4."""
+        if not isinstance(name, str):
+            raise TypeError(f"name must be a str, not {type(name).__name__}")
+        if not isinstance(address, str):
+            raise TypeError(f"address must be an IPv4 address str, not {type(address).__name__}")
+        if not name:
+            raise ValueError("name must not be empty")
+        try:
+            normal = str(ipaddress.IPv4Address(address))
+        except ValueError:
+            raise ValueError(f"address must be a dotted IPv4 address, not {address!r}") from None
+        with self.lock:
+            self._names[name.lower()] = normal
+
+    def host_address(self, name: str) -> str | None:
+        """The IPv4 address `name` was given with :meth:`add_host`, None
+        for a name not added."""
+        with self.lock:
+            return self._names.get(name.lower())
+
+    def datagram_source(self, overlapped: object) -> tuple[str, int] | None:
+        """The sender of the datagram that completed the overlapped
+        ``WSPRecvFrom`` of `overlapped` after it had waited (what WSARecvFrom's
+        lpFrom holds at its completion; a receive that completed at once
+        returns its sender from the call).  Taken once: None afterwards, and
+        for an overlapped no datagram completed.  Under a layered provider
+        the sender is recorded for the overlapped the layer passed down."""
+        with self.lock:
+            return self._sources.pop(overlapped, None)
 
     # -- switches ----------------------------------------------------------------
     def set_down(self, down: bool = True) -> None:
@@ -386,6 +428,11 @@ class Network:
             entry = target.pending_recvs.popleft()
             n = entry.fill(data)
             entry.source = source
+            op = entry.op
+            if op is not None:
+                # WSARecvFrom's lpFrom is filled when the operation completes:
+                # the overlapped is what the caller has of it then.
+                self._sources[op.overlapped] = source
             truncated = n < len(data)
             entry.flags = MSG_PARTIAL if truncated else 0
             target.finish_recv(entry, n, WSAEMSGSIZE if truncated else 0)

@@ -1,0 +1,120 @@
+"""Host socket.socket objects handed to a wsp.aio loop are adopted: a wsp
+socket of the same family and type stands in for each (SPEC §10), and the
+host socket itself never connects anywhere."""
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+
+import wsp.aio
+from wsp.sim import Network
+
+ZERO = {"sockets": 0, "events": 0, "ports": 0, "threads": 0, "overlapped_pending": 0,
+        "overlapped_undelivered": 0, "providers": 0}
+
+
+def _run(coro_fn, net):
+    async def main():
+        loop = asyncio.get_running_loop()
+        return await coro_fn(loop), loop
+    return wsp.aio.run(main(), network=net)
+
+
+async def _echo(reader, writer):
+    writer.write(await reader.read(100))
+    await writer.drain()
+    writer.close()
+
+
+@pytest.mark.parametrize("clock", [None, "virtual"])
+def test_sock_connect_sendall_recv_on_a_host_socket(clock):
+    net = Network(seed=1, clock=clock)
+    if clock is not None:
+        net.set_link("*", "*", latency=0.01)
+
+    async def main(loop):
+        server = await asyncio.start_server(_echo, "10.0.0.1", 8080)
+        host = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            host.setblocking(False)
+            await asyncio.wait_for(loop.sock_connect(host, ("10.0.0.1", 8080)), 5)
+            stand_in = loop.adopt(host)
+            assert isinstance(stand_in, wsp.aio.WspSocket)
+            assert loop.adopt(host) is stand_in                    # one stand-in per host socket
+            assert stand_in.family == socket.AF_INET and stand_in.type == socket.SOCK_STREAM
+            assert stand_in.getpeername() == ("10.0.0.1", 8080)
+            # The host socket itself never connected anywhere.
+            with pytest.raises(OSError):
+                host.getpeername()
+            await loop.sock_sendall(host, b"adopted")
+            data = await asyncio.wait_for(loop.sock_recv(host, 100), 5)
+            stand_in.close()
+        finally:
+            host.close()
+        server.close()
+        await server.wait_closed()
+        return data
+
+    data, loop = _run(main, net)
+    assert data == b"adopted"
+    assert loop.process.resources() == ZERO
+
+
+def test_create_connection_with_a_host_socket():
+    net = Network()
+
+    async def main(loop):
+        server = await asyncio.start_server(_echo, "10.0.0.1", 8080)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as host:
+            host.setblocking(False)
+            await asyncio.wait_for(loop.sock_connect(host, ("10.0.0.1", 8080)), 5)
+            reader, writer = await asyncio.open_connection(sock=host)
+            assert writer.get_extra_info("peername") == ("10.0.0.1", 8080)
+            writer.write(b"over a transport")
+            data = await asyncio.wait_for(reader.read(), 5)
+            writer.close()
+            await writer.wait_closed()
+            assert loop.adopt(host).closed          # the transport closed the stand-in
+        server.close()
+        await server.wait_closed()
+        return data
+
+    data, loop = _run(main, net)
+    assert data == b"over a transport"
+    assert loop.process.resources() == ZERO
+
+
+def test_a_host_datagram_socket_is_adopted_with_its_type():
+    net = Network()
+
+    async def main(loop):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as a, \
+                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as b:
+            loop.adopt(a).bind(("10.0.0.1", 5000))
+            loop.adopt(b).bind(("10.0.0.2", 5001))
+            assert loop.adopt(a).type == socket.SOCK_DGRAM
+            waiting = asyncio.ensure_future(loop.sock_recvfrom(a, 100))
+            await asyncio.sleep(0)
+            await loop.sock_sendto(b, b"dgram", ("10.0.0.1", 5000))
+            result = await asyncio.wait_for(waiting, 5)
+            loop.adopt(a).close()
+            loop.adopt(b).close()
+        return result
+
+    result, loop = _run(main, net)
+    assert result == (b"dgram", ("10.0.0.2", 5001))
+    assert loop.process.resources() == ZERO
+
+
+def test_a_closed_host_socket_is_not_adopted():
+    net = Network()
+
+    async def main(loop):
+        host = socket.socket()
+        host.close()
+        with pytest.raises(OSError):
+            await asyncio.wait_for(loop.sock_connect(host, ("10.0.0.1", 80)), 5)
+
+    _run(main, net)
