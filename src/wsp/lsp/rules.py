@@ -13,11 +13,11 @@ import math
 import threading
 from typing import Any, Callable, Sequence
 
-from ..spi.checks import gather
+from ..spi.checks import gather, wsabuf_nbytes
 
 __all__ = ["ACTIONS", "APPLIES", "FAULT_OPS", "ON_SOCKETS", "PARAMETERS", "RECEIVES",
            "RESETTING", "SENDS", "SOCKETLESS", "Action", "Call", "Rule", "code_arg", "count_arg",
-           "nbytes_of", "rate_arg", "rule_parameters", "seconds_arg", "variation_arg"]
+           "rate_arg", "rule_parameters", "seconds_arg", "variation_arg"]
 
 SENDS = ("WSPSend", "WSPSendTo")
 RECEIVES = ("WSPRecv", "WSPRecvFrom")
@@ -210,7 +210,7 @@ class Call:
         self.op = op
         self.socket = socket
         self.buffers = buffers
-        self.size = None if buffers is None else nbytes_of(buffers)
+        self.size = None if buffers is None else wsabuf_nbytes(buffers)
         self.flags = flags
         self.overlapped = overlapped
         self.args = args
@@ -227,16 +227,6 @@ class Call:
         where = "" if self.socket is None else f" on {self.socket}"
         size = "" if self.size is None else f" size={self.size}"
         return f"<Call {self.op}{where}{size} at {self.time}>"
-
-
-def nbytes_of(buffers: Any) -> int | None:
-    """Bytes in a WSABUF array; None if it is not one (the call reports that)."""
-    if isinstance(buffers, (bytes, bytearray, memoryview, str)):
-        return None
-    try:
-        return sum(memoryview(b).nbytes for b in buffers)
-    except TypeError:
-        return None
 
 
 class Action:

@@ -20,6 +20,7 @@ import time
 from typing import Any, Callable, Sequence
 
 from ..errors import WinsockError
+from ..spi.checks import wsabuf_nbytes
 from ..spi.process import Operation
 from ..spi.structs import Overlapped, ThreadId
 from .layered import LayeredProvider
@@ -106,19 +107,7 @@ def summarise(value: Any) -> Any:
     return repr(value)
 
 
-def _offered(buffers: Any) -> int | None:
-    """Bytes in a send's WSABUF array; None if it is not one (the layer
-    below reports that)."""
-    if isinstance(buffers, (bytes, bytearray, memoryview, str)):
-        return None
-    try:
-        return sum(memoryview(b).nbytes for b in buffers)
-    except TypeError:
-        return None
-
-
-# A receive's capacity is counted the same way: the bytes its buffers hold.
-_capacity = _offered
+_offered = _capacity = wsabuf_nbytes   # what a send offers / a receive can take
 
 
 def _immediate(value: Any) -> int | None:

@@ -33,7 +33,7 @@ from typing import Any
 from ..errors import INFINITE, WSA_INVALID_PARAMETER, WSAEINVAL, WinsockError
 
 __all__ = ["FOREVER_SECONDS", "REWAKE", "int_arg", "seconds_timeout", "ms_seconds", "ms_deadline",
-           "deadline_after", "wait_time", "block_time", "time_left", "gather", "scatter"]
+           "deadline_after", "wait_time", "block_time", "time_left", "gather", "scatter", "wsabuf_nbytes"]
 
 #: A timeout in seconds above this is "practically forever" (as in the core).
 FOREVER_SECONDS = 1e12
@@ -139,6 +139,18 @@ def block_time(clock: Any, timeout: float | None) -> float:
 
 
 # ----------------------------------------------------------------- WSABUF arrays
+def wsabuf_nbytes(buffers: Any) -> int | None:
+    """Bytes in a WSABUF array (a sequence of buffers); None if it is not
+    one -- the call it was handed to reports that (the tracer and the fault
+    layer's hooks size calls with this before passing them on)."""
+    if isinstance(buffers, (bytes, bytearray, memoryview, str)):
+        return None
+    try:
+        return sum(memoryview(b).nbytes for b in buffers)
+    except TypeError:
+        return None
+
+
 def gather(buffers: Any, funcname: str) -> bytes:
     """The bytes of a send's WSABUF array (a sequence of bytes-like objects).
     TypeError for a single buffer or anything that is not such a sequence."""
