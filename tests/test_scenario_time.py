@@ -3,6 +3,8 @@ simulated duration and throughput, and the same simulated times and counts
 run after run and whatever the number of worker threads."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from wsp.scenario import Scenario, ScenarioConfig
@@ -66,6 +68,27 @@ def test_a_simulated_duration_cuts_the_run_at_that_simulated_moment():
     assert report["leaked"] == 0 and report["errors"] == []
     # 20 ms each way: at most one message per 40 ms per connection
     assert report["messages"] <= 12 * (0.5 / 0.04 + 1)
+
+
+class _SlowWatcher(Scenario):
+    """A watching thread that is scheduled late after the cut (as on a loaded
+    machine): meanwhile the workers go on and simulated time with them."""
+
+    def _let_network_drain(self):
+        time.sleep(0.3)
+        super()._let_network_drain()
+
+
+def test_the_counts_of_a_cut_run_are_those_at_the_cut_however_late_it_is_seen():
+    config = ScenarioConfig(connections=12, messages=1000, seed=5, clock="virtual",
+                            latency=0.02, duration=0.5)
+    prompt = Scenario(config).run()
+    late = _SlowWatcher(config).run()
+    assert late["leaked"] == 0 and late["errors"] == []
+    assert late["cut_short"] is True
+    assert late["simulated_seconds"] == pytest.approx(0.5)
+    assert (late["messages"], late["bytes"]) == (prompt["messages"], prompt["bytes"])
+    assert late["messages"] <= 12 * (0.5 / 0.04 + 1)
 
 
 def test_a_real_clock_run_takes_real_time():

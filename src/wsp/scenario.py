@@ -194,6 +194,7 @@ class Scenario:
         self._cut_short = False           # a simulated --duration ended the run
         self._sim_began = 0.0             # simulated time when the first messages went
         self._sim_end: float | None = None   # simulated time when the last connection ended
+        self._counts_at_cut: tuple[int, int] | None = None   # (messages, bytes) at the cut
         self._probe: tuple[int, int] | None = None   # (client, server) datagram sockets
         self._datagrams_sent = 0
         self._datagrams_received = 0
@@ -284,6 +285,11 @@ class Scenario:
         """The simulated --duration has passed (a clock event, lock held)."""
         self._cut_short = True
         self._sim_end = self.net.time()
+        # The counts at the cut are the run's: the workers go on until the
+        # watching thread stops them, and simulated time goes on with them
+        # (how far depends on how soon that thread is scheduled).  The clock
+        # fires this only when no worker can act, so nothing is mid-count.
+        self._counts_at_cut = (self._messages, self._bytes)
         self._all_done.set()
 
     def _let_network_drain(self) -> None:
@@ -609,6 +615,7 @@ class Scenario:
         modes = Counter(conn.mode for conn in self.conns)
         traced = sum(side.trace_records for side in (self.server, self.client))
         completed = sum(self._completions.values())
+        messages, nbytes = self._counts_at_cut or (self._messages, self._bytes)
         return {
             "wsp": wsp.__version__,
             "core": wsp.core_impl,
@@ -617,10 +624,10 @@ class Scenario:
             "parameters": {**asdict(cfg), "lsp": list(cfg.lsp)},
             "seconds": round(elapsed, 3),
             "cut_short": cut_short,
-            "messages": self._messages,
-            "bytes": self._bytes,
+            "messages": messages,
+            "bytes": nbytes,
             "operations": self._ops + completed,
-            "messages_per_second": round(self._messages / elapsed, 1) if elapsed else 0.0,
+            "messages_per_second": round(messages / elapsed, 1) if elapsed else 0.0,
             "operations_per_second": round((self._ops + completed) / elapsed, 1)
             if elapsed else 0.0,
             "completions": dict(sorted(self._completions.items())),
@@ -633,9 +640,9 @@ class Scenario:
             "clock": cfg.clock,
             "hosts": {"client": CLIENT_HOST, "server": SERVER_ADDR[0]},
             "simulated_seconds": round(simulated, 6),
-            "simulated_messages_per_second": round(self._messages / simulated, 1)
+            "simulated_messages_per_second": round(messages / simulated, 1)
             if simulated else None,
-            "simulated_bytes_per_second": round(self._bytes / simulated, 1)
+            "simulated_bytes_per_second": round(nbytes / simulated, 1)
             if simulated else None,
             "datagrams": {"sent": self._datagrams_sent, "received": self._datagrams_received,
                           "lost": self._datagrams_sent - self._datagrams_received},
