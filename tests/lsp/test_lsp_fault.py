@@ -15,6 +15,7 @@ from wsp.errors import (WAIT_IO_COMPLETION, WSA_IO_PENDING, WSA_OPERATION_ABORTE
                         WSAENETDOWN, WSAENETRESET, WSAENOTSOCK, WSAEOPNOTSUPP, WSAETIMEDOUT,
                         WSAEWOULDBLOCK)
 from wsp.lsp import FaultProvider, LayeredProvider, Rule, TracingProvider
+from wsp.lsp.rules import FAULT_OPS
 
 
 class FaultStack(Stack):
@@ -204,6 +205,53 @@ def test_fail_connect_accept_and_close(stack):
     with pytest.raises(WinsockError) as exc:
         top.WSPGetPeerName(a)
     assert exc.value.winerror == WSAENOTSOCK
+
+
+def test_fail_the_extension_functions_before_they_start(stack):
+    # AcceptEx, ConnectEx and DisconnectEx are entries of their own (asyncio's
+    # proactor connects and accepts with them only); a failed one starts
+    # nothing: no packet, no connection, nothing pending.
+    top, fault, proc = stack.top, stack.fault, stack.proc
+    lst, addr = stack.listener()
+    c, spare = stack.socket(), stack.socket()
+    top.WSPBind(c, (addr[0], 0))
+    port = stack.port(c, lst)
+
+    def ext(s, guid):
+        return top.WSPIoctl(s, wsp.SIO_GET_EXTENSION_FUNCTION_POINTER, guid)
+
+    connect_ex, accept_ex = ext(c, wsp.WSAID_CONNECTEX), ext(lst, wsp.WSAID_ACCEPTEX)
+    disconnect_ex = ext(c, wsp.WSAID_DISCONNECTEX)
+    rule = fault.add_rule("ConnectEx", "fail", code=WSAETIMEDOUT, count=1)
+    with pytest.raises(WinsockError) as exc:
+        connect_ex(c, addr, None, Overlapped())
+    assert exc.value.winerror == WSAETIMEDOUT and rule.hits == 1
+    fault.add_rule("AcceptEx", "fail", code=WSAENETDOWN, count=1,
+                   socket=stack.handle_in(fault, lst))
+    with pytest.raises(WinsockError) as exc:
+        accept_ex(lst, spare, bytearray(64), 0, 32, 32, Overlapped())
+    assert exc.value.winerror == WSAENETDOWN
+    assert stack.packets(port) == [] and proc.resources()["overlapped_pending"] == 0
+    # the rules are spent: both go through now
+    accepted = Overlapped()
+    assert accept_ex(lst, spare, bytearray(64), 0, 32, 32, accepted)[0] == WSA_IO_PENDING
+    connect_ex(c, addr, None, Overlapped())
+    stack.flush()
+    assert top.WSPGetPeerName(c) == addr
+    fault.add_rule("*", "fail", code=WSAENETRESET, count=1)      # "*" covers them too
+    with pytest.raises(WinsockError) as exc:
+        disconnect_ex(c, Overlapped(), 0)
+    assert exc.value.winerror == WSAENETRESET
+    assert top.WSPSend(c, [b"still connected"]) == (0, 15)
+
+
+def test_rules_name_the_extension_functions():
+    assert {"AcceptEx", "ConnectEx", "DisconnectEx"} <= set(FAULT_OPS)
+    fault = FaultProvider(wsp.sim.Provider(wsp.sim.Network()))
+    with pytest.raises(ValueError, match="TransmitFile"):
+        fault.add_rule("TransmitFile", "fail", code=WSAENETDOWN)
+    with pytest.raises(ValueError):
+        fault.add_rule("ConnectEx", "truncate", size=1)        # not a send or a receive
 
 
 def test_fail_socketless_entries(single):

@@ -20,7 +20,11 @@ order hit the same faults, run after run.  The actions:
 ``"fail"`` (``code``)
     The call raises ``WinsockError(code)`` without reaching the lower
     provider: nothing is sent, received, started or delivered (an
-    overlapped call fails before it starts, SPEC §6.2).  Any entry.
+    overlapped call fails before it starts, SPEC §6.2).  Any entry, the
+    extension functions AcceptEx, ConnectEx and DisconnectEx included
+    (named so in rules; rules on the listening socket for AcceptEx): a
+    failed ConnectEx is how a connect that times out (WSAETIMEDOUT) or
+    finds no route reaches an IOCP program such as asyncio's proactor.
 ``"truncate"`` (``size``)
     Sends (WSPSend, WSPSendTo): only the first `size` bytes go down; the
     result and the completion report what the lower provider reports.
@@ -1113,6 +1117,27 @@ class FaultProvider(LayeredProvider):
     def WSPConnect(self, s: int, addr: tuple[str, int]) -> None:
         self._gate("WSPConnect", s, (addr,))
         super().WSPConnect(s, addr)
+
+    # The extension functions: the layer's own (LayeredProvider's), gated
+    # like any entry before they go down.
+    def AcceptEx(self, listen_s: int, accept_s: int, buffer: Any, receive_data_length: int,
+                 local_address_length: int, remote_address_length: int,
+                 overlapped: Overlapped) -> tuple[int, int]:
+        """AcceptEx through the layer, after the rules on `listen_s` ("AcceptEx")."""
+        self._gate("AcceptEx", listen_s, (accept_s,))
+        return super().AcceptEx(listen_s, accept_s, buffer, receive_data_length,
+                                local_address_length, remote_address_length, overlapped)
+
+    def ConnectEx(self, s: int, addr: tuple[str, int], send_buffer: Any,
+                  overlapped: Overlapped) -> tuple[int, int]:
+        """ConnectEx through the layer, after the rules on `s` ("ConnectEx")."""
+        self._gate("ConnectEx", s, (addr,))
+        return super().ConnectEx(s, addr, send_buffer, overlapped)
+
+    def DisconnectEx(self, s: int, overlapped: Overlapped, flags: int = 0) -> tuple[int, int]:
+        """DisconnectEx through the layer, after the rules on `s` ("DisconnectEx")."""
+        self._gate("DisconnectEx", s, (flags,))
+        return super().DisconnectEx(s, overlapped, flags)
 
     def WSPShutdown(self, s: int, how: int) -> None:
         self._gate("WSPShutdown", s, (how,))

@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 
 from ..spi.checks import gather, wsabuf_nbytes
 
-__all__ = ["ACTIONS", "APPLIES", "FAULT_OPS", "ON_SOCKETS", "PARAMETERS", "RECEIVES",
+__all__ = ["ACTIONS", "APPLIES", "EXTENSIONS", "FAULT_OPS", "ON_SOCKETS", "PARAMETERS", "RECEIVES",
            "RESETTING", "SENDS", "SOCKETLESS", "Action", "Call", "Rule", "code_arg", "count_arg",
            "rate_arg", "rule_parameters", "seconds_arg", "variation_arg"]
 
@@ -23,12 +23,17 @@ SENDS = ("WSPSend", "WSPSendTo")
 RECEIVES = ("WSPRecv", "WSPRecvFrom")
 #: entries that take no socket handle
 SOCKETLESS = ("WSPSocket", "WSPSelect", "WSPAddressToString", "WSPStringToAddress")
+#: the Microsoft extension functions a layer hands out (SPEC §6.4): IOCP
+#: programs -- asyncio's proactor among them -- connect and accept with
+#: these, never with WSPConnect or WSPAccept, so rules can name them too
+EXTENSIONS = ("AcceptEx", "ConnectEx", "DisconnectEx")
 #: the entries rules may name (WSPStartup and WSPCleanup are left alone, so
 #: that a stack can always be started and torn down)
 FAULT_OPS = ("WSPAccept", "WSPBind", "WSPCloseSocket", "WSPConnect", "WSPEnumNetworkEvents",
              "WSPEventSelect", "WSPGetPeerName", "WSPGetSockName", "WSPGetSockOpt", "WSPIoctl",
              "WSPListen", "WSPRecv", "WSPRecvDisconnect", "WSPRecvFrom", "WSPSend",
-             "WSPSendDisconnect", "WSPSendTo", "WSPSetSockOpt", "WSPShutdown") + SOCKETLESS
+             "WSPSendDisconnect", "WSPSendTo", "WSPSetSockOpt", "WSPShutdown") + SOCKETLESS \
+    + EXTENSIONS
 ACTIONS = ("fail", "truncate", "drop", "delay", "reset", "abort_status",
            "latency", "bandwidth", "slice", "limit", "stall", "slow_close", "hook")
 
