@@ -633,3 +633,36 @@ def test_what_is_neither_a_wsp_nor_a_host_socket_is_a_type_error():
 
     _, loop = _run(main, net)
     assert loop.process.resources() == ZERO
+
+
+def test_create_server_reuse_address_and_backlog():
+    # SO_REUSEADDR on both listeners shares the port (the simulated network's
+    # rule); without it the second bind is WSAEADDRINUSE, as on Windows.
+    async def main():
+        loop = asyncio.get_running_loop()
+        first = await loop.create_server(asyncio.Protocol, "10.0.0.1", 7201,
+                                         reuse_address=True, backlog=3)
+        second = await loop.create_server(asyncio.Protocol, "10.0.0.1", 7201,
+                                          reuse_address=True)
+        with pytest.raises(OSError) as taken:
+            await loop.create_server(asyncio.Protocol, "10.0.0.1", 7201)
+        with pytest.raises(ValueError, match="reuse_port"):
+            await loop.create_server(asyncio.Protocol, "10.0.0.1", 7202, reuse_port=True)
+        with pytest.raises(ValueError, match="reuse_address"):
+            await loop.create_datagram_endpoint(asyncio.DatagramProtocol,
+                                                local_addr=("10.0.0.1", 7203),
+                                                reuse_address=True)
+        with pytest.raises(ValueError, match="reuse_port"):
+            await loop.create_datagram_endpoint(asyncio.DatagramProtocol,
+                                                local_addr=("10.0.0.1", 7203), reuse_port=True)
+        opts = [s.getsockopt(wsp.SOL_SOCKET, wsp.SO_REUSEADDR)
+                for srv in (first, second) for s in srv.sockets]
+        for srv in (first, second):
+            srv.close()
+            await asyncio.wait_for(srv.wait_closed(), 5)
+        return taken.value, opts, loop
+
+    taken, opts, loop = wsp.aio.run(main(), network=Network())
+    assert taken.winerror == wsp.WSAEADDRINUSE
+    assert all(opts)
+    assert loop.process.resources() == ZERO

@@ -30,7 +30,7 @@ import time
 from asyncio import proactor_events
 from typing import Any, Callable
 
-from ..constants import AF_INET, SOCK_DGRAM, SOCK_STREAM
+from ..constants import AF_INET, SO_REUSEADDR, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET
 from ..sim.provider import Provider
 from ..spi.process import Process
 from .proactor import WspProactor
@@ -178,11 +178,20 @@ class WspEventLoop(proactor_events.BaseProactorEventLoop):
             if len(hosts) != 1:
                 raise NotImplementedError("wsp.aio serves one address per server for now")
             host = hosts[0]
+        if reuse_port:
+            # What asyncio says where the socket module has no SO_REUSEPORT,
+            # as on Windows: Winsock has no such option.
+            raise ValueError("reuse_port: Winsock has no SO_REUSEPORT")
         infos = await self.getaddrinfo(host or None, port, family=family, type=SOCK_STREAM,
                                        flags=flags)
         fam, kind, _, _, address = infos[0]
         sock = self.wsp_socket(fam, kind)
         try:
+            # asyncio's default on Windows is no SO_REUSEADDR (there it would
+            # let another socket take the port); True shares the port with
+            # other listeners that set it too, as the simulated network does.
+            if reuse_address:
+                sock.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1)
             sock.bind(address)
         except BaseException:
             sock.close()
@@ -203,9 +212,16 @@ class WspEventLoop(proactor_events.BaseProactorEventLoop):
             return await super().create_datagram_endpoint(
                 protocol_factory, local_addr, remote_addr, family=family, proto=proto,
                 flags=flags, sock=sock, **kwargs)
-        for key in ("reuse_address", "reuse_port", "allow_broadcast"):
-            if kwargs.pop(key, None):
-                raise NotImplementedError(f"wsp.aio datagram endpoints have no {key} yet")
+        # asyncio's own answers: reuse_address it refuses for every loop
+        # (since 3.8.1), reuse_port where the socket module lacks it (Windows).
+        if kwargs.pop("reuse_address", None):
+            raise ValueError("reuse_address=True: datagram endpoints refuse it, as "
+                             "asyncio's do (port sharing on UDP lets others take the traffic)")
+        if kwargs.pop("reuse_port", None):
+            raise ValueError("reuse_port: Winsock has no SO_REUSEPORT")
+        if kwargs.pop("allow_broadcast", None):
+            raise NotImplementedError("the simulated network has no broadcast: "
+                                      "allow_broadcast is not supported by wsp.aio")
         if kwargs:
             raise TypeError(f"unexpected arguments: {', '.join(kwargs)}")
         remote = local = None
