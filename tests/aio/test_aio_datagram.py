@@ -9,13 +9,24 @@ import socket
 import pytest
 
 import wsp.aio
+import wsp.sim
+from wsp.lsp import FaultProvider, TracingProvider
 from wsp.sim import Network
 
 
-def _run(coro_fn, net):
+def _run(coro_fn, net, provider=None):
     async def main():
         return await coro_fn(asyncio.get_running_loop())
-    return wsp.aio.run(main(), network=net)
+    return wsp.aio.run(main(), network=net, provider=provider)
+
+
+# The stacks a waiting receive's sender must come up through: each layer
+# passes its own overlapped down and carries the sender up (wsp.spi.senders).
+STACKS = {
+    "sim": lambda net: None,
+    "trace": lambda net: TracingProvider(wsp.sim.Provider(net)),
+    "fault/trace": lambda net: FaultProvider(TracingProvider(wsp.sim.Provider(net))),
+}
 
 
 def _network(clock):
@@ -90,7 +101,8 @@ def test_a_connected_endpoint_by_remote_addr_and_by_name():
     assert _run(main, net) == (b"query", (b"query", ("10.0.0.1", 53)))
 
 
-def test_sock_recvfrom_that_waits_reports_its_sender():
+@pytest.mark.parametrize("stack", list(STACKS))
+def test_sock_recvfrom_that_waits_reports_its_sender(stack):
     net = Network()
 
     async def main(loop):
@@ -107,7 +119,7 @@ def test_sock_recvfrom_that_waits_reports_its_sender():
         b.close()
         return result
 
-    assert _run(main, net) == (b"late", ("10.0.0.2", 7001))
+    assert _run(main, net, STACKS[stack](net)) == (b"late", ("10.0.0.2", 7001))
 
 
 def test_a_lost_datagram_never_arrives():

@@ -1130,3 +1130,30 @@ def test_worker_layer_cleanup_closes_the_threadids_of_cancelled_requests():
         assert proc.SleepEx(0, True) == 0 and calls == []
         assert ov.Internal == WSA_OPERATION_ABORTED
         assert proc.resources() == dict.fromkeys(proc.resources(), 0)
+
+
+@pytest.mark.parametrize("depth,worker,routine", [(1, False, False), (2, False, True),
+                                                  (1, True, False), (2, True, True)])
+def test_a_waiting_recvfrom_sender_comes_up_through_the_layers(depth, worker, routine):
+    # WSARecvFrom's lpFrom is filled at the completion (the WSPRecvFrom
+    # page); every layer passes its own overlapped down, and the sender
+    # recorded for that one must reach the application's (wsp.spi.senders).
+    from wsp.spi import senders
+
+    with stack_of(depth=depth, worker=worker) as st:
+        sender, receiver, to = st.dgrams()
+        st.bind(sender, ("127.0.0.1", 0))
+        calls, done = recorder()
+        ev = None if routine else st.event()
+        ov = Overlapped(ev)
+        result = st.top.WSPRecvFrom(receiver, [bytearray(16)], 0, ov, done if routine else None)
+        assert result[0] == WSA_IO_PENDING
+        st.flush()
+        st.top.WSPSendTo(sender, [b"who?"], 0, to)
+        if routine:
+            assert wait_alertable(st.proc, lambda: calls)
+            assert calls[0][:2] == (0, 4)
+        else:
+            assert st.proc.WSAWaitForMultipleEvents([ev], False, WAIT_MS, False) == 0
+        assert senders.take(ov) == st.getsockname(sender)
+        assert senders.take(ov) is None                           # taken once

@@ -65,7 +65,6 @@ class WspEventLoop(proactor_events.BaseProactorEventLoop):
         self.wsp_proactor = proactor
         if network.clock is None:
             proactor.wait_cap = 1.0
-        proactor.datagram_source = getattr(network, "datagram_source", None)
         self._wsp_time: Callable[[], float] = (
             network.time if network.clock is not None else time.monotonic)
         super().__init__(proactor)

@@ -38,6 +38,7 @@ from ..constants import (AF_INET, SIO_GET_EXTENSION_FUNCTION_POINTER, SOCK_STREA
                          SO_UPDATE_ACCEPT_CONTEXT, SO_UPDATE_CONNECT_CONTEXT, WSAID_ACCEPTEX,
                          WSAID_CONNECTEX)
 from ..errors import INFINITE, WSA_OPERATION_ABORTED, WSAECONNRESET, WSAEINVAL, WinsockError
+from ..spi import senders
 from ..spi.structs import Overlapped
 from .socket import WspSocket
 
@@ -168,10 +169,6 @@ class WspProactor:
         #: that stands in for each (SPEC §10); weak, so the entry goes with
         #: the host socket
         self.adopted: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-        #: where the sender of a datagram that completed a waiting
-        #: WSARecvFrom is found: ``datagram_source(overlapped)`` (the loop
-        #: sets it to its network's ``datagram_source``; None: unknown)
-        self.datagram_source: Callable[[Overlapped], Any] | None = None
         #: the longest single wait in select(), in seconds (None: as asked).
         #: A loop on the wall clock sets one so that the main thread gets back
         #: to Python now and then, where a Ctrl-C's handler can run.
@@ -327,11 +324,10 @@ class WspProactor:
 
     def recvfrom(self, conn: WspSocket, nbytes: int, flags: int = 0) -> asyncio.Future:
         """``(data, sender)`` of one datagram.  A WSARecvFrom that completes
-        at once returns the sender; one that waits has it recorded by the
-        simulated network for its overlapped when a datagram completes it
-        (``Network.datagram_source``, what lpFrom holds then).  None when
-        that is not known (a provider other than the simulated network's
-        own beneath a layer that passes its own overlapped down)."""
+        at once returns the sender; one that waits has it recorded for its
+        overlapped when a datagram completes it (:mod:`wsp.spi.senders`,
+        what lpFrom holds then), through any stack of layers.  None when
+        the provider records none."""
         buf = bytearray(nbytes)
         conn = self.adopt(conn)
         s = conn.fileno()
@@ -344,8 +340,8 @@ class WspProactor:
             if rc:
                 raise _error(rc)
             sender = source[0]
-            if sender is None and self.datagram_source is not None:
-                sender = self.datagram_source(ov)
+            if sender is None:
+                sender = senders.take(ov)
             return bytes(buf[:n]), sender
 
         return self._start((s,), start, finish)

@@ -50,6 +50,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+import weakref
 from typing import Any, Callable, Sequence
 
 from ..constants import (SIO_GET_EXTENSION_FUNCTION_POINTER, SO_LINGER, SO_UPDATE_ACCEPT_CONTEXT,
@@ -57,6 +58,7 @@ from ..constants import (SIO_GET_EXTENSION_FUNCTION_POINTER, SO_LINGER, SO_UPDAT
                          WSAID_ACCEPTEX, WSAID_CONNECTEX, WSAID_DISCONNECTEX)
 from ..errors import (WSA_INVALID_PARAMETER, WSA_IO_PENDING, WSA_OPERATION_ABORTED, WSAEINVAL, WSAENOTSOCK,
                       WSANOTINITIALISED, WinsockError)
+from ..spi import senders
 from ..spi.checks import deadline_after, seconds_timeout, wait_time
 from ..spi.process import Operation, Process
 from ..spi.provider import WINSOCK_2_2, ServiceProvider
@@ -248,12 +250,25 @@ class LayeredProvider(ServiceProvider):
             with self._map_lock:
                 self._opened.add(opened)
         inner = Overlapped()
-        if routine is None:
+        # A datagram receive's sender is recorded for the overlapped that
+        # completed below: carry it up to the application's (wsp.spi.senders).
+        carry = funcname == "WSPRecvFrom"
+        below = weakref.ref(inner)          # (the relay is inner's: no cycle through it)
+        if routine is None and not carry:
             inner.relay = lambda error, nbytes, flags: self.lower_completed(
                 op, error, nbytes, flags)
             lower_routine = None
+        elif routine is None:
+            def carry_relay(error: int, nbytes: int, flags: int) -> None:
+                senders.forward(below(), op.overlapped)
+                self.lower_completed(op, error, nbytes, flags)
+
+            inner.relay = carry_relay
+            lower_routine = None
         else:
             def relay(error: int, nbytes: int, flags: int) -> bool:
+                if carry:
+                    senders.forward(below(), op.overlapped)
                 self.lower_completed(op, error, nbytes, flags)
                 return True                 # and queue lower_routine, below, as usual
 

@@ -21,13 +21,13 @@ from __future__ import annotations
 import ipaddress
 import random
 import threading
-import weakref
 
 from ..constants import (FD_ACCEPT, FD_CLOSE, FD_CONNECT, FD_READ, FD_WRITE, MSG_PARTIAL,
                          SOCK_DGRAM, SOCK_STREAM)
 from ..errors import (WSAEADDRINUSE, WSAEADDRNOTAVAIL, WSAECONNABORTED, WSAECONNREFUSED,
                       WSAEMSGSIZE, WSAENETDOWN, WinsockError)
 
+from ..spi import senders
 from ..spi.clock import DEFAULT_GRACE, RealClock, SimClock, VirtualClock
 from .links import Link, LinkTable, host_arg
 from .socket import (ANY_HOST, DEFAULT_HOST, MAX_DATAGRAM, Connection,
@@ -102,9 +102,6 @@ class Network:
         self._connections: dict[Connection, None] = {}
         self._lingering: set[SimSocket] = set()   # closed, still delivering
         self._names: dict[str, str] = {}          # add_host: name -> IPv4 address
-        # The sender of each datagram that completed a waiting overlapped
-        # receive, by its overlapped, until datagram_source takes it.
-        self._sources: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     # -- time and links ------------------------------------------------------------
     def time(self) -> float:
@@ -201,10 +198,10 @@ class Network:
         ``WSPRecvFrom`` of `overlapped` after it had waited (what WSARecvFrom's
         lpFrom holds at its completion; a receive that completed at once
         returns its sender from the call).  Taken once: None afterwards, and
-        for an overlapped no datagram completed.  Under a layered provider
-        the sender is recorded for the overlapped the layer passed down."""
-        with self.lock:
-            return self._sources.pop(overlapped, None)
+        for an overlapped no datagram completed.  Layered providers carry the
+        record up to the application's overlapped (:mod:`wsp.spi.senders`,
+        where it is kept)."""
+        return senders.take(overlapped)
 
     # -- switches ----------------------------------------------------------------
     def set_down(self, down: bool = True) -> None:
@@ -432,7 +429,7 @@ class Network:
             if op is not None:
                 # WSARecvFrom's lpFrom is filled when the operation completes:
                 # the overlapped is what the caller has of it then.
-                self._sources[op.overlapped] = source
+                senders.record(op.overlapped, source)
             truncated = n < len(data)
             entry.flags = MSG_PARTIAL if truncated else 0
             target.finish_recv(entry, n, WSAEMSGSIZE if truncated else 0)
