@@ -13,7 +13,13 @@ loop's time is the network's and an idle loop jumps it.
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import Any, Coroutine, TypeVar
+
+if sys.version_info < (3, 11):          # pragma: no cover -- CI runs 3.11
+    # The loop is built on asyncio.Runner and on the hooks of 3.11's
+    # BaseProactorEventLoop; older versions lack them.
+    raise ImportError("wsp.aio needs Python 3.11 or newer")
 
 from ..constants import AF_INET, SOCK_STREAM
 from .loop import WspEventLoop
