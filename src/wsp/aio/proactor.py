@@ -217,6 +217,11 @@ class WspProactor:
                 raise OSError(9, "a closed socket.socket cannot be adopted")   # EBADF
             stand_in = self.socket(sock.family, sock.type, 0)
             stand_in.setblocking(sock.getblocking())
+            # The stand-in keeps its host socket while it is open and closes
+            # it with itself: a library may drop the host socket once a
+            # transport has it (aiohappyeyeballs' does), and the transport
+            # owns the socket then, as asyncio's do.
+            stand_in.host = sock
             self.adopted[sock] = stand_in
         return stand_in
 
