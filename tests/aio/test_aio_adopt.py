@@ -188,3 +188,27 @@ def test_a_host_socket_dropped_once_a_transport_has_it_closes_with_the_transport
     assert data == b"owned" and alive and closed
     assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
     assert loop.process.resources() == ZERO
+
+
+def test_the_stand_in_of_a_host_socket_its_owner_closed_is_closed_at_the_next_adoption():
+    # aiohappyeyeballs closes its host socket after a refused connect: the
+    # stand-in must not stay open (one wsp socket per attempt) until the
+    # loop closes.
+    net = Network()
+
+    async def main(loop):
+        counts = []
+        for _ in range(3):
+            host = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            host.setblocking(False)
+            with pytest.raises(ConnectionRefusedError):
+                await asyncio.wait_for(loop.sock_connect(host, ("10.0.0.1", 9)), 5)
+            stand_in = loop.adopt(host)
+            host.close()
+            counts.append(loop.process.resources()["sockets"])
+        assert not stand_in.closed            # nothing was adopted after the last one
+        return counts
+
+    counts, loop = _run(main, net)
+    assert counts == [1, 1, 1]
+    assert loop.process.resources() == ZERO
