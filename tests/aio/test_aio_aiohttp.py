@@ -20,6 +20,7 @@ import gc
 import hashlib
 import json
 import logging
+import socket
 import time
 import warnings
 
@@ -163,7 +164,9 @@ def _serve(net, client, *, provider=None, debug=None):
 
 
 async def _get(session, path, **kwargs):
-    async with session.get(BASE + path, **kwargs) as response:
+    """GET `path` of the server (or the URL `path` when it is a full one)."""
+    url = path if path.startswith("http://") else BASE + path
+    async with session.get(url, **kwargs) as response:
         return response.status, response.headers, await response.read()
 
 
@@ -221,6 +224,32 @@ def test_aiohttp_client_and_server_over_one_kept_alive_connection(clock, caplog)
     assert not [w for w in caught if issubclass(w.category, ResourceWarning)
                 or "nclosed" in str(w.message)], [str(w.message) for w in caught]
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    assert loop.process.resources() == ZERO
+
+
+def test_a_refused_port_and_an_unknown_name_are_aiohttps_connector_errors():
+    net = _network()
+
+    async def client(session, served, connections, loop):
+        errors, sockets = [], []
+        for url in [f"http://{HOST}:9999/"] * 3 + ["http://nowhere.test/"]:
+            with pytest.raises(aiohttp.ClientConnectorError) as caught:
+                await _get(session, url)
+            errors.append(caught.value)
+            sockets.append(loop.process.resources()["sockets"])
+        return errors, sockets
+
+    (errors, sockets), served, connections, loop = _serve(net, client)
+    *refused, unknown = errors
+    for error in refused:
+        assert type(error) is aiohttp.ClientConnectorError
+        assert isinstance(error.os_error, ConnectionRefusedError)
+    assert isinstance(unknown, aiohttp.ClientConnectorError)
+    assert isinstance(unknown.os_error, socket.gaierror)
+    # A refused attempt leaves nothing open beyond the next one: the
+    # listener, its pending accept's socket and the last attempt's stand-in.
+    assert sockets[:3] == [3, 3, 3]
+    assert not served.peers
     assert loop.process.resources() == ZERO
 
 
