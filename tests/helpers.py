@@ -1,8 +1,9 @@
 """Shared test helpers: bounded threads, bounded waits for an observable
-condition, and WinsockError checks."""
+condition, WinsockError checks, and optional test dependencies."""
 from __future__ import annotations
 
 import dis
+import os
 import sys
 import threading
 import time
@@ -11,6 +12,29 @@ from wsp.errors import WinsockError
 
 JOIN_TIMEOUT = 10.0     # no test thread may outlive this
 POLL = 0.002            # seconds between two looks in wait_until
+
+
+def on_ci() -> bool:
+    """Whether the tests run on CI (the CI environment variable is "true",
+    as GitHub Actions and most CI services set it)."""
+    return os.environ.get("CI", "").strip().lower() == "true"
+
+
+def importorskip_unless_ci(modname, minversion=None):
+    """``pytest.importorskip(modname, minversion)``, except on CI, where the
+    optional test dependencies are installed (``pip install ".[test]"``): a
+    missing or too old module fails there instead of skipping, so that a
+    broken install cannot turn a test module into a silent skip."""
+    import pytest
+
+    try:
+        return pytest.importorskip(modname, minversion=minversion)
+    except pytest.skip.Exception as skipped:
+        if not on_ci():
+            raise
+        reason = str(skipped)
+    pytest.fail(f"CI=true and the test dependency {modname!r} cannot be used: {reason}",
+                pytrace=False)
 
 
 def assert_winsock(excinfo, code):

@@ -97,9 +97,10 @@ class WspEventLoop(proactor_events.BaseProactorEventLoop):
         """The WspSocket that stands in for `sock` (`sock` itself if it is
         one): a host ``socket.socket`` handed to the loop is adopted, a wsp
         socket of its family and type taking its place (SPEC §10); the host
-        socket never connects anywhere.  The stand-in lives as long as the
-        host socket or until it is closed itself (closing a transport made
-        over it closes it; the loop's close closes what is left)."""
+        socket never connects anywhere.  The stand-in lives until it is
+        closed itself (closing a transport made over it closes it; the
+        loop's close closes what is left), and keeps the host socket until
+        then: closing the stand-in closes the host socket too."""
         return self.wsp_proactor.adopt(sock)
 
     async def getaddrinfo(self, host: Any, port: Any, *, family: int = 0, type: int = 0,  # noqa: A002

@@ -212,10 +212,26 @@ class WspProactor:
         if stand_in is None:
             if sock.fileno() == -1:
                 raise OSError(9, "a closed socket.socket cannot be adopted")   # EBADF
+            self._close_abandoned()
             stand_in = self.socket(sock.family, sock.type, 0)
             stand_in.setblocking(sock.getblocking())
+            # The stand-in keeps its host socket while it is open and closes
+            # it with itself: a library may drop the host socket once a
+            # transport has it (aiohappyeyeballs' does), and the transport
+            # owns the socket then, as asyncio's do.
+            stand_in.host = sock
             self.adopted[sock] = stand_in
         return stand_in
+
+    def _close_abandoned(self) -> None:
+        """Close the stand-ins whose host sockets were closed by their
+        owners (closing a host socket cannot be seen when it happens): a
+        library that closes its host socket after a failed sock_connect, as
+        aiohappyeyeballs does, would otherwise leave a wsp socket open for
+        every attempt until the loop closes."""
+        for host, stand_in in list(self.adopted.items()):
+            if host.fileno() == -1 and not stand_in.closed:
+                stand_in.close()
 
     def _extension(self, sock: WspSocket, guid: Any) -> Callable[..., Any]:
         # Per provider in principle; per socket handle here, which is always right.

@@ -13,9 +13,39 @@ from __future__ import annotations
 import socket as _host_socket
 from typing import Any
 
-from ..errors import WSAECONNRESET, WSAENOTCONN, WinsockError
+from .. import constants as _wsp
+from ..errors import WSAECONNRESET, WSAEINVAL, WSAENOPROTOOPT, WSAENOTCONN, WinsockError
 
 __all__ = ["WspSocket"]
+
+#: The SOL_SOCKET option names that differ between the host's ``socket``
+#: module and Windows (Linux numbers them its own way; on Windows and the
+#: BSDs, macOS included, they are the same numbers and this maps each to
+#: itself): the host's value -> Windows'.
+_HOST_SOCKET_OPTIONS = {getattr(_host_socket, name): getattr(_wsp, name)
+                        for name in ("SO_DEBUG", "SO_ACCEPTCONN", "SO_REUSEADDR", "SO_KEEPALIVE",
+                                     "SO_DONTROUTE", "SO_BROADCAST", "SO_LINGER", "SO_OOBINLINE",
+                                     "SO_SNDBUF", "SO_RCVBUF", "SO_SNDLOWAT", "SO_RCVLOWAT",
+                                     "SO_SNDTIMEO", "SO_RCVTIMEO", "SO_ERROR", "SO_TYPE")
+                        if hasattr(_host_socket, name)}
+
+
+def _windows_option(level: Any, optname: Any) -> tuple[Any, Any]:
+    """(level, optname) in Windows' numbers: the host's SOL_SOCKET and its
+    option names (as a library passes them, from the ``socket`` module)
+    become Windows'; any other pair is already Windows' (wsp.constants) and
+    is left as it is."""
+    if level == _host_socket.SOL_SOCKET and level != _wsp.SOL_SOCKET:
+        return _wsp.SOL_SOCKET, _HOST_SOCKET_OPTIONS.get(optname, optname)
+    return level, optname
+
+
+def _tuning_only(level: Any, optname: Any) -> bool:
+    """Whether an option (in Windows' numbers) only tunes a real TCP stack
+    -- keep-alive probes, the TCP options such as TCP_NODELAY -- and so has
+    nothing to change on the simulated network."""
+    return (level == _wsp.SOL_SOCKET and optname == _wsp.SO_KEEPALIVE) or \
+        level == _wsp.IPPROTO_TCP
 
 
 class WspSocket:
@@ -36,6 +66,12 @@ class WspSocket:
         self.blocking = True
         #: the proactor's record of what cancelled reads left (wsp.aio.proactor.Inbox)
         self.inbox: Any = None
+        #: values of the tuning options the provider has no use for
+        #: (see :meth:`setsockopt`), by (level, optname) in Windows' numbers
+        self.tuning: dict[tuple[int, int], Any] = {}
+        #: the host socket.socket this one stands in for (set when the loop
+        #: adopts it): kept while this one is open, and closed with it
+        self.host: Any = None
         process.CreateIoCompletionPort(handle, port, handle)
 
     @classmethod
@@ -83,10 +119,37 @@ class WspSocket:
         self.process.listen(self._live("listen"), backlog)
 
     def setsockopt(self, level: int, optname: int, value: Any) -> None:
-        self.process.setsockopt(self._live("setsockopt"), level, optname, value)
+        """``setsockopt`` of the handle.  The level and name may be the
+        host's (``socket.SOL_SOCKET``, ``socket.SO_KEEPALIVE``, as libraries
+        written for ``socket.socket`` pass them) or Windows' (wsp.constants).
+        An option that only tunes a real TCP stack (SO_KEEPALIVE, the
+        IPPROTO_TCP options such as TCP_NODELAY), which the provider refuses
+        (WSAENOPROTOOPT, WSAEINVAL), is kept here instead: it has nothing to
+        change on the simulated network, and a library that sets it (aiohttp
+        turns keep-alive on for every connection it serves) goes on."""
+        s = self._live("setsockopt")
+        level, optname = _windows_option(level, optname)
+        try:
+            self.process.setsockopt(s, level, optname, value)
+        except WinsockError as exc:
+            if exc.winerror not in (WSAENOPROTOOPT, WSAEINVAL) or not _tuning_only(level, optname):
+                raise
+            self.tuning[(level, optname)] = value
 
-    def getsockopt(self, level: int, optname: int) -> Any:
-        return self.process.getsockopt(self._live("getsockopt"), level, optname)
+    def getsockopt(self, level: int, optname: int, buflen: Any = None) -> Any:
+        """``getsockopt`` of the handle (host or Windows numbers, as for
+        :meth:`setsockopt`); a tuning option the provider refuses answers
+        what :meth:`setsockopt` kept (0 if it was never set).  `buflen` is
+        accepted for ``socket.socket``'s signature and not used: the value
+        is the provider's Python value."""
+        s = self._live("getsockopt")
+        level, optname = _windows_option(level, optname)
+        try:
+            return self.process.getsockopt(s, level, optname)
+        except WinsockError as exc:
+            if exc.winerror not in (WSAENOPROTOOPT, WSAEINVAL) or not _tuning_only(level, optname):
+                raise
+            return self.tuning.get((level, optname), 0)
 
     def shutdown(self, how: int) -> None:
         """``shutdown`` of the handle (SHUT_* and SD_* are the same numbers).
@@ -101,10 +164,18 @@ class WspSocket:
 
     def close(self) -> None:
         """``closesocket``; pending operations complete with
-        WSA_OPERATION_ABORTED.  A second close does nothing."""
+        WSA_OPERATION_ABORTED.  A second close does nothing.  A stand-in
+        for a host socket (the loop adopted it) closes the host socket too:
+        the two are one socket, and a transport made over a host socket
+        owns it and closes it, as asyncio's transports do."""
         handle, self.handle = self.handle, -1
-        if handle != -1 and self.process.wsa_started:
-            self.process.closesocket(handle)
+        host, self.host = self.host, None
+        try:
+            if handle != -1 and self.process.wsa_started:
+                self.process.closesocket(handle)
+        finally:
+            if host is not None:
+                host.close()
 
     def detach(self) -> int:
         handle, self.handle = self.handle, -1
