@@ -182,6 +182,16 @@ class WspProactor:
         # waiting for them (for cancelling and closing)
         self.inflight: dict[int, tuple[Overlapped, tuple[int, ...],
                                        Callable[[], asyncio.Future | None]]] = {}
+        #: id(overlapped) -> (overlapped, callback(rc, nbytes)): the operations
+        #: of the loop's stream transports (wsp.aio.transport), which take
+        #: their packets without a future.  A transport inserts its entry
+        #: each time it starts an operation; select() takes it out and
+        #: queues ``(callback, rc, nbytes)`` in :attr:`completed`.
+        self.streams: dict[int, tuple[Overlapped, Callable[[int, int], None]]] = {}
+        #: the transports' completions select() took, for the loop to run
+        #: right after the wait (its _process_events): not inside select,
+        #: so a protocol callback never runs in the middle of a batch
+        self.completed: list[tuple[Callable[[int, int], None], int, int]] = []
 
     def set_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -463,10 +473,17 @@ class WspProactor:
             ms = min(max(0, math.ceil(timeout * 1000)), INFINITE - 1)
         finished: list[asyncio.Future] = []
         packets = self.process.GetQueuedCompletionStatusEx(self.port, _BATCH, ms)
+        streams_pop = self.streams.pop
+        completed = self.completed.append
         while packets:
             for rc, nbytes, _key, overlapped in packets:
                 if overlapped is None:
                     continue                  # a wake-up
+                # The transports' packets first: they are most of the traffic.
+                entry = streams_pop(id(overlapped), None)
+                if entry is not None:
+                    completed((entry[1], rc, nbytes))
+                    continue
                 item = self.cache.pop(id(overlapped), None)
                 if item is None:
                     continue
@@ -493,6 +510,10 @@ class WspProactor:
                 fut.cancel()
         self.inflight.clear()
         self.cache.clear()
+        # The transports' operations go with their sockets (the loop's
+        # WSACleanup resets what is left); their packets will not come.
+        self.streams.clear()
+        self.completed.clear()
         port, self.port = self.port, None
         self.process.CloseHandle(port)
 
