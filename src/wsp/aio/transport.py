@@ -81,9 +81,13 @@ class WspStreamTransport(asyncio.Transport):
         self._handle = handle = sock.fileno()
         proactor = loop.wsp_proactor
         process = proactor.process
-        # Bound once: every read and write calls these.
-        self._wsa_send = process.WSASend
-        self._wsa_recv = process.WSARecv
+        # Bound once: every read and write calls these.  They are the WSP
+        # entries of the provider at the top of the socket's chain, which is
+        # where Process.WSASend/WSARecv would route each call (the route is
+        # fixed for the socket's life): the per-call lookup is paid once.
+        provider = process.application.provider_for(handle)
+        self._wsa_send = provider.WSPSend
+        self._wsa_recv = provider.WSPRecv
         self._streams = proactor.streams
         self._extra.setdefault("socket", sock)
         try:
@@ -334,7 +338,7 @@ class WspStreamTransport(asyncio.Transport):
             self._recv_target = None
             buffers = self._recv_list
         try:
-            self._wsa_recv(self._handle, buffers, 0, self._recv_ov)
+            self._wsa_recv(self._handle, buffers, 0, self._recv_ov, None, None)
         except WinsockError as exc:
             self._recv_into = None
             self._read_failed(exc.winerror)
@@ -350,7 +354,27 @@ class WspStreamTransport(asyncio.Transport):
         if self._paused:
             self._held = (rc, nbytes)
             return
-        self._deliver(rc, nbytes)
+        if rc or not nbytes or self._buffered or self._recv_target is not None:
+            self._deliver(rc, nbytes)
+            return
+        # The common case, kept short: bytes for a plain Protocol, received
+        # into the transport's own buffer, copied out before the next receive.
+        try:
+            self._protocol.data_received(bytes(self._recv_view[:nbytes]))
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
+            return
+        if self._paused or self._closing or self._read_done:
+            return
+        try:
+            self._wsa_recv(self._handle, self._recv_list, 0, self._recv_ov, None, None)
+        except WinsockError as exc:
+            self._read_failed(exc.winerror)
+            return
+        self._recv_posted = True
+        self._streams[self._recv_key] = self._recv_entry
 
     def _deliver_held(self) -> None:
         held = self._held
@@ -456,7 +480,7 @@ class WspStreamTransport(asyncio.Transport):
                 send_list = self._send_list
                 send_list[0] = data
                 try:
-                    sent = self._wsa_send(self._handle, send_list, 0, None)[1]
+                    sent = self._wsa_send(self._handle, send_list, 0, None, None, None)[1]
                 except WinsockError as exc:
                     if exc.winerror != WSAEWOULDBLOCK:
                         send_list[0] = b""
@@ -479,7 +503,7 @@ class WspStreamTransport(asyncio.Transport):
         inflight, self._buffer = self._buffer, bytearray()
         self._inflight = inflight
         try:
-            self._wsa_send(self._handle, [inflight], 0, self._send_ov)
+            self._wsa_send(self._handle, [inflight], 0, self._send_ov, None, None)
         except WinsockError as exc:
             self._inflight = None
             self._write_failed(exc.winerror)
