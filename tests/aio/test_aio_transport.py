@@ -587,3 +587,56 @@ def test_an_unclosed_transport_warns_when_collected():
     with pytest.warns(ResourceWarning, match="unclosed transport"):
         gc.collect()
     assert loop.process.resources() == ZERO
+
+
+def _self_signed(tmp_path):
+    """A throw-away certificate and key from the openssl command (skip without it)."""
+    import shutil
+    import subprocess
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl command to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj",
+                    "/CN=localhost", "-days", "1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+def test_tls_streams_run_over_the_wsp_transport(tmp_path):
+    import ssl
+    cert, key = _self_signed(tmp_path)
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    client_ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    client_ctx.check_hostname = False
+    client_ctx.verify_mode = ssl.CERT_NONE
+
+    async def echo(reader, writer):
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.close()
+
+    async def main(loop):
+        server = await asyncio.start_server(echo, "10.0.0.1", 0, ssl=server_ctx)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection("10.0.0.1", port, ssl=client_ctx), T)
+        got = []
+        for size in (1, 1000, 100_000):
+            msg = bytes(i % 253 for i in range(size))
+            writer.write(msg)
+            await asyncio.wait_for(writer.drain(), T)
+            got.append(await asyncio.wait_for(reader.readexactly(size), T) == msg)
+        cipher = writer.get_extra_info("cipher")
+        writer.close()
+        await asyncio.wait_for(writer.wait_closed(), T)
+        await _close_server(server)
+        return got, cipher
+
+    (got, cipher), loop = _run(main)
+    assert got == [True, True, True]
+    assert cipher is not None
+    assert loop.process.resources() == ZERO
