@@ -462,17 +462,21 @@ class WspProactor:
         """Wait up to `timeout` seconds (None: no limit; counted by the
         process's clock, so a virtual clock jumps) for completion packets and
         finish their futures; the futures finished."""
-        if self.port is None:
+        port = self.port
+        if port is None:
             return []
-        cap = self.wait_cap
-        if cap is not None and (timeout is None or timeout > cap):
-            timeout = cap
-        if timeout is None:
-            ms = INFINITE
+        if timeout == 0:
+            ms = 0                  # the loop has callbacks ready: a poll (the common case)
         else:
-            ms = min(max(0, math.ceil(timeout * 1000)), INFINITE - 1)
+            cap = self.wait_cap
+            if cap is not None and (timeout is None or timeout > cap):
+                timeout = cap
+            if timeout is None:
+                ms = INFINITE
+            else:
+                ms = min(max(0, math.ceil(timeout * 1000)), INFINITE - 1)
         finished: list[asyncio.Future] = []
-        packets = self.process.GetQueuedCompletionStatusEx(self.port, _BATCH, ms)
+        packets = self.process.GetQueuedCompletionStatusEx(port, _BATCH, ms)
         streams_pop = self.streams.pop
         completed = self.completed.append
         while packets:

@@ -141,6 +141,13 @@ class WspStreamTransport(asyncio.Transport):
         self._eof_pending = False       # write_eof() asked, waits for the queue
         self._eof_written = False
         self._empty_waiter: asyncio.Future | None = None
+        # The two hot paths test one flag each, kept by _refresh() at every
+        # change of state: _recv_fast (a plain Protocol, reading, not
+        # closing) and _direct (nothing queued, no EOF, not lost: write()
+        # may send at once).
+        self._recv_fast = False
+        self._direct = False
+        self._refresh()
         if server is not None:
             server._attach()
         loop.call_soon(self._connection_made)
@@ -177,6 +184,13 @@ class WspStreamTransport(asyncio.Transport):
             self._sock = None
             sock.close()
 
+    def _refresh(self) -> None:
+        self._recv_fast = not (self._closing or self._paused or self._buffered
+                               or self._read_done)
+        self._direct = self._try_send and not (
+            self._conn_lost or self._eof_pending or self._eof_written
+            or self._inflight is not None or self._buffer)
+
     def get_protocol(self) -> asyncio.BaseProtocol:
         """The protocol the transport delivers to."""
         return self._protocol
@@ -186,6 +200,8 @@ class WspStreamTransport(asyncio.Transport):
         its own buffers)."""
         self._protocol = protocol
         self._buffered = isinstance(protocol, asyncio.BufferedProtocol)
+        if hasattr(self, "_direct"):       # not while __init__ is still setting up
+            self._refresh()
 
     def is_closing(self) -> bool:
         """True once close(), abort() or a failure has begun the end."""
@@ -237,6 +253,7 @@ class WspStreamTransport(asyncio.Transport):
             return
         self._closing = True
         self._conn_lost += 1
+        self._refresh()
         if self._inflight is None and not self._buffer:
             self._schedule_connection_lost(None)
 
@@ -262,6 +279,7 @@ class WspStreamTransport(asyncio.Transport):
         self._closing = True
         self._conn_lost += 1
         self._buffer.clear()
+        self._refresh()
         self._schedule_connection_lost(exc)
 
     def _call_connection_lost(self, exc: BaseException | None) -> None:
@@ -305,6 +323,7 @@ class WspStreamTransport(asyncio.Transport):
         if self._closing or self._paused:
             return
         self._paused = True
+        self._refresh()
 
     def resume_reading(self) -> None:
         """Deliver what came while paused (soon, not inside this call), then
@@ -312,6 +331,7 @@ class WspStreamTransport(asyncio.Transport):
         if self._closing or not self._paused:
             return
         self._paused = False
+        self._refresh()
         if self._held is not None:
             self._loop.call_soon(self._deliver_held)
         else:
@@ -349,13 +369,8 @@ class WspStreamTransport(asyncio.Transport):
     def _recv_done(self, rc: int, nbytes: int) -> None:
         """The receive's packet (from the loop's _process_events)."""
         self._recv_posted = False
-        if self._closing:
-            return                      # closed under it (or aborted by the close)
-        if self._paused:
-            self._held = (rc, nbytes)
-            return
-        if rc or not nbytes or self._buffered or self._recv_target is not None:
-            self._deliver(rc, nbytes)
+        if rc or not nbytes or not self._recv_fast or self._recv_target is not None:
+            self._recv_slow(rc, nbytes)
             return
         # The common case, kept short: bytes for a plain Protocol, received
         # into the transport's own buffer, copied out before the next receive.
@@ -366,7 +381,7 @@ class WspStreamTransport(asyncio.Transport):
         except BaseException as exc:
             self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
             return
-        if self._paused or self._closing or self._read_done:
+        if not self._recv_fast:
             return
         try:
             self._wsa_recv(self._handle, self._recv_list, 0, self._recv_ov, None, None)
@@ -375,6 +390,14 @@ class WspStreamTransport(asyncio.Transport):
             return
         self._recv_posted = True
         self._streams[self._recv_key] = self._recv_entry
+
+    def _recv_slow(self, rc: int, nbytes: int) -> None:
+        if self._closing:
+            return                      # closed under it (or aborted by the close)
+        if self._paused:
+            self._held = (rc, nbytes)
+            return
+        self._deliver(rc, nbytes)
 
     def _deliver_held(self) -> None:
         held = self._held
@@ -433,6 +456,7 @@ class WspStreamTransport(asyncio.Transport):
 
     def _eof(self) -> None:
         self._read_done = True
+        self._refresh()
         if self._loop.get_debug():
             logger.debug("%r received EOF", self)
         try:
@@ -447,6 +471,7 @@ class WspStreamTransport(asyncio.Transport):
 
     def _read_failed(self, code: int) -> None:
         self._read_done = True
+        self._refresh()
         exc = _stream_error(code)
         if isinstance(exc, ConnectionResetError):
             # As asyncio on Windows: a reset ends the connection quietly.
@@ -460,11 +485,34 @@ class WspStreamTransport(asyncio.Transport):
     def write(self, data: Any) -> None:
         """Send `data`: at once as far as the provider takes it, the rest
         queued (flow control counts what is queued)."""
-        if type(data) is not bytes:
-            if not isinstance(data, (bytes, bytearray, memoryview)):
-                raise TypeError(f"data argument must be a bytes-like object, "
-                                f"not {type(data).__name__!r}")
-            data = bytes(data)          # the caller may change its buffer afterwards
+        if self._direct and type(data) is bytes and data:
+            # Nothing queued: straight to the provider, no packet.
+            send_list = self._send_list
+            send_list[0] = data
+            try:
+                sent = self._wsa_send(self._handle, send_list, 0, None, None, None)[1]
+            except WinsockError as exc:
+                send_list[0] = b""
+                if exc.winerror != WSAEWOULDBLOCK:
+                    self._write_failed(exc.winerror)
+                    return
+                sent = 0
+            else:
+                send_list[0] = b""      # no reference kept to the caller's bytes
+                if sent == len(data):
+                    return
+            # The send buffer is full: the rest goes by an overlapped send.
+            self._buffer += memoryview(data)[sent:]
+            self._start_send()
+            self._maybe_pause_protocol()
+            return
+        self._write_queued(data)
+
+    def _write_queued(self, data: Any) -> None:
+        # write() when it cannot send at once: checks, then the queue.
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"data argument must be a bytes-like object, "
+                            f"not {type(data).__name__!r}")
         if self._eof_pending or self._eof_written:
             raise RuntimeError("Cannot call write() after write_eof()")
         if self._conn_lost:
@@ -474,34 +522,21 @@ class WspStreamTransport(asyncio.Transport):
             return
         if not data:
             return
-        if self._inflight is None and not self._buffer:
-            if self._try_send:
-                # Nothing queued: straight to the provider, no packet.
-                send_list = self._send_list
-                send_list[0] = data
-                try:
-                    sent = self._wsa_send(self._handle, send_list, 0, None, None, None)[1]
-                except WinsockError as exc:
-                    if exc.winerror != WSAEWOULDBLOCK:
-                        send_list[0] = b""
-                        self._write_failed(exc.winerror)
-                        return
-                    sent = 0
-                send_list[0] = b""
-                if sent >= len(data):
-                    return
-                self._buffer += memoryview(data)[sent:]
-            else:
-                self._buffer += data
+        if type(data) is not bytes:
+            data = bytes(data)          # the caller may change its buffer afterwards
+            if self._direct:
+                self.write(data)
+                return
+        self._buffer += data
+        if self._inflight is None:
             self._start_send()
-        else:
-            self._buffer += data
         self._maybe_pause_protocol()
 
     def _start_send(self) -> None:
         """Hand the queue to one overlapped send (none is in flight)."""
         inflight, self._buffer = self._buffer, bytearray()
         self._inflight = inflight
+        self._direct = False
         try:
             self._wsa_send(self._handle, [inflight], 0, self._send_ov, None, None)
         except WinsockError as exc:
@@ -522,6 +557,7 @@ class WspStreamTransport(asyncio.Transport):
             self._start_send()          # what was written meanwhile, in one send
             self._maybe_resume_protocol()
             return
+        self._refresh()                 # drained: write() may send at once again
         self._maybe_resume_protocol()
         waiter = self._empty_waiter
         if waiter is not None and not waiter.done():
@@ -540,12 +576,14 @@ class WspStreamTransport(asyncio.Transport):
         if self._closing or self._eof_pending or self._eof_written:
             return
         self._eof_pending = True
+        self._refresh()
         if self._inflight is None and not self._buffer:
             self._shutdown_send()
 
     def _shutdown_send(self) -> None:
         self._eof_pending = False
         self._eof_written = True
+        self._refresh()
         try:
             self._sock.shutdown(SD_SEND)
         except OSError as exc:
