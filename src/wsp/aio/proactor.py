@@ -182,12 +182,13 @@ class WspProactor:
         # waiting for them (for cancelling and closing)
         self.inflight: dict[int, tuple[Overlapped, tuple[int, ...],
                                        Callable[[], asyncio.Future | None]]] = {}
-        #: id(overlapped) -> (overlapped, callback(rc, nbytes)): the operations
-        #: of the loop's stream transports (wsp.aio.transport), which take
-        #: their packets without a future.  A transport inserts its entry
-        #: each time it starts an operation; select() takes it out and
-        #: queues ``(callback, rc, nbytes)`` in :attr:`completed`.
-        self.streams: dict[int, tuple[Overlapped, Callable[[int, int], None]]] = {}
+        #: id(overlapped) -> callback(rc, nbytes): the operations of the
+        #: loop's stream transports (wsp.aio.transport), which take their
+        #: packets without a future.  A transport inserts its entry each time
+        #: it starts an operation (it keeps the overlapped alive itself);
+        #: select() takes it out and queues ``(callback, rc, nbytes)`` in
+        #: :attr:`completed`.
+        self.streams: dict[int, Callable[[int, int], None]] = {}
         #: the transports' completions select() took, for the loop to run
         #: right after the wait (its _process_events): not inside select,
         #: so a protocol callback never runs in the middle of a batch
@@ -484,9 +485,9 @@ class WspProactor:
                 if overlapped is None:
                     continue                  # a wake-up
                 # The transports' packets first: they are most of the traffic.
-                entry = streams_pop(id(overlapped), None)
-                if entry is not None:
-                    completed((entry[1], rc, nbytes))
+                callback = streams_pop(id(overlapped), None)
+                if callback is not None:
+                    completed((callback, rc, nbytes))
                     continue
                 item = self.cache.pop(id(overlapped), None)
                 if item is None:

@@ -119,8 +119,8 @@ class WspStreamTransport(asyncio.Transport):
         self._recv_view = memoryview(self._recv_buf)
         self._recv_list = [self._recv_buf]
         self._recv_ov = Overlapped()
-        # the proactor's entry for the receive's packet: made once, re-inserted per read
-        self._recv_entry = (self._recv_ov, self._recv_done)
+        # the proactor's entry for the receive's packet: bound once, re-inserted per read
+        self._recv_entry = self._recv_done
         self._recv_key = id(self._recv_ov)
         self._recv_posted = False
         self._recv_target: Any = None   # the buffered protocol whose buffer it fills, or None
@@ -133,7 +133,7 @@ class WspStreamTransport(asyncio.Transport):
         self._buffer = bytearray()      # what the provider did not take yet
         self._inflight: bytearray | None = None   # what the overlapped send carries
         self._send_ov = Overlapped()
-        self._send_entry = (self._send_ov, self._send_done)
+        self._send_entry = self._send_done
         self._send_key = id(self._send_ov)
         self._high = HIGH_WATER
         self._low = HIGH_WATER // 4
