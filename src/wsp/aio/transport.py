@@ -72,6 +72,16 @@ class WspStreamTransport(asyncio.Transport):
     # asyncio's start_tls() asks for this before it swaps the protocol.
     _start_tls_compatible = True
 
+    # Slots: the per-message paths read a dozen attributes each.
+    __slots__ = ("_buffer", "_buffered", "_closing", "_conn_lost", "_direct", "_empty_waiter",
+                 "_eof_pending", "_eof_written", "_handle", "_held", "_high", "_inflight",
+                 "_loop", "_lost_called", "_lost_scheduled", "_low", "_paused", "_protocol",
+                 "_read_done", "_recv_buf", "_recv_entry", "_recv_fast", "_recv_into",
+                 "_recv_key", "_recv_list", "_recv_ov", "_recv_posted", "_recv_target",
+                 "_recv_view", "_send_entry", "_send_key", "_send_list", "_send_ov", "_server",
+                 "_sock", "_streams", "_try_send", "_writing_paused", "_wsa_recv", "_wsa_send",
+                 "__weakref__")
+
     def __init__(self, loop: Any, sock: Any, protocol: asyncio.BaseProtocol,
                  waiter: asyncio.Future | None = None, extra: dict[str, Any] | None = None,
                  server: Any = None) -> None:
