@@ -385,7 +385,7 @@ class WspStreamTransport(asyncio.Transport):
         # The common case, kept short: bytes for a plain Protocol, received
         # into the transport's own buffer, copied out before the next receive.
         try:
-            self._protocol.data_received(bytes(self._recv_view[:nbytes]))
+            self._protocol.data_received(self._recv_view[:nbytes].tobytes())
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
@@ -429,7 +429,7 @@ class WspStreamTransport(asyncio.Transport):
         target = self._recv_target
         try:
             if target is None:
-                data = bytes(self._recv_view[:nbytes])
+                data = self._recv_view[:nbytes].tobytes()
                 if self._buffered:      # the protocol changed under a receive of ours
                     self._feed_buffered(protocol, data)
                 else:
