@@ -182,13 +182,12 @@ class WspProactor:
         # waiting for them (for cancelling and closing)
         self.inflight: dict[int, tuple[Overlapped, tuple[int, ...],
                                        Callable[[], asyncio.Future | None]]] = {}
-        #: id(overlapped) -> callback(rc, nbytes): the operations of the
-        #: loop's stream transports (wsp.aio.transport), which take their
-        #: packets without a future.  A transport inserts its entry each time
-        #: it starts an operation (it keeps the overlapped alive itself);
-        #: select() takes it out and queues ``(callback, rc, nbytes)`` in
-        #: :attr:`completed`.
-        self.streams: dict[int, Callable[[int, int], None]] = {}
+        # The loop's stream transports (wsp.aio.transport) take their
+        # packets without a future: each keeps one Overlapped per direction
+        # whose ``object`` (free for the caller, SPEC 6.2) is its callback
+        # ``callback(rc, nbytes)``; select() queues ``(callback, rc, nbytes)``
+        # in :attr:`completed` for such a packet.  (The proactor's own
+        # overlapped objects leave ``object`` None.)
         #: the transports' completions select() took, for the loop to run
         #: right after the wait (its _process_events): not inside select,
         #: so a protocol callback never runs in the middle of a batch
@@ -478,14 +477,13 @@ class WspProactor:
                 ms = min(max(0, math.ceil(timeout * 1000)), INFINITE - 1)
         finished: list[asyncio.Future] = []
         packets = self.process.GetQueuedCompletionStatusEx(port, _BATCH, ms)
-        streams_pop = self.streams.pop
         completed = self.completed.append
         while packets:
             for rc, nbytes, _key, overlapped in packets:
                 if overlapped is None:
                     continue                  # a wake-up
                 # The transports' packets first: they are most of the traffic.
-                callback = streams_pop(id(overlapped), None)
+                callback = overlapped.object
                 if callback is not None:
                     completed((callback, rc, nbytes))
                     continue
@@ -517,7 +515,6 @@ class WspProactor:
         self.cache.clear()
         # The transports' operations go with their sockets (the loop's
         # WSACleanup resets what is left); their packets will not come.
-        self.streams.clear()
         self.completed.clear()
         port, self.port = self.port, None
         self.process.CloseHandle(port)

@@ -7,9 +7,9 @@ as uvloop's do:
 * reads: one overlapped ``WSARecv`` stays posted, into a buffer reused for
   every read (or, for an ``asyncio.BufferedProtocol``, into the protocol's
   own ``get_buffer()``).  Its completion packet is handed straight to the
-  transport by the proactor (its ``streams`` table) and delivered to the
-  protocol by the loop's ``_process_events`` right after the wait -- no
-  future, no callback handle;
+  transport by the proactor (the overlapped's ``object`` names the
+  transport's callback) and delivered to the protocol by the loop's
+  ``_process_events`` right after the wait -- no future, no callback handle;
 * writes: while nothing is queued, ``write()`` sends at once with a
   non-blocking, non-overlapped ``WSASend`` (the socket is put in
   non-blocking mode with FIONBIO), which for the usual small write takes
@@ -76,11 +76,10 @@ class WspStreamTransport(asyncio.Transport):
     __slots__ = ("_buffer", "_buffered", "_closing", "_conn_lost", "_direct", "_empty_waiter",
                  "_eof_pending", "_eof_written", "_handle", "_held", "_high", "_inflight",
                  "_loop", "_lost_called", "_lost_scheduled", "_low", "_paused", "_protocol",
-                 "_read_done", "_recv_buf", "_recv_entry", "_recv_fast", "_recv_into",
-                 "_recv_key", "_recv_list", "_recv_ov", "_recv_posted", "_recv_target",
-                 "_recv_view", "_send_entry", "_send_key", "_send_list", "_send_ov", "_server",
-                 "_sock", "_streams", "_try_send", "_writing_paused", "_wsa_recv", "_wsa_send",
-                 "__weakref__")
+                 "_read_done", "_recv_buf", "_recv_fast", "_recv_into", "_recv_list",
+                 "_recv_ov", "_recv_posted", "_recv_target", "_recv_view", "_send_list",
+                 "_send_ov", "_server", "_sock", "_try_send", "_writing_paused",
+                 "_wsa_recv", "_wsa_send", "__weakref__")
 
     def __init__(self, loop: Any, sock: Any, protocol: asyncio.BaseProtocol,
                  waiter: asyncio.Future | None = None, extra: dict[str, Any] | None = None,
@@ -98,7 +97,6 @@ class WspStreamTransport(asyncio.Transport):
         provider = process.application.provider_for(handle)
         self._wsa_send = provider.WSPSend
         self._wsa_recv = provider.WSPRecv
-        self._streams = proactor.streams
         self._extra.setdefault("socket", sock)
         try:
             self._extra["sockname"] = sock.getsockname()
@@ -128,10 +126,10 @@ class WspStreamTransport(asyncio.Transport):
         self._recv_buf = bytearray(RECV_SIZE)
         self._recv_view = memoryview(self._recv_buf)
         self._recv_list = [self._recv_buf]
+        # One Overlapped per direction, reused; its ``object`` names the
+        # callback the proactor hands its packets to (set once).
         self._recv_ov = Overlapped()
-        # the proactor's entry for the receive's packet: bound once, re-inserted per read
-        self._recv_entry = self._recv_done
-        self._recv_key = id(self._recv_ov)
+        self._recv_ov.object = self._recv_done
         self._recv_posted = False
         self._recv_target: Any = None   # the buffered protocol whose buffer it fills, or None
         self._recv_into: Any = None     # that buffer
@@ -143,8 +141,7 @@ class WspStreamTransport(asyncio.Transport):
         self._buffer = bytearray()      # what the provider did not take yet
         self._inflight: bytearray | None = None   # what the overlapped send carries
         self._send_ov = Overlapped()
-        self._send_entry = self._send_done
-        self._send_key = id(self._send_ov)
+        self._send_ov.object = self._send_done
         self._high = HIGH_WATER
         self._low = HIGH_WATER // 4
         self._writing_paused = False
@@ -304,6 +301,11 @@ class WspStreamTransport(asyncio.Transport):
             sock, self._sock = self._sock, None
             if sock is not None:
                 sock.close()
+            # The packets of what the close aborted find no callback and are
+            # dropped; and the transport and its overlapped no longer hold
+            # each other (a cycle only the collector would break).
+            self._recv_ov.object = None
+            self._send_ov.object = None
             server, self._server = self._server, None
             if server is not None:
                 server._detach()
@@ -374,7 +376,6 @@ class WspStreamTransport(asyncio.Transport):
             self._read_failed(exc.winerror)
             return
         self._recv_posted = True
-        self._streams[self._recv_key] = self._recv_entry
 
     def _recv_done(self, rc: int, nbytes: int) -> None:
         """The receive's packet (from the loop's _process_events)."""
@@ -399,7 +400,6 @@ class WspStreamTransport(asyncio.Transport):
             self._read_failed(exc.winerror)
             return
         self._recv_posted = True
-        self._streams[self._recv_key] = self._recv_entry
 
     def _recv_slow(self, rc: int, nbytes: int) -> None:
         if self._closing:
@@ -553,7 +553,6 @@ class WspStreamTransport(asyncio.Transport):
             self._inflight = None
             self._write_failed(exc.winerror)
             return
-        self._streams[self._send_key] = self._send_entry
 
     def _send_done(self, rc: int, nbytes: int) -> None:
         """The overlapped send's packet (from the loop's _process_events)."""
