@@ -640,3 +640,46 @@ def test_tls_streams_run_over_the_wsp_transport(tmp_path):
     assert got == [True, True, True]
     assert cipher is not None
     assert loop.process.resources() == ZERO
+
+
+def test_start_tls_upgrades_a_plain_connection(tmp_path):
+    import ssl
+    cert, key = _self_signed(tmp_path)
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    client_ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    client_ctx.check_hostname = False
+    client_ctx.verify_mode = ssl.CERT_NONE
+
+    async def upgrade_then_echo(reader, writer):
+        try:
+            assert await reader.readexactly(9) == b"STARTTLS\n"
+            writer.write(b"OK\n")
+            await writer.drain()
+            await writer.start_tls(server_ctx)
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.close()
+
+    async def main(loop):
+        server = await asyncio.start_server(upgrade_then_echo, "10.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.wait_for(asyncio.open_connection("10.0.0.1", port), T)
+        writer.write(b"STARTTLS\n")
+        ok = await asyncio.wait_for(reader.readexactly(3), T)
+        await asyncio.wait_for(writer.start_tls(client_ctx), T)
+        secure = writer.get_extra_info("ssl_object") is not None
+        writer.write(b"secret" * 1000)
+        echoed = await asyncio.wait_for(reader.readexactly(6000), T)
+        writer.close()
+        await asyncio.wait_for(writer.wait_closed(), T)
+        await _close_server(server)
+        return ok, secure, echoed
+
+    (ok, secure, echoed), loop = _run(main)
+    assert ok == b"OK\n"
+    assert secure
+    assert echoed == b"secret" * 1000
+    assert loop.process.resources() == ZERO
