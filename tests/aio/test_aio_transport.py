@@ -683,3 +683,34 @@ def test_start_tls_upgrades_a_plain_connection(tmp_path):
     assert secure
     assert echoed == b"secret" * 1000
     assert loop.process.resources() == ZERO
+
+
+def test_loop_sendfile_falls_back_to_writes(tmp_path):
+    data = bytes(random.Random(3).randbytes(300_000))
+    path = tmp_path / "payload.bin"
+    path.write_bytes(data)
+
+    async def main(loop):
+        got = loop.create_future()
+
+        async def sink(reader, writer):
+            got.set_result(await reader.read())
+            writer.close()
+
+        server = await asyncio.start_server(sink, "10.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.wait_for(asyncio.open_connection("10.0.0.1", port), T)
+        with open(path, "rb") as f:
+            sent = await asyncio.wait_for(loop.sendfile(writer.transport, f), T)
+        writer.write(b"tail")                       # the stream protocol is back in place
+        writer.write_eof()
+        received = await asyncio.wait_for(got, T)
+        writer.close()
+        await asyncio.wait_for(writer.wait_closed(), T)
+        await _close_server(server)
+        return sent, received
+
+    (sent, received), loop = _run(main)
+    assert sent == len(data)
+    assert received == data + b"tail"
+    assert loop.process.resources() == ZERO

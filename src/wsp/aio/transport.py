@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import warnings
+from asyncio import transports
 from typing import Any
 
 from ..constants import FIONBIO, SD_SEND
@@ -62,7 +63,11 @@ def _stream_error(code: int) -> OSError:
     return WinsockError(code)
 
 
-class WspStreamTransport(asyncio.Transport):
+# asyncio.Transport, through asyncio's flow-control base: loop.sendfile's
+# fallback accepts only transports of that base (it reads _protocol_paused).
+# The flow control itself is this class's own (the methods below override
+# the base's); it keeps its state in the base's attribute names.
+class WspStreamTransport(transports._FlowControlMixin):
     """A stream transport over the connected WspSocket `sock` of `loop` (a
     WspEventLoop), for `protocol`.  Made by the loop
     (``_make_socket_transport``): `waiter` gets its result once
@@ -71,21 +76,23 @@ class WspStreamTransport(asyncio.Transport):
 
     # asyncio's start_tls() asks for this before it swaps the protocol.
     _start_tls_compatible = True
+    # loop.sendfile(): no native path, asyncio's fallback (reads the file
+    # and writes it, waiting on _make_empty_waiter) works on this transport.
+    _sendfile_compatible = asyncio.constants._SendfileMode.FALLBACK
 
     # Slots: the per-message paths read a dozen attributes each.
     __slots__ = ("_buffer", "_buffered", "_closing", "_conn_lost", "_direct", "_empty_waiter",
-                 "_eof_pending", "_eof_written", "_handle", "_held", "_high", "_inflight",
-                 "_loop", "_lost_called", "_lost_scheduled", "_low", "_paused", "_protocol",
+                 "_eof_pending", "_eof_written", "_handle", "_held", "_inflight",
+                 "_lost_called", "_lost_scheduled", "_paused", "_protocol",
                  "_read_done", "_recv_buf", "_recv_fast", "_recv_into", "_recv_list",
                  "_recv_ov", "_recv_posted", "_recv_target", "_recv_view", "_send_list",
-                 "_send_ov", "_server", "_sock", "_try_send", "_writing_paused",
+                 "_send_ov", "_server", "_sock", "_try_send",
                  "_wsa_recv", "_wsa_send", "__weakref__")
 
     def __init__(self, loop: Any, sock: Any, protocol: asyncio.BaseProtocol,
                  waiter: asyncio.Future | None = None, extra: dict[str, Any] | None = None,
                  server: Any = None) -> None:
-        super().__init__(extra)
-        self._loop = loop
+        super().__init__(extra, loop)
         self._sock = sock
         self._handle = handle = sock.fileno()
         proactor = loop.wsp_proactor
@@ -142,9 +149,9 @@ class WspStreamTransport(asyncio.Transport):
         self._inflight: bytearray | None = None   # what the overlapped send carries
         self._send_ov = Overlapped()
         self._send_ov.object = self._send_done
-        self._high = HIGH_WATER
-        self._low = HIGH_WATER // 4
-        self._writing_paused = False
+        self._high_water = HIGH_WATER
+        self._low_water = HIGH_WATER // 4
+        self._protocol_paused = False
         self._eof_pending = False       # write_eof() asked, waits for the queue
         self._eof_written = False
         self._empty_waiter: asyncio.Future | None = None
@@ -222,7 +229,7 @@ class WspStreamTransport(asyncio.Transport):
 
     def get_write_buffer_limits(self) -> tuple[int, int]:
         """``(low, high)`` water marks."""
-        return (self._low, self._high)
+        return (self._low_water, self._high_water)
 
     def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
         """Pause the protocol's writing above `high` queued bytes, resume at
@@ -233,7 +240,7 @@ class WspStreamTransport(asyncio.Transport):
             low = high // 4
         if not high >= low >= 0:
             raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
-        self._high, self._low = high, low
+        self._high_water, self._low_water = high, low
         self._maybe_pause_protocol()
 
     def can_write_eof(self) -> bool:
@@ -599,9 +606,9 @@ class WspStreamTransport(asyncio.Transport):
             self._fatal_error(exc, "Fatal error on socket shutdown")
 
     def _maybe_pause_protocol(self) -> None:
-        if self._writing_paused or self.get_write_buffer_size() <= self._high:
+        if self._protocol_paused or self.get_write_buffer_size() <= self._high_water:
             return
-        self._writing_paused = True
+        self._protocol_paused = True
         try:
             self._protocol.pause_writing()
         except (SystemExit, KeyboardInterrupt):
@@ -612,9 +619,9 @@ class WspStreamTransport(asyncio.Transport):
                 "transport": self, "protocol": self._protocol})
 
     def _maybe_resume_protocol(self) -> None:
-        if not self._writing_paused or self.get_write_buffer_size() > self._low:
+        if not self._protocol_paused or self.get_write_buffer_size() > self._low_water:
             return
-        self._writing_paused = False
+        self._protocol_paused = False
         try:
             self._protocol.resume_writing()
         except (SystemExit, KeyboardInterrupt):
