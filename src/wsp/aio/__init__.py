@@ -8,7 +8,9 @@ driven by one completion port of the loop's own ``wsp.Process``.
 ``loop.create_server`` and the ``sock_*`` methods work over it; a wsp socket
 for the ``sock_*`` methods comes from ``loop.wsp_socket()`` (or
 :func:`socket` inside a coroutine on the loop).  With a virtual clock the
-loop's time is the network's and an idle loop jumps it.
+loop's time is the network's and an idle loop jumps it.  Stream connections
+get the loop's own transport (:class:`WspStreamTransport`), which reads and
+writes without a future per operation.
 """
 from __future__ import annotations
 
@@ -25,8 +27,10 @@ from ..constants import AF_INET, SOCK_STREAM
 from .loop import WspEventLoop
 from .proactor import WspProactor
 from .socket import WspSocket
+from .transport import WspStreamTransport
 
-__all__ = ["new_event_loop", "run", "socket", "WspEventLoop", "WspProactor", "WspSocket"]
+__all__ = ["new_event_loop", "run", "socket", "WspEventLoop", "WspProactor", "WspSocket",
+           "WspStreamTransport"]
 
 T = TypeVar("T")
 

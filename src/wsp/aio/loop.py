@@ -27,7 +27,7 @@ import asyncio
 import ipaddress
 import socket as _host_socket
 import time
-from asyncio import proactor_events
+from asyncio import proactor_events, sslproto
 from typing import Any, Callable
 
 from ..constants import AF_INET, SO_REUSEADDR, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET
@@ -35,6 +35,7 @@ from ..sim.provider import Provider
 from ..spi.process import Process
 from .proactor import WspProactor
 from .socket import WspSocket
+from .transport import WspStreamTransport
 
 __all__ = ["WspEventLoop"]
 
@@ -80,6 +81,46 @@ class WspEventLoop(proactor_events.BaseProactorEventLoop):
 
     def _write_to_self(self) -> None:
         self.wsp_proactor.post_wake()
+
+    # -- stream transports: the loop's own (wsp.aio.transport) ------------------------
+    def _make_socket_transport(self, sock: Any, protocol: asyncio.BaseProtocol,
+                               waiter: asyncio.Future | None = None,
+                               extra: dict[str, Any] | None = None,
+                               server: Any = None) -> WspStreamTransport:
+        # BaseProactorEventLoop makes every stream transport here (connect,
+        # accept, connect_accepted_socket): a WspStreamTransport instead of
+        # asyncio's _ProactorSocketTransport, which pays a future per read
+        # and per write.
+        return WspStreamTransport(self, self.adopt(sock), protocol, waiter, extra, server)
+
+    def _make_ssl_transport(self, rawsock: Any, protocol: asyncio.BaseProtocol,
+                            sslcontext: Any, waiter: asyncio.Future | None = None, *,
+                            server_side: bool = False, server_hostname: str | None = None,
+                            extra: dict[str, Any] | None = None, server: Any = None,
+                            ssl_handshake_timeout: float | None = None,
+                            ssl_shutdown_timeout: float | None = None) -> asyncio.Transport:
+        # TLS as asyncio does it on any loop: an SSLProtocol over the raw
+        # stream transport (here the loop's own); the application gets the
+        # SSLProtocol's transport.
+        ssl_protocol = sslproto.SSLProtocol(
+            self, protocol, sslcontext, waiter, server_side, server_hostname,
+            ssl_handshake_timeout=ssl_handshake_timeout,
+            ssl_shutdown_timeout=ssl_shutdown_timeout)
+        WspStreamTransport(self, self.adopt(rawsock), ssl_protocol, extra=extra, server=server)
+        return ssl_protocol._app_transport
+
+    def _process_events(self, event_list: list[Any]) -> None:
+        # Right after the proactor's wait (BaseEventLoop._run_once): the
+        # transports' completions it took are delivered to their protocols
+        # here, directly, without a callback handle each.
+        completed = self.wsp_proactor.completed
+        if not completed:
+            return
+        try:
+            for callback, rc, nbytes in completed:
+                callback(rc, nbytes)
+        finally:
+            completed.clear()
 
     # -- time ------------------------------------------------------------------------
     def time(self) -> float:

@@ -179,6 +179,16 @@ class WspProactor:
         # waiting for them (for cancelling and closing)
         self.inflight: dict[int, tuple[Overlapped, tuple[int, ...],
                                        Callable[[], asyncio.Future | None]]] = {}
+        # The loop's stream transports (wsp.aio.transport) take their
+        # packets without a future: each keeps one Overlapped per direction
+        # whose ``object`` (free for the caller, SPEC 6.2) is its callback
+        # ``callback(rc, nbytes)``; select() queues ``(callback, rc, nbytes)``
+        # in :attr:`completed` for such a packet.  (The proactor's own
+        # overlapped objects leave ``object`` None.)
+        #: the transports' completions select() took, for the loop to run
+        #: right after the wait (its _process_events): not inside select,
+        #: so a protocol callback never runs in the middle of a batch
+        self.completed: list[tuple[Callable[[int, int], None], int, int]] = []
 
     def set_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -464,21 +474,31 @@ class WspProactor:
         """Wait up to `timeout` seconds (None: no limit; counted by the
         process's clock, so a virtual clock jumps) for completion packets and
         finish their futures; the futures finished."""
-        if self.port is None:
+        port = self.port
+        if port is None:
             return []
-        cap = self.wait_cap
-        if cap is not None and (timeout is None or timeout > cap):
-            timeout = cap
-        if timeout is None:
-            ms = INFINITE
+        if timeout == 0:
+            ms = 0                  # the loop has callbacks ready: a poll (the common case)
         else:
-            ms = min(max(0, math.ceil(timeout * 1000)), INFINITE - 1)
+            cap = self.wait_cap
+            if cap is not None and (timeout is None or timeout > cap):
+                timeout = cap
+            if timeout is None:
+                ms = INFINITE
+            else:
+                ms = min(max(0, math.ceil(timeout * 1000)), INFINITE - 1)
         finished: list[asyncio.Future] = []
-        packets = self.process.GetQueuedCompletionStatusEx(self.port, _BATCH, ms)
+        packets = self.process.GetQueuedCompletionStatusEx(port, _BATCH, ms)
+        completed = self.completed.append
         while packets:
             for rc, nbytes, _key, overlapped in packets:
                 if overlapped is None:
                     continue                  # a wake-up
+                # The transports' packets first: they are most of the traffic.
+                callback = overlapped.object
+                if callback is not None:
+                    completed((callback, rc, nbytes))
+                    continue
                 item = self.cache.pop(id(overlapped), None)
                 if item is None:
                     continue
@@ -505,6 +525,9 @@ class WspProactor:
                 fut.cancel()
         self.inflight.clear()
         self.cache.clear()
+        # The transports' operations go with their sockets (the loop's
+        # WSACleanup resets what is left); their packets will not come.
+        self.completed.clear()
         port, self.port = self.port, None
         self.process.CloseHandle(port)
 

@@ -124,6 +124,14 @@ class Application:
             self._loaded.append(provider)
         return provider
 
+    def provider_for(self, s: object, funcname: str = "provider_for") -> Any:
+        """The provider at the top of socket `s`'s chain: the one every
+        call on `s` is routed to (WSANOTINITIALISED first, then
+        WSAENOTSOCK).  The route is fixed for the socket's life, so a caller
+        that issues many calls on one socket (wsp.aio's stream transport)
+        may look it up once and call its WSP entries itself."""
+        return self._provider_for(s, funcname)
+
     def _provider_for(self, s: object, funcname: str) -> Any:
         """The provider that serves socket `s` (WSANOTINITIALISED first,
         then WSAENOTSOCK)."""
