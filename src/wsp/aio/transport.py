@@ -32,7 +32,7 @@ from asyncio import transports
 from typing import Any
 
 from ..constants import FIONBIO, SD_SEND
-from ..errors import WSA_OPERATION_ABORTED, WSAECONNABORTED, WSAECONNRESET, WSAEWOULDBLOCK, \
+from ..errors import WSA_OPERATION_ABORTED, WSAECONNRESET, WSAEWOULDBLOCK, \
     WinsockError
 from ..spi.structs import Overlapped
 
@@ -51,9 +51,11 @@ HIGH_WATER = 64 * 1024
 #: logged (asyncio's LOG_THRESHOLD_FOR_CONNLOST_WRITES).
 LOG_THRESHOLD_FOR_CONNLOST_WRITES = 5
 
-#: Receive and send failures that mean the connection is gone (asyncio on
-#: Windows treats these as a reset: connection_lost(ConnectionResetError)).
-_RESET_CODES = (WSAECONNRESET, WSAECONNABORTED, WSA_OPERATION_ABORTED)
+#: Receive and send failures asyncio on Windows reports as a reset
+#: (ConnectionResetError: ERROR_NETNAME_DELETED and ERROR_OPERATION_ABORTED,
+#: whose Winsock codes these are), ended quietly.  WSAECONNABORTED is not
+#: among them: there it is a ConnectionAbortedError, a fatal read error.
+_RESET_CODES = (WSAECONNRESET, WSA_OPERATION_ABORTED)
 
 
 def _stream_error(code: int) -> OSError:
