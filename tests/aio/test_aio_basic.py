@@ -666,3 +666,42 @@ def test_create_server_reuse_address_and_backlog():
     assert taken.winerror == wsp.WSAEADDRINUSE
     assert all(opts)
     assert loop.process.resources() == ZERO
+
+
+@pytest.mark.parametrize("clock", CLOCKS)
+def test_sock_disconnect_ends_gracefully_and_reuse_connects_the_same_socket_again(clock):
+    net = _network(clock)
+
+    async def main(loop):
+        first, client, conn = await _pair(loop)
+        await asyncio.wait_for(loop.sock_sendall(client, b"last words"), 5)
+        handle = client.fileno()
+        await asyncio.wait_for(loop.sock_disconnect(client, reuse=True), 5)
+        heard = b""
+        while chunk := await asyncio.wait_for(loop.sock_recv(conn, 100), 5):
+            heard += chunk                       # the data, then the end of the stream
+        # the same socket, unconnected again, connects elsewhere
+        second = loop.wsp_socket()
+        second.bind(("10.0.0.1", 0))
+        second.listen(1)
+        accepting = asyncio.ensure_future(loop.sock_accept(second))
+        await asyncio.wait_for(loop.sock_connect(client, second.getsockname()), 5)
+        again, _ = await asyncio.wait_for(accepting, 5)
+        await asyncio.wait_for(loop.sock_sendall(client, b"hello again"), 5)
+        answer = await asyncio.wait_for(loop.sock_recv(again, 100), 5)
+        assert client.fileno() == handle                 # one handle all along
+        # without reuse: the end of the connection, then the socket is closed
+        await asyncio.wait_for(loop.sock_disconnect(client), 5)
+        assert await asyncio.wait_for(loop.sock_recv(again, 100), 5) == b""
+        # a socket that is not connected has nothing to disconnect
+        loose = loop.wsp_socket()
+        with pytest.raises(wsp.WinsockError) as caught:
+            await asyncio.wait_for(loop.sock_disconnect(loose), 5)
+        for s in (client, conn, again, first, second, loose):
+            s.close()
+        return heard, handle, answer, caught.value.winerror
+
+    (heard, handle, answer, code), loop = _run(main, net)
+    assert heard == b"last words" and answer == b"hello again"
+    assert code == wsp.WSAENOTCONN
+    assert loop.process.resources() == ZERO

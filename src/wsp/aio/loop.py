@@ -144,6 +144,15 @@ class WspEventLoop(proactor_events.BaseProactorEventLoop):
         then: closing the stand-in closes the host socket too."""
         return self.wsp_proactor.adopt(sock)
 
+    async def sock_disconnect(self, sock: Any, *, reuse: bool = False) -> None:
+        """End the connection of `sock` gracefully with DisconnectEx (a wsp
+        addition: asyncio's loops have no such method): returns once the
+        FIN has left after the data still queued, the peer reading to the
+        end of the stream.  With ``reuse=True`` (TF_REUSE_SOCKET) the same
+        socket can then ``sock_connect`` anew; otherwise close it.  A socket
+        that is not connected: WinsockError(WSAENOTCONN)."""
+        await self.wsp_proactor.disconnect(sock, reuse)
+
     async def getaddrinfo(self, host: Any, port: Any, *, family: int = 0, type: int = 0,  # noqa: A002
                           proto: int = 0, flags: int = 0) -> list[tuple[Any, ...]]:
         """IPv4 literals (and None: the any address with AI_PASSIVE, else

@@ -35,8 +35,8 @@ import weakref
 from typing import Any, Callable
 
 from ..constants import (AF_INET, SIO_GET_EXTENSION_FUNCTION_POINTER, SOCK_STREAM, SOL_SOCKET,
-                         SO_UPDATE_ACCEPT_CONTEXT, SO_UPDATE_CONNECT_CONTEXT, WSAID_ACCEPTEX,
-                         WSAID_CONNECTEX)
+                         SO_UPDATE_ACCEPT_CONTEXT, SO_UPDATE_CONNECT_CONTEXT, TF_REUSE_SOCKET,
+                         WSAID_ACCEPTEX, WSAID_CONNECTEX, WSAID_DISCONNECTEX)
 from ..errors import INFINITE, WSA_OPERATION_ABORTED, WSAECONNRESET, WSAEINVAL, WinsockError
 from ..spi import senders
 from ..spi.structs import Overlapped
@@ -439,6 +439,23 @@ class WspProactor:
             return None
 
         return self._start((s,), lambda ov: connect_ex(s, address, None, ov), finish)
+
+    def disconnect(self, conn: WspSocket, reuse: bool = False) -> asyncio.Future:
+        """DisconnectEx: the graceful end of `conn`'s connection, done when
+        its FIN has left after the data still queued; with `reuse`
+        (TF_REUSE_SOCKET) the socket is then unbound and unconnected again,
+        ready for another connect, as IOCP programs recycle sockets."""
+        conn = self.adopt(conn)
+        s = conn.fileno()
+        disconnect_ex = self._extension(conn, WSAID_DISCONNECTEX)
+        flags = TF_REUSE_SOCKET if reuse else 0
+
+        def finish(rc: int, n: int, ov: Overlapped) -> None:
+            if rc:
+                raise _error(rc)
+            return None
+
+        return self._start((s,), lambda ov: disconnect_ex(s, ov, flags), finish)
 
     # -- cancelling ----------------------------------------------------------------------
     def cancel_operation(self, overlapped: Overlapped, sockets: tuple[int, ...]) -> None:
