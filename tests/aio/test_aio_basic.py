@@ -1,4 +1,4 @@
-"""wsp.aio, first phase: an asyncio loop over wsp overlapped I/O (SPEC §10).
+"""wsp.aio: an asyncio loop over wsp overlapped I/O (SPEC §10).
 
 Every await that could wait on the network is bounded by asyncio.wait_for,
 so a broken loop fails a test instead of hanging it.
