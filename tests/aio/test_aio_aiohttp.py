@@ -384,9 +384,8 @@ def test_the_trace_of_an_http_exchange():
     assert records[-1].op == "WSPCleanup"
 
     # The client's connect: one socket made, bound, ConnectEx looked up on
-    # it and its completion (ConnectEx and AcceptEx are extension functions:
-    # the trace records the WSPIoctl that gives them and their completions,
-    # whose `call` is None).
+    # it, called (the tracer records the calls of its extension functions
+    # too, with the target) and completed (the completion names its call).
     made = [r.socket for r in records if r.op == "WSPSocket" and r.error is None]
     ioctls = [r for r in records if r.op == "WSPIoctl" and r.error is None]
     connects = [r.socket for r in ioctls if "ConnectEx" in str(r.result)]
@@ -394,19 +393,26 @@ def test_the_trace_of_an_http_exchange():
     client_socket = connects[0]
     assert client_socket in made
     assert any(r.op == "WSPBind" and r.socket == client_socket for r in records)
-    assert any(r.op == "completion" and r.call is None and r.socket == client_socket
-               and r.error is None for r in records)
-    # The server's accept: the listener's AcceptEx completed (its records
-    # come before the clear, except for the next accept's look-up) into the
-    # one other socket that sent and received.
+    connect_call, = [r for r in records if r.op == "ConnectEx"]
+    assert connect_call.socket == client_socket and connect_call.overlapped is True
+    assert any(r.op == "completion" and r.call == "ConnectEx" and r.socket == client_socket
+               and r.request == connect_call.request and r.error is None for r in records)
+    # The server's accept: the listener's AcceptEx completed (its call comes
+    # before the clear, except for the next accept's) into the one other
+    # socket that sent and received; the completion names it and its peer.
     listener = [r.socket for r in ioctls if "AcceptEx" in str(r.result)]
     assert listener
-    assert any(r.op == "completion" and r.call is None and r.socket == listener[0]
-               and r.error is None for r in records)
+    accepted, = [r for r in records if r.op == "completion" and r.call == "AcceptEx"
+                 and r.socket == listener[0] and r.error is None]
     talking = {r.socket for r in records if r.op in ("WSPSend", "WSPRecv")}
     assert client_socket in talking and len(talking) == 2
     server_socket = (talking - {client_socket}).pop()
     assert server_socket != listener[0]
+    assert accepted.accepted == server_socket
+    # what the client connected to, the server accepted on, and back
+    client_address = [r.address for r in records if r.op == "WSPGetSockName"
+                      and r.socket == client_socket and r.error is None][-1]
+    assert accepted.address == connect_call.peer and accepted.peer == client_address
 
     # What one end sent the other received, byte for byte.
     request_bytes = _moved(records, client_socket, "WSPSend")

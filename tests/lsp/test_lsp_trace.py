@@ -17,7 +17,8 @@ from wsp.errors import (WAIT_IO_COMPLETION, WAIT_TIMEOUT, WSA_IO_PENDING, WSA_OP
                         WSAEMSGSIZE, WSAENOTCONN, WSAENOTSOCK, WSAEOPNOTSUPP, WSAEWOULDBLOCK)
 from wsp.lsp import FaultProvider, LayeredProvider, TraceRecord, TracingProvider
 
-FIELDS = {"time", "thread", "socket", "op", "call", "size", "nbytes", "result", "error"}
+FIELDS = {"time", "thread", "socket", "op", "call", "size", "nbytes", "result", "error",
+          "request", "overlapped", "address", "peer", "accepted"}
 
 
 @pytest.fixture
@@ -121,7 +122,11 @@ def test_immediate_overlapped_completion_is_recorded_before_the_call(stack):
     assert top.WSPSend(c, [b"12345678"], 0, ov) == (0, 8)
     done, call = top.records[-2:]
     assert (done.op, done.call, done.size, done.nbytes) == ("completion", "WSPSend", 8, 8)
-    assert (call.op, call.size, call.nbytes, call.result) == ("WSPSend", 8, 8, [0, 8])
+    # The call's record leaves the bytes to its completion (they were
+    # counted twice before: issue 15); its result still says (0, 8).
+    assert (call.op, call.size, call.nbytes, call.result) == ("WSPSend", 8, None, [0, 8])
+    assert call.overlapped is True and done.overlapped is True
+    assert done.request == call.request is not None
     assert done.time <= call.time
     assert stack.packets(port) == [(0, 8, 7)]
 
@@ -230,8 +235,13 @@ def test_get_overlapped_result_records_the_bytes(stack):
     top.WSPSend(c, [b"four"])
     assert top.WSPGetOverlappedResult(a, ov, True) == (4, 0)
     rec = top.records[-1]
-    assert (rec.op, rec.socket, rec.nbytes, rec.result) == ("WSPGetOverlappedResult", a, 4,
+    # The bytes are in the result; nbytes is left to the completion record,
+    # which counted them already.
+    assert (rec.op, rec.socket, rec.nbytes, rec.result) == ("WSPGetOverlappedResult", a, None,
                                                             [4, 0])
+    done, = records_of(top, op="completion")
+    assert done.nbytes == 4
+    assert sum(r.nbytes or 0 for r in records_of(top, socket=a)) == 4
 
 
 def test_to_jsonl_round_trip(stack, tmp_path):
@@ -318,14 +328,21 @@ def test_bad_arguments():
 
 
 def test_record_to_dict_and_equality():
-    rec = TraceRecord(1, 2, 3, "completion", "WSPSend", 4, 4, 0, None)
+    rec = TraceRecord(1, 2, 3, "completion", "WSPSend", 4, 4, 0, None, request=9,
+                      overlapped=True, peer=["10.0.0.1", 80])
     assert rec.to_dict() == {"time": 1, "thread": 2, "socket": 3, "op": "completion",
                              "call": "WSPSend", "size": 4, "nbytes": 4, "result": 0,
-                             "error": None}
+                             "error": None, "request": 9, "overlapped": True,
+                             "address": None, "peer": ["10.0.0.1", 80], "accepted": None}
     assert rec == TraceRecord(**rec.to_dict())
     assert rec != TraceRecord(**{**rec.to_dict(), "nbytes": 3})
     assert repr(rec) == ("TraceRecord(time=1, thread=2, socket=3, op='completion', "
-                         "call='WSPSend', size=4, nbytes=4, result=0, error=None)")
+                         "call='WSPSend', size=4, nbytes=4, result=0, error=None, request=9, "
+                         "overlapped=True, address=None, peer=['10.0.0.1', 80], "
+                         "accepted=None)")
+    # the nine positional fields of the first format still make a record
+    old = TraceRecord(1, 2, 3, "WSPSend", None, 4, 4, [0, 4], None)
+    assert (old.request, old.overlapped, old.peer) == (None, None, None)
 
 
 def test_cleanup_with_pending_request_records_no_completion():
@@ -375,7 +392,7 @@ def test_tracer_over_a_fault_layer_records_injected_errors_and_dropped_sends():
         done, call = top.records[-2:]
         assert (done.op, done.call, done.nbytes, done.error) == ("completion", "WSPSend", 7,
                                                                  None)
-        assert (call.op, call.nbytes) == ("WSPSend", 7)
+        assert (call.op, call.nbytes, call.result) == ("WSPSend", None, [0, 7])
         assert st.packets(port) == [(0, 7, 7)]
         assert st.proc.GetQueuedCompletionStatus(port, 0) == (WAIT_TIMEOUT, 0, 0, None)
 
