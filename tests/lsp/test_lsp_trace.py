@@ -303,6 +303,8 @@ def test_concurrent_calls_are_all_recorded(stack):
     threads = run_threads(worker)
     assert len(top.records) - before == 1000
     assert {r.thread for r in top.records[before:]} == {t.ident for t in threads}
+    ids = [r.request for r in top.records]
+    assert len(set(ids)) == len(ids)                     # unique across the threads too
 
 
 def test_custom_sink_and_clock():

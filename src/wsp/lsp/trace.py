@@ -70,8 +70,10 @@ class TraceRecord:
     * ``request``: the request id, unique in the tracer (1, 2, ...): every
       call record has a new one; a completion record repeats the id of the
       call that started it (None for a request the tracer did not see start);
-    * ``overlapped``: whether the call was given an overlapped (True on
-      every completion record);
+    * ``overlapped``: whether the call was made as overlapped I/O, given
+      an overlapped to carry its request (False for the rest, also for
+      ``WSPGetOverlappedResult``, which only asks about one); True on every
+      completion record;
     * ``address``: the local address, as ``[host, port]``, where the record
       tells it: WSPBind's, WSPGetSockName's, the accepted socket's on an
       AcceptEx completion; else None;
