@@ -4,11 +4,14 @@
   over the simulated network, with a summary table (or ``--json``);
 * ``wsp bench`` -- the core and engine microbenchmarks of
   :mod:`wsp.microbench`, each against its peer, as a table of ratios;
+* ``wsp trace FILE`` -- the summary (:func:`wsp.lsp.summarize`) of a
+  TracingProvider's JSON-lines trace, per socket;
 * ``wsp info``  -- version, core in use, which modules are compiled, how the
   core was built, interpreter.
 
 Exit status: 0 on success; 1 when ``wsp sim`` finds a leak or an error;
-2 for a usage error (argparse's convention).
+2 for a usage error (argparse's convention), and when ``wsp trace`` cannot
+read its file or a line of it is not a trace record.
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ examples:
   wsp sim --lsp trace,fault             the same through two layered providers
   wsp bench                             core and engine against their peers
   wsp bench --quick --json
+  wsp trace trace.jsonl                 per-socket bytes, calls, errors of a trace
   wsp info
 """
 
@@ -266,6 +270,41 @@ def run_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------- trace
+def run_trace(args: argparse.Namespace) -> int:
+    """``wsp trace FILE``: print the summary of a JSON-lines trace; 2, with
+    one line on stderr naming the file (and the line), when it cannot be
+    read or holds something that is not a trace record."""
+    from .lsp.summary import TraceFormatError, summarize
+    try:
+        summary = summarize(args.file)
+    except TraceFormatError as exc:
+        print(f"wsp trace: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"wsp trace: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(summary.to_dict(), indent=2))
+    else:
+        print(summary.format())
+    return 0
+
+
+def add_trace_command(commands: Any) -> None:
+    """The ``trace`` subcommand, on the subparsers `commands`."""
+    trace = commands.add_parser(
+        "trace", help="summarise a TracingProvider's JSON-lines trace, per socket",
+        description="Reads the JSON lines that TracingProvider.to_jsonl wrote and prints, "
+                    "per socket, its addresses, the bytes sent and received (each transfer "
+                    "once), the calls per entry, the errors per WSA error name and the time "
+                    "from call to completion (times in ns, the trace's unit).",
+        epilog="example: wsp trace trace.jsonl --json")
+    trace.add_argument("file", metavar="FILE", help="a JSON-lines trace (tracer.to_jsonl)")
+    trace.add_argument("--json", action="store_true", help="print the summary as JSON")
+    trace.set_defaults(run=run_trace)
+
+
 # ----------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -333,6 +372,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="time budget per group (default 1.5, quick 0.1)")
     bench.add_argument("--json", action="store_true", help="print the report as JSON")
     bench.set_defaults(run=run_bench)
+
+    add_trace_command(commands)
 
     info = commands.add_parser("info", help="version, core in use, compiled modules, build, "
                                "interpreter",

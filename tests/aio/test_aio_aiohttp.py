@@ -28,6 +28,7 @@ import pytest
 from helpers import importorskip_unless_ci
 
 import wsp.aio
+import wsp.lsp
 import wsp.sim
 from wsp.lsp import FaultProvider, TracingProvider
 from wsp.sim import Network
@@ -376,31 +377,6 @@ def test_aiohttp_retries_an_idempotent_request_over_a_reset_connection_itself():
 
 
 # -- through the tracing layer -----------------------------------------------------------
-def _moved(records, socket, call):
-    """Bytes the completed `call` requests on `socket` moved (completion records)."""
-    return sum(r.nbytes for r in records
-               if r.op == "completion" and r.call == call and r.socket == socket
-               and r.error is None)
-
-
-def _sent_at_once(records, socket):
-    """Bytes of the sends on `socket` that had no completion: the call
-    records of sends that were not overlapped.  (The trace does not mark
-    overlapped calls yet: a send call record followed by no completion of
-    a send on the socket before the next send call is taken as one.)"""
-    total, last = 0, None
-    for r in records:
-        if r.socket != socket:
-            continue
-        if r.op == "WSPSend" and r.error is None:
-            if last is not None:
-                total += last
-            last = r.nbytes or 0
-        elif r.op == "completion" and r.call == "WSPSend":
-            last = None
-    return total + (last or 0)
-
-
 def test_the_trace_of_an_http_exchange():
     net = _network()
     tracer = TracingProvider(wsp.sim.Provider(net))
@@ -420,9 +396,8 @@ def test_the_trace_of_an_http_exchange():
     assert records[-1].op == "WSPCleanup"
 
     # The client's connect: one socket made, bound, ConnectEx looked up on
-    # it and its completion (ConnectEx and AcceptEx are extension functions:
-    # the trace records the WSPIoctl that gives them and their completions,
-    # whose `call` is None).
+    # it, called (the tracer records the calls of its extension functions
+    # too, with the target) and completed (the completion names its call).
     made = [r.socket for r in records if r.op == "WSPSocket" and r.error is None]
     ioctls = [r for r in records if r.op == "WSPIoctl" and r.error is None]
     connects = [r.socket for r in ioctls if "ConnectEx" in str(r.result)]
@@ -430,30 +405,35 @@ def test_the_trace_of_an_http_exchange():
     client_socket = connects[0]
     assert client_socket in made
     assert any(r.op == "WSPBind" and r.socket == client_socket for r in records)
-    assert any(r.op == "completion" and r.call is None and r.socket == client_socket
-               and r.error is None for r in records)
-    # The server's accept: the listener's AcceptEx completed (its records
-    # come before the clear, except for the next accept's look-up) into the
-    # one other socket that sent and received.
+    connect_call, = [r for r in records if r.op == "ConnectEx"]
+    assert connect_call.socket == client_socket and connect_call.overlapped is True
+    assert any(r.op == "completion" and r.call == "ConnectEx" and r.socket == client_socket
+               and r.request == connect_call.request and r.error is None for r in records)
+    # The server's accept: the listener's AcceptEx completed (its call comes
+    # before the clear, except for the next accept's) into the one other
+    # socket that sent and received; the completion names it and its peer.
     listener = [r.socket for r in ioctls if "AcceptEx" in str(r.result)]
     assert listener
-    assert any(r.op == "completion" and r.call is None and r.socket == listener[0]
-               and r.error is None for r in records)
+    accepted, = [r for r in records if r.op == "completion" and r.call == "AcceptEx"
+                 and r.socket == listener[0] and r.error is None]
     talking = {r.socket for r in records if r.op in ("WSPSend", "WSPRecv")}
     assert client_socket in talking and len(talking) == 2
     server_socket = (talking - {client_socket}).pop()
     assert server_socket != listener[0]
+    assert accepted.accepted == server_socket
+    # what the client connected to, the server accepted on, and back
+    client_address = [r.address for r in records if r.op == "WSPGetSockName"
+                      and r.socket == client_socket and r.error is None][-1]
+    assert accepted.address == connect_call.peer and accepted.peer == client_address
 
-    # What one end sent the other received, byte for byte: the receives are
-    # overlapped (one completion each); the transport's sends go out
-    # without an overlapped while nothing is queued (their call records
-    # carry the bytes) and by an overlapped send otherwise.
-    request_bytes = _moved(records, client_socket, "WSPSend") + \
-        _sent_at_once(records, client_socket)
-    response_bytes = _moved(records, server_socket, "WSPSend") + \
-        _sent_at_once(records, server_socket)
-    assert _moved(records, server_socket, "WSPRecv") == request_bytes
-    assert _moved(records, client_socket, "WSPRecv") == response_bytes
+    # What one end sent the other received, byte for byte (the summary
+    # counts each transfer once: the transport's receives are overlapped,
+    # its sends go out without an overlapped while nothing is queued).
+    summary = wsp.lsp.summarize(records)
+    client_side, server_side = summary.socket(client_socket), summary.socket(server_socket)
+    request_bytes, response_bytes = client_side.sent, server_side.sent
+    assert server_side.received == request_bytes
+    assert client_side.received == response_bytes
     # The requests carry the JSON body and little else (request lines and
     # headers); the responses the echo and the 1 MiB stream, with its
     # chunked framing and headers.

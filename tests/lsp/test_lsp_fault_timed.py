@@ -44,8 +44,12 @@ class TimedStack(Stack):
         assert self.net.time() == when
 
     def sends_below(self):
-        """(size, nbytes) of the sends the tracer saw."""
-        return [(r.size, r.nbytes) for r in self.tracer.records
+        """(size, nbytes) of the sends the tracer saw: an overlapped send's
+        bytes are on its completion record (the one with its request id),
+        an overlapped send that has not completed has None."""
+        records = self.tracer.records
+        done = {r.request: r.nbytes for r in records if r.op == "completion"}
+        return [(r.size, done.get(r.request) if r.overlapped else r.nbytes) for r in records
                 if r.op in ("WSPSend", "WSPSendTo")]
 
     def finish(self):

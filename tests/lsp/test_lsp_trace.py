@@ -17,7 +17,8 @@ from wsp.errors import (WAIT_IO_COMPLETION, WAIT_TIMEOUT, WSA_IO_PENDING, WSA_OP
                         WSAEMSGSIZE, WSAENOTCONN, WSAENOTSOCK, WSAEOPNOTSUPP, WSAEWOULDBLOCK)
 from wsp.lsp import FaultProvider, LayeredProvider, TraceRecord, TracingProvider
 
-FIELDS = {"time", "thread", "socket", "op", "call", "size", "nbytes", "result", "error"}
+FIELDS = {"time", "thread", "socket", "op", "call", "size", "nbytes", "result", "error",
+          "request", "overlapped", "address", "peer", "accepted"}
 
 
 @pytest.fixture
@@ -121,7 +122,11 @@ def test_immediate_overlapped_completion_is_recorded_before_the_call(stack):
     assert top.WSPSend(c, [b"12345678"], 0, ov) == (0, 8)
     done, call = top.records[-2:]
     assert (done.op, done.call, done.size, done.nbytes) == ("completion", "WSPSend", 8, 8)
-    assert (call.op, call.size, call.nbytes, call.result) == ("WSPSend", 8, 8, [0, 8])
+    # The call's record leaves the bytes to its completion (they were
+    # counted twice before: issue 15); its result still says (0, 8).
+    assert (call.op, call.size, call.nbytes, call.result) == ("WSPSend", 8, None, [0, 8])
+    assert call.overlapped is True and done.overlapped is True
+    assert done.request == call.request is not None
     assert done.time <= call.time
     assert stack.packets(port) == [(0, 8, 7)]
 
@@ -230,8 +235,13 @@ def test_get_overlapped_result_records_the_bytes(stack):
     top.WSPSend(c, [b"four"])
     assert top.WSPGetOverlappedResult(a, ov, True) == (4, 0)
     rec = top.records[-1]
-    assert (rec.op, rec.socket, rec.nbytes, rec.result) == ("WSPGetOverlappedResult", a, 4,
+    # The bytes are in the result; nbytes is left to the completion record,
+    # which counted them already.
+    assert (rec.op, rec.socket, rec.nbytes, rec.result) == ("WSPGetOverlappedResult", a, None,
                                                             [4, 0])
+    done, = records_of(top, op="completion")
+    assert done.nbytes == 4
+    assert sum(r.nbytes or 0 for r in records_of(top, socket=a)) == 4
 
 
 def test_to_jsonl_round_trip(stack, tmp_path):
@@ -293,6 +303,8 @@ def test_concurrent_calls_are_all_recorded(stack):
     threads = run_threads(worker)
     assert len(top.records) - before == 1000
     assert {r.thread for r in top.records[before:]} == {t.ident for t in threads}
+    ids = [r.request for r in top.records]
+    assert len(set(ids)) == len(ids)                     # unique across the threads too
 
 
 def test_custom_sink_and_clock():
@@ -318,14 +330,21 @@ def test_bad_arguments():
 
 
 def test_record_to_dict_and_equality():
-    rec = TraceRecord(1, 2, 3, "completion", "WSPSend", 4, 4, 0, None)
+    rec = TraceRecord(1, 2, 3, "completion", "WSPSend", 4, 4, 0, None, request=9,
+                      overlapped=True, peer=["10.0.0.1", 80])
     assert rec.to_dict() == {"time": 1, "thread": 2, "socket": 3, "op": "completion",
                              "call": "WSPSend", "size": 4, "nbytes": 4, "result": 0,
-                             "error": None}
+                             "error": None, "request": 9, "overlapped": True,
+                             "address": None, "peer": ["10.0.0.1", 80], "accepted": None}
     assert rec == TraceRecord(**rec.to_dict())
     assert rec != TraceRecord(**{**rec.to_dict(), "nbytes": 3})
     assert repr(rec) == ("TraceRecord(time=1, thread=2, socket=3, op='completion', "
-                         "call='WSPSend', size=4, nbytes=4, result=0, error=None)")
+                         "call='WSPSend', size=4, nbytes=4, result=0, error=None, request=9, "
+                         "overlapped=True, address=None, peer=['10.0.0.1', 80], "
+                         "accepted=None)")
+    # the nine positional fields of the first format still make a record
+    old = TraceRecord(1, 2, 3, "WSPSend", None, 4, 4, [0, 4], None)
+    assert (old.request, old.overlapped, old.peer) == (None, None, None)
 
 
 def test_cleanup_with_pending_request_records_no_completion():
@@ -375,7 +394,7 @@ def test_tracer_over_a_fault_layer_records_injected_errors_and_dropped_sends():
         done, call = top.records[-2:]
         assert (done.op, done.call, done.nbytes, done.error) == ("completion", "WSPSend", 7,
                                                                  None)
-        assert (call.op, call.nbytes) == ("WSPSend", 7)
+        assert (call.op, call.nbytes, call.result) == ("WSPSend", None, [0, 7])
         assert st.packets(port) == [(0, 7, 7)]
         assert st.proc.GetQueuedCompletionStatus(port, 0) == (WAIT_TIMEOUT, 0, 0, None)
 
@@ -396,3 +415,184 @@ def test_application_calls_through_the_catalog_are_traced():
         assert ops[-1] == ("WSPCleanup", None)
         res = proc.resources()
         assert res == dict.fromkeys(res, 0), res
+
+
+# -- issue 15: requests, bytes counted once, addresses, the extension functions ------------
+def ext(top, s, guid):
+    """The tracer's own extension function for `guid`, looked up on `s`."""
+    return top.WSPIoctl(s, wsp.SIO_GET_EXTENSION_FUNCTION_POINTER, guid)
+
+
+def test_an_overlapped_receive_done_at_once_is_counted_once(stack):
+    # The user's case: 37 bytes wait at the receiver, an overlapped receive
+    # takes them at once and returns (0, 37), and its completion follows.
+    # Both records used to carry nbytes 37, and a per-socket sum said 74.
+    top = stack.top
+    c, a, _ = stack.pair()
+    port = stack.port(a)
+    message = b"x" * 37
+    top.WSPSend(c, [message])
+    ov = Overlapped()
+    assert top.WSPRecv(a, [bytearray(64)], 0, ov) == (0, 37, 0)
+    done, call = records_of(top, socket=a)[-2:]
+    assert (call.op, call.overlapped, call.nbytes, call.result) == ("WSPRecv", True, None,
+                                                                     [0, 37, 0])
+    assert (done.op, done.call, done.nbytes, done.request) == ("completion", "WSPRecv", 37,
+                                                               call.request)
+    # what the call returned and what completed: the same 37 bytes, once
+    assert sum(r.nbytes or 0 for r in records_of(top, socket=a)) == 37 == len(message)
+    assert sum(r.nbytes or 0 for r in records_of(top, socket=c)) == 37   # the plain send
+    assert stack.packets(port) == [(0, 37, 7)]
+
+
+def test_a_pending_receive_is_counted_on_its_completion(stack):
+    top = stack.top
+    c, a, _ = stack.pair()
+    stack.port(a)
+    ov = Overlapped()
+    assert top.WSPRecv(a, [bytearray(64)], 0, ov) == (WSA_IO_PENDING, 0, 0)
+    call = top.records[-1]
+    assert (call.op, call.overlapped, call.nbytes) == ("WSPRecv", True, None)
+    top.WSPSend(c, [b"y" * 37])
+    done, = records_of(top, op="completion")
+    assert (done.request, done.nbytes, done.overlapped, done.call) == (call.request, 37, True,
+                                                                        "WSPRecv")
+    assert done.time >= call.time
+    assert sum(r.nbytes or 0 for r in records_of(top, socket=a)) == 37
+
+
+def test_request_ids_are_unique_and_completions_repeat_their_calls(stack):
+    top = stack.top
+    c, a, _ = stack.pair()
+    stack.port(a, c)
+    for _ in range(3):
+        top.WSPRecv(a, [bytearray(8)], 0, Overlapped())
+        top.WSPSend(c, [b"abc"], 0, Overlapped())
+        top.WSPSend(c, [b"plain"])
+    top.WSPRecv(a, [bytearray(8)], 0, Overlapped())       # takes the last plain send
+    calls = [r for r in top.records if r.op != "completion"]
+    ids = [r.request for r in calls]
+    assert len(set(ids)) == len(ids) and None not in ids and ids == sorted(ids)
+    assert [r.overlapped for r in calls if r.op == "WSPSend"] == [True, False] * 3
+    by_id = {r.request: r for r in calls}
+    completions = records_of(top, op="completion")
+    # each overlapped call completed exactly once, under its own id
+    assert sorted(d.request for d in completions) == [r.request for r in calls if r.overlapped]
+    assert len(completions) == 7
+    for done in completions:
+        call = by_id[done.request]
+        assert (call.op, call.socket, call.overlapped) == (done.call, done.socket, True)
+
+
+def test_stream_entries_record_their_addresses(stack):
+    top = stack.top
+    lst = stack.socket()
+    top.WSPBind(lst, ("127.0.0.1", 0))
+    bind_rec = top.records[-1]
+    top.WSPListen(lst, 4)
+    addr = top.WSPGetSockName(lst)
+    assert top.records[-1].address == list(addr)
+    assert bind_rec.address == [addr[0], 0]
+    c = stack.socket()
+    top.WSPConnect(c, addr)
+    conn_rec = top.records[-1]
+    assert (conn_rec.op, conn_rec.peer, conn_rec.result) == ("WSPConnect", list(addr), None)
+    client_addr = top.WSPGetSockName(c)
+    a, caller = top.WSPAccept(lst)
+    acc_rec = top.records[-1]
+    assert (acc_rec.socket, acc_rec.accepted, acc_rec.peer) == (lst, a, list(client_addr))
+    assert caller == client_addr
+    assert top.WSPGetPeerName(a) == client_addr
+    assert top.records[-1].peer == list(client_addr)
+    # a refused connect: the target it tried, with the error
+    top.WSPCloseSocket(lst)
+    s = stack.socket()
+    with pytest.raises(WinsockError):
+        top.WSPConnect(s, addr)
+    refused = top.records[-1]
+    assert (refused.peer, refused.error) == (list(addr), wsp.WSAECONNREFUSED)
+
+
+def test_datagram_entries_record_their_addresses(stack):
+    from wsp.spi import senders
+
+    top = stack.top
+    s, r, to = stack.dgrams()
+    top.WSPBind(s, (to[0], 0))
+    me = top.WSPGetSockName(s)
+    # sendto's destination; a receive done at once has the sender on its call
+    top.WSPSendTo(s, [b"one"], 0, to)
+    assert top.records[-1].peer == list(to)
+    top.WSPRecvFrom(r, [bytearray(16)])
+    assert top.records[-1].peer == list(me)
+    top.WSPSendTo(s, [b"two"], 0, to)
+    stack.port(r, s)
+    assert top.WSPRecvFrom(r, [bytearray(16)], 0, Overlapped())[3] == me
+    done, call = top.records[-2:]
+    assert (call.op, call.peer, call.nbytes) == ("WSPRecvFrom", list(me), None)
+    assert (done.op, done.nbytes, done.request) == ("completion", 3, call.request)
+    # an overlapped sendto: the destination on its completion too
+    top.WSPSendTo(s, [b"three"], 0, to, Overlapped())
+    done, call = top.records[-2:]
+    assert call.peer == done.peer == list(to) and done.nbytes == 5
+    assert top.WSPRecvFrom(r, [bytearray(16)])[:2] == (0, 5)
+    # a receive that waits: its sender is known at the completion, and the
+    # tracer only peeks at it: the application still takes it
+    ov = Overlapped()
+    assert top.WSPRecvFrom(r, [bytearray(16)], 0, ov)[0] == WSA_IO_PENDING
+    waiting = top.records[-1]
+    assert waiting.peer is None
+    top.WSPSendTo(s, [b"four"], 0, to)
+    done, = [d for d in records_of(top, op="completion") if d.request == waiting.request]
+    assert (done.call, done.nbytes, done.peer) == ("WSPRecvFrom", 4, list(me))
+    assert senders.take(ov) == me
+
+
+def test_connect_ex_and_accept_ex_have_call_records(stack):
+    top = stack.top
+    lst, addr = stack.listener()
+    port = stack.port(lst)
+    spare, c = stack.socket(), stack.socket()
+    top.WSPBind(c, (addr[0], 0))
+    client_addr = top.WSPGetSockName(c)
+    accept_ex = ext(top, lst, wsp.WSAID_ACCEPTEX)
+    connect_ex = ext(top, c, wsp.WSAID_CONNECTEX)
+    disconnect_ex = ext(top, c, wsp.WSAID_DISCONNECTEX)
+    # what the application gets is the tracer's own (bound to it)
+    assert accept_ex.__self__ is top and connect_ex.__func__ is TracingProvider.ConnectEx
+
+    buf = bytearray(16 + 64)
+    accept_ov, connect_ov = Overlapped(), Overlapped()
+    assert accept_ex(lst, spare, buf, 16, 32, 32, accept_ov) == (WSA_IO_PENDING, 0)
+    acc_call = top.records[-1]
+    assert (acc_call.op, acc_call.socket, acc_call.accepted, acc_call.size,
+            acc_call.overlapped, acc_call.nbytes) == ("AcceptEx", lst, spare, 16, True, None)
+    assert connect_ex(c, addr, b"hello", connect_ov)[0] in (0, WSA_IO_PENDING)
+    con_call, = records_of(top, op="ConnectEx")
+    assert (con_call.socket, con_call.peer, con_call.size, con_call.overlapped) == (
+        c, list(addr), 5, True)
+    # the connection's first data completed the AcceptEx (inside ConnectEx)
+    done = {d.call: d for d in records_of(top, op="completion")}
+    acc_done, con_done = done["AcceptEx"], done["ConnectEx"]
+    assert (acc_done.socket, acc_done.request, acc_done.accepted, acc_done.nbytes) == (
+        lst, acc_call.request, spare, 5)
+    assert acc_done.address == list(addr) and acc_done.peer == list(client_addr)
+    assert (con_done.socket, con_done.request, con_done.nbytes, con_done.error) == (
+        c, con_call.request, 5, None)
+    assert bytes(buf[:5]) == b"hello"
+    assert stack.packets(port) == [(0, 5, 7)]
+    # DisconnectEx: a call record and its completion
+    disconnect_ex(c, Overlapped(), 0)
+    dis_call, = records_of(top, op="DisconnectEx")
+    assert (dis_call.socket, dis_call.overlapped) == (c, True)
+    stack.flush()
+    assert any(d.call == "DisconnectEx" and d.request == dis_call.request
+               for d in records_of(top, op="completion"))
+    # an extension call that fails before it starts: its record, no completion
+    with pytest.raises(WinsockError) as exc:
+        connect_ex(c, addr, None, None)
+    assert exc.value.winerror == wsp.WSA_INVALID_PARAMETER
+    bad = top.records[-1]
+    assert (bad.op, bad.overlapped, bad.error) == ("ConnectEx", False,
+                                                   wsp.WSA_INVALID_PARAMETER)
+    assert top._requests == {}

@@ -1,4 +1,5 @@
-"""TracingProvider: a layer that records every WSP call passing through it
+"""TracingProvider: a layer that records every WSP call passing through it,
+every call of its extension functions (AcceptEx, ConnectEx, DisconnectEx),
 and every completion of an overlapped request it relays (SPEC §8).
 
 The layer is transparent: each entry records what happened and then hands
@@ -10,6 +11,13 @@ back exactly what the layer below returned or raised.  A record is a
     tracer.WSPStartup(0x0202, None, proc.upcalls)
     ...
     tracer.to_jsonl("trace.jsonl")
+
+Every call gets a request id; the completion of an overlapped call repeats
+it.  Bytes are counted once: an overlapped call's record leaves ``nbytes``
+out (None) and its completion record carries them, also when the call
+completed at once (its ``result`` still shows the ``(0, nbytes)`` it
+returned), so summing ``nbytes`` over a trace counts every transfer once.
+:func:`wsp.lsp.summarize` does the sums.
 """
 from __future__ import annotations
 
@@ -20,6 +28,8 @@ import time
 from typing import Any, Callable, Sequence
 
 from ..errors import WinsockError
+from ..sim.extensions import unpack_sockaddr
+from ..spi import senders
 from ..spi.checks import wsabuf_nbytes
 from ..spi.process import Operation
 from ..spi.structs import Overlapped, ThreadId
@@ -29,37 +39,69 @@ __all__ = ["TraceRecord", "TracingProvider"]
 
 
 class TraceRecord:
-    """One traced event: a WSP call that returned or raised, or the
-    completion of an overlapped request.
+    """One traced event: a call that returned or raised, or the completion
+    of an overlapped request.
 
     * ``time``: the clock (ns) when the record was made -- when the call
       returned or raised, or when the completion arrived from below;
     * ``thread``: ``threading.get_ident()`` of the thread it happened in;
     * ``socket``: the layer's socket handle (for ``WSPSocket`` the new
-      handle; None for calls without a socket, or when ``WSPSocket`` failed);
-    * ``op``: the WSP entry name (``"WSPSend"``), or ``"completion"``;
+      handle; for AcceptEx and its completion the listening socket; None
+      for calls without a socket, or when ``WSPSocket`` failed);
+    * ``op``: the entry name (``"WSPSend"``, ``"ConnectEx"``), or
+      ``"completion"``;
     * ``call``: for a completion, the entry that started the request
-      (``"WSPRecv"``); None for call records;
-    * ``size``: bytes offered by a send, buffer capacity of a receive
-      (also on their completions); None otherwise;
-    * ``nbytes``: bytes transferred when known -- a send or receive that
-      completed at once, a completion, ``WSPGetOverlappedResult``; else None;
+      (``"WSPRecv"``, ``"AcceptEx"``); None for call records;
+    * ``size``: bytes offered by a send (and ConnectEx's send buffer),
+      buffer capacity of a receive (and AcceptEx's receive_data_length),
+      also on their completions; None otherwise;
+    * ``nbytes``: bytes this record counts as transferred, so that a sum
+      over records counts each transfer once: a send or receive made
+      without an overlapped that completed, and every completion; None on
+      the call record of an overlapped call (its completion counts them,
+      also when it completed at once) and on ``WSPGetOverlappedResult``
+      (it reports a completion already recorded; its ``result`` has them);
     * ``result``: the return value made JSON-friendly (tuples become lists,
       small structures dicts, anything else its ``repr``); the exception's
       type name when a call raised something other than ``WinsockError``;
       the completion flags for a completion;
     * ``error``: the WSA error code of a ``WinsockError`` or of a failed
-      completion; None on success (and for other exceptions).
+      completion; None on success (and for other exceptions);
+    * ``request``: the request id, unique in the tracer (1, 2, ...): every
+      call record has a new one; a completion record repeats the id of the
+      call that started it (None for a request the tracer did not see start);
+    * ``overlapped``: whether the call was made as overlapped I/O, given
+      an overlapped to carry its request (False for the rest, also for
+      ``WSPGetOverlappedResult``, which only asks about one); True on every
+      completion record;
+    * ``address``: the local address, as ``[host, port]``, where the record
+      tells it: WSPBind's, WSPGetSockName's, the accepted socket's on an
+      AcceptEx completion; else None;
+    * ``peer``: the remote address where the record tells it: WSPConnect's
+      and ConnectEx's target, WSPAccept's caller and the AcceptEx
+      completion's, WSPSendTo's destination, WSPRecvFrom's sender (on the
+      call record when it completed at once, on the completion when it
+      waited), WSPGetPeerName's; else None;
+    * ``accepted``: for WSPAccept and AcceptEx (call and completion), the
+      handle of the accepted socket (the bytes AcceptEx's completion
+      received belong to it); else None.
+
+    A completion that happens inside its call (an overlapped send on an
+    idle connection) is recorded before the call's own record, which is
+    made when the call returns: link them by ``request``, not by order.
     """
 
-    __slots__ = ("time", "thread", "socket", "op", "call", "size", "nbytes", "result", "error")
+    __slots__ = ("time", "thread", "socket", "op", "call", "size", "nbytes", "result", "error",
+                 "request", "overlapped", "address", "peer", "accepted")
 
     #: the field names, in the order ``to_dict`` gives them
     FIELDS = __slots__
 
     def __init__(self, time: int, thread: int, socket: int | None, op: str,
                  call: str | None = None, size: int | None = None, nbytes: int | None = None,
-                 result: Any = None, error: int | None = None) -> None:
+                 result: Any = None, error: int | None = None, request: int | None = None,
+                 overlapped: bool | None = None, address: Any = None, peer: Any = None,
+                 accepted: int | None = None) -> None:
         self.time = time
         self.thread = thread
         self.socket = socket
@@ -69,6 +111,11 @@ class TraceRecord:
         self.nbytes = nbytes
         self.result = result
         self.error = error
+        self.request = request
+        self.overlapped = overlapped
+        self.address = address
+        self.peer = peer
+        self.accepted = accepted
 
     def to_dict(self) -> dict[str, Any]:
         """The record as a plain dict (the keys are :attr:`FIELDS`)."""
@@ -118,14 +165,67 @@ def _immediate(value: Any) -> int | None:
     return None
 
 
-def _transferred(value: Any) -> int | None:
-    """nbytes of WSPGetOverlappedResult's ``(nbytes, flags)``."""
-    return value[0]
+def _sender(value: Any) -> dict[str, Any]:
+    """WSPRecvFrom's ``(rc, nbytes, flags, from_addr)``: the sender, when
+    it completed at once (a pending one learns it at completion)."""
+    if isinstance(value, tuple) and len(value) >= 4 and value[0] == 0 and value[3] is not None:
+        return {"peer": summarise(value[3])}
+    return {}
+
+
+def _waited_sender(overlapped: Any) -> Callable[[int], dict[str, Any]]:
+    """What the completion of an overlapped WSPRecvFrom that waited knows:
+    its sender, recorded by overlapped (wsp.spi.senders) and only peeked
+    at: the application takes it."""
+    def read(error: int) -> dict[str, Any]:
+        sender = senders.peek(overlapped)
+        return {} if sender is None else {"peer": summarise(sender)}
+    return read
+
+
+def _accepted(value: Any) -> dict[str, Any]:
+    """WSPAccept's ``(new_socket, caller_addr)``."""
+    return {"accepted": value[0], "peer": summarise(value[1])}
+
+
+class _Request:
+    """A started overlapped request, until its completion is recorded: what
+    the completion record repeats of its call, and how it learns what only
+    the completion knows (`at_completion(error) -> fields`)."""
+
+    __slots__ = ("call", "request", "size", "fields", "at_completion")
+
+    def __init__(self, call: str, request: int, size: int | None, fields: dict[str, Any],
+                 at_completion: Callable[[int], dict[str, Any]] | None) -> None:
+        self.call = call
+        self.request = request
+        self.size = size
+        self.fields = fields
+        self.at_completion = at_completion
+
+
+def _accept_addresses(buffer: Any, receive_data_length: Any,
+                      local_address_length: Any) -> Callable[[int], dict[str, Any]]:
+    """What an AcceptEx completion knows: the accepted socket's local and
+    remote addresses, read from the areas after the data in its buffer
+    (where GetAcceptExSockaddrs reads them: a Windows sockaddr_in each)."""
+    def read(error: int) -> dict[str, Any]:
+        if error:
+            return {}                    # nothing was accepted: the areas mean nothing
+        try:
+            view = memoryview(buffer).cast("B")
+            receive, local_len = int(receive_data_length), int(local_address_length)
+            local = unpack_sockaddr(view[receive:receive + 16])
+            remote = unpack_sockaddr(view[receive + local_len:receive + local_len + 16])
+        except (TypeError, ValueError, WinsockError):
+            return {}                    # not ours to judge: the call's own checks did
+        return {"address": list(local), "peer": list(remote)}
+    return read
 
 
 class TracingProvider(LayeredProvider):
-    """A layered provider that records every WSP call and every overlapped
-    completion passing through it.
+    """A layered provider that records every WSP call, every call of its
+    extension functions and every overlapped completion passing through it.
 
     `sink` takes each :class:`TraceRecord` as it is made, in the thread
     where the call or completion happened (so it must be thread-safe);
@@ -134,9 +234,9 @@ class TracingProvider(LayeredProvider):
 
     A record is made when the call returns or raises, so a completion that
     happens inside the call (an overlapped send on an idle connection)
-    is recorded before the call itself.  Exceptions propagate unchanged.
-    Completions cancelled silently by the final ``WSPCleanup`` are not
-    completions and are not recorded.
+    is recorded before the call itself; both carry the same ``request``.
+    Exceptions propagate unchanged.  Completions cancelled silently by the
+    final ``WSPCleanup`` are not completions and are not recorded.
     """
 
     description = "wsp tracing layer"
@@ -153,35 +253,44 @@ class TracingProvider(LayeredProvider):
         self._records_lock = threading.Lock()
         self._sink = sink if sink is not None else self._append
         self._clock = clock
-        # The application's overlapped -> (entry name, size) of the request
-        # it carries, for that request's completion record.
-        self._requests: dict[Overlapped, tuple[str, int | None]] = {}
+        self._last_request = 0           # request ids: 1, 2, ... (under _records_lock)
+        # The application's overlapped -> the request it carries, for that
+        # request's completion record.
+        self._requests: dict[Overlapped, _Request] = {}
 
     # -- recording -------------------------------------------------------------------------
     def _append(self, record: TraceRecord) -> None:
         with self._records_lock:
             self.records.append(record)
 
-    def _emit(self, socket: int | None, op: str, *, call: str | None = None,
-              size: int | None = None, nbytes: int | None = None, result: Any = None,
-              error: int | None = None) -> None:
-        self._sink(TraceRecord(self._clock(), threading.get_ident(), socket, op, call, size,
-                               nbytes, result, error))
+    def _emit(self, socket: int | None, op: str, **fields: Any) -> None:
+        self._sink(TraceRecord(self._clock(), threading.get_ident(), socket, op, **fields))
 
     def _traced(self, op: str, socket: int | None, func: Callable[..., Any], *args: Any,
                 size: int | None = None,
                 nbytes_of: Callable[[Any], int | None] | None = None,
-                overlapped: Any = None) -> Any:
+                overlapped: Any = None, fields: dict[str, Any] | None = None,
+                fields_of: Callable[[Any], dict[str, Any]] | None = None,
+                at_completion: Callable[[int], dict[str, Any]] | None = None) -> Any:
         """Run ``func(*args)`` and record it.  `nbytes_of` reads the bytes
-        transferred from the result, when it tells them.  `overlapped`: the
-        application's overlapped, remembered for the completion record."""
+        transferred from the result of a call made without an overlapped.
+        `overlapped`: the application's, remembered for the completion
+        record.  `fields`: address, peer or accepted known from the
+        arguments (on the call record and on its completion's);
+        `fields_of(result)`: those the result tells; `at_completion(error)`:
+        those only the completion knows."""
+        fields = fields or {}
         request = None
-        if isinstance(overlapped, Overlapped) and not overlapped.pending:
-            # (A pending one makes the call fail with WSAEINVAL: leave the
-            # request it carries alone.)
-            request = (op, size)
-            with self._records_lock:
+        with self._records_lock:
+            self._last_request += 1
+            request_id = self._last_request
+            if isinstance(overlapped, Overlapped) and not overlapped.pending:
+                # (A pending one makes the call fail with WSAEINVAL: leave the
+                # request it carries alone.)  Registered before the call: its
+                # completion may come inside it.
+                request = _Request(op, request_id, size, fields, at_completion)
                 self._requests[overlapped] = request
+        given = overlapped is not None
         try:
             value = func(*args)
         except BaseException as exc:
@@ -190,24 +299,39 @@ class TracingProvider(LayeredProvider):
                     if self._requests.get(overlapped) is request:
                         del self._requests[overlapped]
             if isinstance(exc, WinsockError):
-                self._emit(socket, op, size=size, error=exc.winerror)
+                self._emit(socket, op, size=size, error=exc.winerror, request=request_id,
+                           overlapped=given, **fields)
             else:
-                self._emit(socket, op, size=size, result=type(exc).__name__)
+                self._emit(socket, op, size=size, result=type(exc).__name__,
+                           request=request_id, overlapped=given, **fields)
             raise
         if op == "WSPSocket":
             socket = value
-        self._emit(socket, op, size=size, nbytes=None if nbytes_of is None else nbytes_of(value),
-                   result=summarise(value))
+        if fields_of is not None:
+            fields = {**fields, **fields_of(value)}
+        # An overlapped call's bytes are counted on its completion, which
+        # every started request gets (SPEC §6.2), also one done at once.
+        nbytes = None if given or nbytes_of is None else nbytes_of(value)
+        self._emit(socket, op, size=size, nbytes=nbytes, result=summarise(value),
+                   request=request_id, overlapped=given, **fields)
         return value
 
     def lower_completed(self, op: Operation, error: int, nbytes: int, flags: int) -> None:
         """Record the completion, then deliver it (always, even if the sink
         raises: the application's request must still complete)."""
         with self._records_lock:
-            call, size = self._requests.pop(op.overlapped, (None, None))
+            request = self._requests.pop(op.overlapped, None)
         try:
-            self._emit(op.socket, "completion", call=call, size=size, nbytes=nbytes,
-                       result=flags, error=error or None)
+            if request is None:
+                self._emit(op.socket, "completion", nbytes=nbytes, result=flags,
+                           error=error or None, overlapped=True)
+            else:
+                fields = request.fields
+                if request.at_completion is not None:
+                    fields = {**fields, **request.at_completion(error)}
+                self._emit(op.socket, "completion", call=request.call, size=request.size,
+                           nbytes=nbytes, result=flags, error=error or None,
+                           request=request.request, overlapped=True, **fields)
         finally:
             super().lower_completed(op, error, nbytes, flags)
 
@@ -256,28 +380,33 @@ class TracingProvider(LayeredProvider):
 
     def WSPAccept(self, s: int, condition: Callable[..., int] | None = None,
                   callback_data: Any = 0) -> tuple[int, tuple[str, int]]:
-        return self._traced("WSPAccept", s, super().WSPAccept, s, condition, callback_data)
+        return self._traced("WSPAccept", s, super().WSPAccept, s, condition, callback_data,
+                            fields_of=_accepted)
 
     def WSPCloseSocket(self, s: int) -> None:
         return self._traced("WSPCloseSocket", s, super().WSPCloseSocket, s)
 
     def WSPBind(self, s: int, addr: tuple[str, int]) -> None:
-        return self._traced("WSPBind", s, super().WSPBind, s, addr)
+        return self._traced("WSPBind", s, super().WSPBind, s, addr,
+                            fields={"address": summarise(addr)})
 
     def WSPListen(self, s: int, backlog: int) -> None:
         return self._traced("WSPListen", s, super().WSPListen, s, backlog)
 
     def WSPConnect(self, s: int, addr: tuple[str, int]) -> None:
-        return self._traced("WSPConnect", s, super().WSPConnect, s, addr)
+        return self._traced("WSPConnect", s, super().WSPConnect, s, addr,
+                            fields={"peer": summarise(addr)})
 
     def WSPShutdown(self, s: int, how: int) -> None:
         return self._traced("WSPShutdown", s, super().WSPShutdown, s, how)
 
     def WSPGetSockName(self, s: int) -> tuple[str, int]:
-        return self._traced("WSPGetSockName", s, super().WSPGetSockName, s)
+        return self._traced("WSPGetSockName", s, super().WSPGetSockName, s,
+                            fields_of=lambda addr: {"address": summarise(addr)})
 
     def WSPGetPeerName(self, s: int) -> tuple[str, int]:
-        return self._traced("WSPGetPeerName", s, super().WSPGetPeerName, s)
+        return self._traced("WSPGetPeerName", s, super().WSPGetPeerName, s,
+                            fields_of=lambda addr: {"peer": summarise(addr)})
 
     def WSPSetSockOpt(self, s: int, level: int, optname: int, value: Any) -> None:
         return self._traced("WSPSetSockOpt", s, super().WSPSetSockOpt, s, level, optname,
@@ -317,8 +446,10 @@ class TracingProvider(LayeredProvider):
 
     def WSPGetOverlappedResult(self, s: int, overlapped: Overlapped,
                                wait: bool) -> tuple[int, int]:
+        # No nbytes: the completion this reports was recorded (and counted)
+        # already; the result has them.
         return self._traced("WSPGetOverlappedResult", s, super().WSPGetOverlappedResult, s,
-                            overlapped, wait, nbytes_of=_transferred)
+                            overlapped, wait)
 
     # The entries this layer does not support (WSAEOPNOTSUPP) are calls too.
     def WSPAsyncSelect(self, s: int, *args: Any) -> Any:
@@ -350,7 +481,8 @@ class TracingProvider(LayeredProvider):
                   thread_id: ThreadId | None = None) -> tuple[int, int]:
         return self._traced("WSPSendTo", s, super().WSPSendTo, s, buffers, flags, to,
                             overlapped, completion_routine, thread_id, size=_offered(buffers),
-                            nbytes_of=_immediate, overlapped=overlapped)
+                            nbytes_of=_immediate, overlapped=overlapped,
+                            fields={"peer": summarise(to)})
 
     def WSPRecv(self, s: int, buffers: Sequence[Any], flags: int = 0,
                 overlapped: Overlapped | None = None, completion_routine: Any = None,
@@ -364,10 +496,41 @@ class TracingProvider(LayeredProvider):
                     thread_id: ThreadId | None = None) -> tuple[int, int, int, Any]:
         return self._traced("WSPRecvFrom", s, super().WSPRecvFrom, s, buffers, flags,
                             overlapped, completion_routine, thread_id,
-                            size=_capacity(buffers), nbytes_of=_immediate, overlapped=overlapped)
+                            size=_capacity(buffers), nbytes_of=_immediate, overlapped=overlapped,
+                            fields_of=_sender, at_completion=_waited_sender(overlapped))
 
     def WSPIoctl(self, s: int, code: int, value: Any = None, overlapped: Any = None,
                  completion_routine: Any = None, thread_id: ThreadId | None = None) -> Any:
         return self._traced("WSPIoctl", s, super().WSPIoctl, s, code, value, overlapped,
                             completion_routine, thread_id, overlapped=overlapped)
 
+    # -- the extension functions (SPEC §6.4): the layer's own, recorded ------------------
+    def AcceptEx(self, listen_s: int, accept_s: int, buffer: Any, receive_data_length: int,
+                 local_address_length: int, remote_address_length: int,
+                 overlapped: Overlapped) -> tuple[int, int]:
+        """The layer's AcceptEx, recorded on `listen_s` with ``accepted``
+        (`accept_s`) and ``size`` (receive_data_length); its completion
+        also gives the accepted socket's ``address`` and ``peer``, and
+        counts the first data it received."""
+        size = receive_data_length if type(receive_data_length) is int else None
+        return self._traced("AcceptEx", listen_s, super().AcceptEx, listen_s, accept_s, buffer,
+                            receive_data_length, local_address_length, remote_address_length,
+                            overlapped, size=size, overlapped=overlapped,
+                            fields={"accepted": accept_s},
+                            at_completion=_accept_addresses(buffer, receive_data_length,
+                                                            local_address_length))
+
+    def ConnectEx(self, s: int, addr: tuple[str, int], send_buffer: Any,
+                  overlapped: Overlapped) -> tuple[int, int]:
+        """The layer's ConnectEx, recorded with its target as ``peer`` and
+        the send buffer's length as ``size`` (its completion counts what
+        was sent)."""
+        size = 0 if send_buffer is None else _offered([send_buffer])
+        return self._traced("ConnectEx", s, super().ConnectEx, s, addr, send_buffer,
+                            overlapped, size=size, overlapped=overlapped,
+                            fields={"peer": summarise(addr)})
+
+    def DisconnectEx(self, s: int, overlapped: Overlapped, flags: int = 0) -> tuple[int, int]:
+        """The layer's DisconnectEx, recorded."""
+        return self._traced("DisconnectEx", s, super().DisconnectEx, s, overlapped, flags,
+                            overlapped=overlapped)

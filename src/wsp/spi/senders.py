@@ -10,7 +10,8 @@ passes its own overlapped down: when such a receive completes it moves the
 record up, from the overlapped it passed down to the application's
 (:func:`forward`), so the sender survives any stack of layers.  The
 application (``wsp.aio``'s proactor, for one) takes it once with
-:func:`take`.
+:func:`take`; an observer that must leave it to the application (the
+tracing layer, wsp.lsp.trace) reads it with :func:`peek`.
 
 Records are weak in their overlapped: one nobody takes goes with its
 overlapped.
@@ -21,7 +22,7 @@ import threading
 import weakref
 from typing import Any
 
-__all__ = ["forward", "record", "take"]
+__all__ = ["forward", "peek", "record", "take"]
 
 _lock = threading.Lock()
 _senders: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -38,6 +39,13 @@ def take(overlapped: Any) -> tuple[str, int] | None:
     an overlapped no datagram completed)."""
     with _lock:
         return _senders.pop(overlapped, None)
+
+
+def peek(overlapped: Any) -> tuple[str, int] | None:
+    """The sender recorded for `overlapped`, left in place for :func:`take`
+    (None when there is none, or it was taken already)."""
+    with _lock:
+        return _senders.get(overlapped)
 
 
 def forward(lower: Any, upper: Any) -> None:
