@@ -408,6 +408,7 @@ class WspProactor:
             if rc:
                 raise _error(rc)
             self.process.setsockopt(s, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, ls)
+            conn.bound = True
             return conn, conn.getpeername()
 
         fut = self._start((ls, s), lambda ov: accept_ex(ls, s, buf, 0, _ADDRESS_AREA,
@@ -421,14 +422,13 @@ class WspProactor:
         """ConnectEx (binding `conn` to any address first when it is not bound)."""
         conn = self.adopt(conn)
         s = conn.fileno()
-        try:
-            bound = conn.getsockname()[1] != 0
-        except WinsockError as exc:
-            if exc.winerror != WSAEINVAL:
-                raise
-            bound = False
-        if not bound:
-            conn.bind(("0.0.0.0", 0))
+        if not conn.bound:
+            try:
+                conn.bind(("0.0.0.0", 0))
+            except WinsockError as exc:
+                if exc.winerror != WSAEINVAL:
+                    raise
+                conn.bound = True      # bound already, by a call that went around it
         connect_ex = self._extension(conn, WSAID_CONNECTEX)
         address = (address[0], address[1])
 
@@ -453,6 +453,8 @@ class WspProactor:
         def finish(rc: int, n: int, ov: Overlapped) -> None:
             if rc:
                 raise _error(rc)
+            if reuse:
+                conn.bound = False             # unbound and unconnected again
             return None
 
         return self._start((s,), lambda ov: disconnect_ex(s, ov, flags), finish)

@@ -64,6 +64,10 @@ class WspSocket:
         # the simulated provider has no use for.
         self.proto = proto
         self.blocking = True
+        #: bound through :meth:`bind` (or accepted, or connected by the
+        #: proactor, which binds first): ConnectEx needs a bound socket, and
+        #: knowing it here spares a failing getsockname in every trace
+        self.bound = False
         #: the proactor's record of what cancelled reads left (wsp.aio.proactor.Inbox)
         self.inbox: Any = None
         #: values of the tuning options the provider has no use for
@@ -108,7 +112,9 @@ class WspSocket:
         return self.process.getpeername(self._live("getpeername"))
 
     def bind(self, addr: tuple[str, int]) -> None:
+        """``bind`` of the handle; :attr:`bound` says it was bound here."""
         self.process.bind(self._live("bind"), (addr[0], addr[1]))
+        self.bound = True
 
     def connect(self, addr: tuple[str, int]) -> None:
         """``connect`` of the handle: for a datagram socket, its one peer
