@@ -459,3 +459,25 @@ def test_a_capture_holds_no_traffic_in_memory(tmp_path):
     # ... the memory did not: not even a tenth of the extra traffic
     assert peaks[1] - peaks[0] < (sizes[1] - sizes[0]) / 10, (peaks, sizes)
     assert peaks[1] < 2 * peaks[0] + 256 * 1024, peaks
+
+
+def test_a_failed_write_stops_the_capture_not_the_network(tmp_path):
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full on this system")
+    net = Network()
+    proc = wsp.Process()
+    proc.catalog.install(Provider(net))
+    proc.WSAStartup(0x0202)
+    cap = net.capture("/dev/full")              # every write: ENOSPC
+    lst = proc.WSASocket(AF_INET, SOCK_STREAM, 0)
+    proc.bind(lst, ("127.0.0.1", 0))
+    proc.listen(lst, 1)
+    c = proc.WSASocket(AF_INET, SOCK_STREAM, 0)
+    proc.connect(c, proc.getsockname(lst))
+    a, _ = proc.accept(lst)
+    payload = b"f" * 200_000                     # more than the file's buffer holds
+    proc.WSASend(c, [payload], 0, Overlapped())
+    assert recv_exactly(proc, a, len(payload)) == payload
+    assert isinstance(cap.error, OSError) and cap.closed and net.tap is None
+    cap.close()
+    proc.WSACleanup()

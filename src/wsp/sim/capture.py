@@ -177,7 +177,9 @@ class Capture:
     made by :meth:`wsp.sim.Network.capture`.
 
     ``close()`` (or leaving a ``with`` block) stops it and flushes the
-    file.  ``packets``: how many packets were written so far.  Everything
+    file.  ``packets``: how many packets were written so far.  A write that
+    fails (a full disk) stops the capture instead of failing the network's
+    call that was under way; ``error`` then holds the OSError.  Everything
     it does runs under the network's lock."""
 
     def __init__(self, network: Network, path: str | os.PathLike[str],
@@ -191,6 +193,8 @@ class Capture:
         self._file: BinaryIO | None = open(path, "wb", buffering=_BUFFERING)  # noqa: SIM115 -- closed by close()
         self._file.write(_PCAP_HEADER.pack(0xA1B23C4D, 2, 4, 0, 0, _SNAPLEN, LINKTYPE_RAW))
         self.packets = 0
+        #: the OSError that stopped the capture early (a full disk), None if none did
+        self.error: OSError | None = None
         self._clock = network.clock
         self._last = 0                    # ns of the last packet: the file stays sorted
         self._later: list[tuple[int, int, Any]] = []   # (ns, order, ACK owed) heap
@@ -288,12 +292,28 @@ class Capture:
 
     def _record(self, at: int, packet: bytes) -> None:
         """Append one packet to the file, at `at` ns (never before the last)."""
+        file = self._file
+        if file is None:
+            return                            # stopped by a failed write, below
         if at < self._last:
             at = self._last
         self._last = at
-        self._file.write(_RECORD.pack(at // 1_000_000_000, at % 1_000_000_000,
-                                      len(packet), len(packet)))
-        self._file.write(packet)
+        try:
+            file.write(_RECORD.pack(at // 1_000_000_000, at % 1_000_000_000,
+                                    len(packet), len(packet)))
+            file.write(packet)
+        except OSError as exc:
+            # A full disk must not break the network the capture watches (this
+            # runs inside its sends and receives): the capture stops, and says why.
+            self.error = exc
+            self._file = None
+            if self.network.tap is self:
+                self.network.tap = None
+            try:
+                file.close()
+            except OSError:
+                pass
+            return
         self.packets += 1
 
     def _ip(self, proto: int, src: bytes, dst: bytes, payload_len: int) -> bytes:
