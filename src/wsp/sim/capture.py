@@ -113,7 +113,8 @@ def _hosts_arg(hosts: object) -> frozenset[bytes] | None:
 class _End:
     """One end of a captured TCP connection: what it has put on the wire."""
 
-    __slots__ = ("addr", "port", "isn", "sent", "shift", "window", "fin", "acked", "wrote")
+    __slots__ = ("addr", "port", "isn", "sent", "shift", "window", "fin", "acked", "wrote",
+                 "to_addr", "to_port", "tcp_sum", "ip_sum")
 
     def __init__(self, address: tuple[str, int], packed: bytes, isn: int, rcvbuf: int) -> None:
         self.addr = packed
@@ -130,6 +131,15 @@ class _End:
         self.fin = False
         self.acked = -1              # the acknowledgement number of its last packet written
         self.wrote = -1              # and that packet's window
+        self.to_addr, self.to_port = b"", 0
+        self.tcp_sum = self.ip_sum = 0
+
+    def towards(self, other: _End) -> None:
+        """Its packets go to `other`: precompute the checksum words they all
+        share (addresses, ports, the protocol; IPv4's fixed fields)."""
+        self.to_addr, self.to_port = other.addr, other.port
+        self.tcp_sum = _ones_sum(self.addr + other.addr) + _TCP + self.port + other.port
+        self.ip_sum = _ones_sum(self.addr + other.addr) + 0x4500 + 0x4000 + (64 << 8 | _TCP)
 
     def seq(self) -> int:
         """Its next sequence number."""
@@ -150,6 +160,8 @@ class _Flow:
                            client.rcvbuf)
         self.server = _End(server.local, packed(server.local[0]), rng.getrandbits(32),
                            server.rcvbuf)
+        self.client.towards(self.server)
+        self.server.towards(self.client)
         self.wanted = capture.wants(self.client.addr, self.server.addr)
         self.closed = False          # an RST went: nothing more is written for it
         self.handshake_ack = False   # the handshake's last ACK is still owed
@@ -221,7 +233,8 @@ class Capture:
                 file, self._file = self._file, None
                 if self.network.tap is self:
                     self.network.tap = None
-                file.close()
+                if file is not None:          # (None: a failed write closed it already)
+                    file.close()
 
     def __enter__(self) -> Capture:
         return self
@@ -300,8 +313,7 @@ class Capture:
         self._last = at
         try:
             file.write(_RECORD.pack(at // 1_000_000_000, at % 1_000_000_000,
-                                    len(packet), len(packet)))
-            file.write(packet)
+                                    len(packet), len(packet)) + packet)
         except OSError as exc:
             # A full disk must not break the network the capture watches (this
             # runs inside its sends and receives): the capture stops, and says why.
@@ -329,24 +341,34 @@ class Capture:
         acknowledgement is everything the other end has put on the wire.
         (The caller has written what was owed before `at`.)"""
         other = flow.server if sender is flow.client else flow.client
-        options = b""
-        if flags & _SYN:
-            options = _SYN_OPTIONS.pack(2, 4, MSS, 1, 3, 3, sender.shift)
         if window is None:
             window = sender.window
+        seq = (sender.isn + sender.sent) & 0xFFFFFFFF
+        ack = (other.isn + other.sent) & 0xFFFFFFFF if flags & _ACK else 0
         if flags & _SYN:
+            options = _SYN_OPTIONS.pack(2, 4, MSS, 1, 3, 3, sender.shift)
             window = min(window << sender.shift, 0xFFFF)   # a SYN's window is never scaled
-        ack = other.seq() if flags & _ACK else 0
+            options_sum = _ones_sum(options)
+        else:
+            options, options_sum = b"", 0
         header_len = 20 + len(options)
-        tcp = _TCP_HEADER.pack(sender.port, other.port, sender.seq(), ack,
-                               (header_len // 4) << 4, flags, window, 0, 0) + options
         length = header_len + len(payload)
-        pseudo = sender.addr + other.addr + bytes((0, _TCP)) + length.to_bytes(2, "big")
-        total = _ones_sum(pseudo) + _ones_sum(tcp) + (_ones_sum(payload) if payload else 0)
-        tcp = tcp[:16] + _checksum(total).to_bytes(2, "big") + tcp[18:]
-        self._record(at, self._ip(_TCP, sender.addr, other.addr, length) + tcp + bytes(payload))
-        sender.acked, sender.wrote = ack, window
+        # The checksum over the pseudo-header, the header and the payload,
+        # word by word: the shared words were summed once (_End.towards).
+        offset_flags = (header_len // 4) << 12 | flags
+        total = (sender.tcp_sum + length + (seq >> 16) + (seq & 0xFFFF) + (ack >> 16)
+                 + (ack & 0xFFFF) + offset_flags + window + options_sum)
+        if payload:
+            total += _ones_sum(payload)
+        tcp = _TCP_HEADER.pack(sender.port, sender.to_port, seq, ack, offset_flags >> 8,
+                               flags, window, _checksum(total), 0)
+        self._ident = ident = (self._ident + 1) & 0xFFFF
+        ip = _IPV4.pack(0x45, 0, 20 + length, ident, 0x4000, 64, _TCP,
+                        _checksum(sender.ip_sum + 20 + length + ident), sender.addr,
+                        sender.to_addr)
+        self._record(at, ip + tcp + options + bytes(payload) if payload else ip + tcp + options)
         sender.sent += len(payload) + (1 if flags & (_SYN | _FIN) else 0)
+        sender.acked, sender.wrote = ack, window
 
     def _advertise(self, end: _End, sock: SimSocket) -> int:
         """The scaled window `end` (socket `sock`) advertises now; remembered."""
@@ -416,6 +438,8 @@ class Capture:
         flow.capture, flow.wanted, flow.closed, flow.handshake_ack = self, True, False, False
         flow.client = _End(client.local, src, self._rng.getrandbits(32), client.rcvbuf)
         flow.server = _End(addr, dst, 0, 0)
+        flow.client.towards(flow.server)
+        flow.server.towards(flow.client)
         self._segment(flow, flow.client, _SYN, self._advertise(flow.client, client))
         at = self._now() + self._delay(addr[0], client.local[0])
         self._owe(at, flow, flow.server, 0, _RST | _ACK)
@@ -434,11 +458,14 @@ class Capture:
             flow.handshake_ack = False        # the handshake's ACK goes with the first data
             self._write_tcp(now, flow, sender, _ACK, b"", sender.window)
         window = self._advertise(sender, sender_sock)
-        view = memoryview(data)
-        for start in range(0, nbytes, MSS):
-            end = min(start + MSS, nbytes)
-            self._write_tcp(now, flow, sender, _ACK | (_PSH if end == nbytes else 0),
-                            view[start:end], window)
+        if nbytes <= MSS and nbytes == len(data):    # the common case: one segment, no slice
+            self._write_tcp(now, flow, sender, _ACK | _PSH, data, window)
+        else:
+            view = memoryview(data)
+            for start in range(0, nbytes, MSS):
+                end = min(start + MSS, nbytes)
+                self._write_tcp(now, flow, sender, _ACK | (_PSH if end == nbytes else 0),
+                                view[start:end], window)
         receiving, _ = flow.ends(receiver)
         self._ack(flow, receiving, receiver, sender_sock)
 
