@@ -481,3 +481,52 @@ def test_a_failed_write_stops_the_capture_not_the_network(tmp_path):
     assert isinstance(cap.error, OSError) and cap.closed and net.tap is None
     cap.close()
     proc.WSACleanup()
+
+
+@pytest.mark.parametrize("clock", CLOCKS, ids=CLOCK_IDS)
+def test_the_fault_layers_reset_rsts_both_ends(tmp_path, clock):
+    from wsp.errors import WSAECONNRESET, WinsockError
+    from wsp.lsp import FaultProvider
+    path = tmp_path / "fault.pcap"
+    net = Network(clock=clock)
+    if clock is not None:
+        net.set_link(CLIENT, SERVER, latency=LATENCY)
+    sp, cp = wsp.Process(), wsp.Process()
+    sp.catalog.install(Provider(net, host=SERVER))
+    fault = FaultProvider(Provider(net, host=CLIENT))
+    cp.catalog.install(fault)
+    sp.WSAStartup(0x0202)
+    cp.WSAStartup(0x0202)
+    with net.capture(path):
+        lst = sp.WSASocket(AF_INET, SOCK_STREAM, 0)
+        sp.bind(lst, (SERVER, PORT))
+        sp.listen(lst, 4)
+        c = cp.WSASocket(AF_INET, SOCK_STREAM, 0)
+        cp.connect(c, (SERVER, PORT))
+        a, _ = sp.accept(lst)
+        cp.WSASend(c, [b"before"])
+        recv_exactly(sp, a, 6)
+        fault.add_rule("WSPSend", "reset", count=1)
+        with pytest.raises(WinsockError) as excinfo:
+            cp.WSASend(c, [b"never"])
+        assert excinfo.value.winerror == WSAECONNRESET
+        if clock is not None:
+            net.advance(1.0)
+        for proc, s in ((cp, c), (sp, a), (sp, lst)):
+            proc.closesocket(s)
+        sp.WSACleanup()
+        cp.WSACleanup()
+    flags = tcp_flags(path)
+    rsts = sorted(src.split(":")[0] for src, f, _ in flags if f & RST)
+    assert rsts == sorted([CLIENT, SERVER])
+    assert sum(n for _, _, n in flags) == 6               # "never" never left
+    expert(path)
+
+
+def test_require_tool_unless_ci_fails_on_ci(monkeypatch):
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true"):
+        require_tool_unless_ci("no-such-tool-wsp-test")
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception, match="not installed"):
+        require_tool_unless_ci("no-such-tool-wsp-test")
