@@ -39,6 +39,10 @@ injected on their first send.  At the end both processes call
 ``WSACleanup``, close their ports and report what they still hold: every
 count must be zero.
 
+With ``pcap`` (``wsp sim --pcap FILE``) the network's packets are captured
+from before the first connect until after the cleanup (:mod:`wsp.sim.capture`),
+so every connection shows its handshake and its FIN or RST.
+
 Everything that decides the counts -- the close modes, the injected faults,
 the order of events on each connection -- comes from ``seed``, and the
 network delivers synchronously, so the same seed gives the same counts
