@@ -361,8 +361,10 @@ def test_connectex_and_acceptex_connections_are_captured(tmp_path):
 
 def test_wsp_sim_pcap_captures_the_run(tmp_path):
     require_tool_unless_ci("tshark")
-    for extra in ([], ["--latency", "2ms"]):
-        path = tmp_path / f"sim{len(extra)}.pcap"
+    for extra in ([], ["--latency", "2ms"],
+                  ["--latency", "2ms", "--jitter", "1ms", "--bandwidth", "1MB/s", "--loss", "5%",
+                   "--lsp", "trace,fault"]):
+        path = tmp_path / f"sim{len(extra)}.pcap"            # (a name per variant)
         connections = 6
         done = subprocess.run(
             [sys.executable, "-m", "wsp", "sim", "--connections", str(connections),
@@ -381,6 +383,13 @@ def test_wsp_sim_pcap_captures_the_run(tmp_path):
         assert len(streams) == connections
         flags = tcp_flags(path)
         assert sum(1 for _, f, _ in flags if f & SYN and not f & ACK) == connections
+        if "--loss" in extra:
+            # one probe datagram per message; the lost ones never reach the
+            # server's host, so they are not in the file (a late one that
+            # reaches a closed sink is)
+            udp = fields(path, "udp.length", display_filter="udp")
+            d = report["datagrams"]
+            assert d["received"] <= len(udp) < d["sent"]
         expert(path)
 
 
