@@ -237,12 +237,15 @@ class Capture:
                     file.close()
 
     def __enter__(self) -> Capture:
+        """The capture itself (it is running already)."""
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        """Stop capturing (:meth:`close`), whatever ended the block."""
         self.close()
 
     def __repr__(self) -> str:
+        """The file, whether it still runs, and how many packets it wrote."""
         state = "closed" if self._file is None else "running"
         return f"<Capture {self.path!r} {state}, {self.packets} packets>"
 
@@ -253,6 +256,7 @@ class Capture:
 
     # -- time and the file ------------------------------------------------------------
     def _now(self) -> int:
+        """The network's time in ns: its clock's, or the wall clock's without one."""
         clock = self._clock
         if clock is None:
             return time.time_ns()             # wall time, without a float's rounding
@@ -267,6 +271,7 @@ class Capture:
         return int(round(self.network.links.get(src, dst).latency * 1e9))
 
     def _packed_host(self, host: str) -> bytes:
+        """The 4 bytes of IPv4 `host` (remembered: a network has few hosts)."""
         packed = self._packed.get(host)
         if packed is None:
             packed = self._packed[host] = ipaddress.IPv4Address(host).packed
@@ -329,6 +334,7 @@ class Capture:
         self.packets += 1
 
     def _ip(self, proto: int, src: bytes, dst: bytes, payload_len: int) -> bytes:
+        """An IPv4 header (Don't Fragment, TTL 64) with its checksum."""
         self._ident = (self._ident + 1) & 0xFFFF
         header = _IPV4.pack(0x45, 0, 20 + payload_len, self._ident, 0x4000, 64, proto, 0,
                             src, dst)
