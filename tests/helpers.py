@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dis
 import os
+import shutil
 import sys
 import threading
 import time
@@ -35,6 +36,21 @@ def importorskip_unless_ci(modname, minversion=None):
         reason = str(skipped)
     pytest.fail(f"CI=true and the test dependency {modname!r} cannot be used: {reason}",
                 pytrace=False)
+
+
+def require_tool_unless_ci(name):
+    """The path of the command-line tool `name` (``shutil.which``); skips
+    the test when it is not installed, except on CI, where .ci/run installs
+    it: a missing tool fails there instead, so that a broken install cannot
+    turn the tests that need it into silent skips."""
+    import pytest
+
+    path = shutil.which(name)
+    if path is not None:
+        return path
+    if on_ci():
+        pytest.fail(f"CI=true and the tool {name!r} is not on PATH", pytrace=False)
+    pytest.skip(f"the tool {name!r} is not installed (on PATH)")
 
 
 def assert_winsock(excinfo, code):

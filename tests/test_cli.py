@@ -21,7 +21,8 @@ REPORT_KEYS = {"wsp", "core", "python", "seed", "parameters", "seconds", "cut_sh
                "operations_per_second", "completions", "calls_failed", "closes_would_block",
                "resets_seen", "close_modes", "faults_injected", "trace_records", "leaks",
                "leaked", "errors", "clock", "hosts", "simulated_seconds",
-               "simulated_messages_per_second", "simulated_bytes_per_second", "datagrams"}
+               "simulated_messages_per_second", "simulated_bytes_per_second", "datagrams",
+               "packets_captured"}
 COUNTS = ("messages", "bytes", "completions", "calls_failed", "closes_would_block",
           "resets_seen", "close_modes", "faults_injected", "trace_records", "leaks")
 
@@ -42,7 +43,7 @@ def test_sim_json_has_the_documented_fields_and_no_leaks(capsys):
     assert report["parameters"] == {"connections": 12, "messages": 15, "size": 64,
                                     "threads": 2, "seed": 3, "lsp": [], "duration": None,
                                     "clock": None, "latency": 0.0, "jitter": 0.0,
-                                    "bandwidth": None, "loss": 0.0}
+                                    "bandwidth": None, "loss": 0.0, "pcap": None}
     # no clock: no simulated time, no probe datagrams, the two machines all the same
     assert report["clock"] is None and report["simulated_seconds"] == 0.0
     assert report["datagrams"] == {"sent": 0, "received": 0, "lost": 0}

@@ -29,6 +29,7 @@ examples:
   wsp sim                               the default scenario (about 5-10 s)
   wsp sim --connections 16 --messages 50 --seed 7 --json
   wsp sim --lsp trace,fault             the same through two layered providers
+  wsp sim --connections 4 --pcap run.pcap   and read it: tshark -r run.pcap -z conv,tcp
   wsp bench                             core and engine against their peers
   wsp bench --quick --json
   wsp trace trace.jsonl                 per-socket bytes, calls, errors of a trace
@@ -207,6 +208,8 @@ def sim_summary(report: dict[str, Any]) -> str:
         d = report["datagrams"]
         rows.append(("datagrams", f"{d['sent']:,} sent, {d['received']:,} received, "
                                   f"{d['lost']:,} lost"))
+    if report.get("packets_captured") is not None:
+        rows.append(("capture", f"{report['packets_captured']:,} packets to {p['pcap']}"))
     rows += [
         ("operations", f"{report['operations']:,}  ({report['operations_per_second']:,.0f}/s)"),
         ("bytes", f"{report['bytes']:,}  (by completed sends and receives)"),
@@ -241,7 +244,7 @@ def run_sim(args: argparse.Namespace) -> int:
                             size=args.size, threads=args.threads, seed=args.seed,
                             lsp=args.lsp, duration=args.duration, clock=clock,
                             latency=args.latency, jitter=args.jitter,
-                            bandwidth=args.bandwidth, loss=args.loss)
+                            bandwidth=args.bandwidth, loss=args.loss, pcap=args.pcap)
     update, close = _progress_bar(config.connections * config.messages, "msg")
     try:
         report = Scenario(config).run(progress=update)
@@ -358,6 +361,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--loss", type=fraction_arg, default=0.0, metavar="PROB",
                      help="probability that a datagram is lost, e.g. 1%% or 0.01 (the "
                           "streams stay reliable; the run's probe datagrams show the loss)")
+    sim.add_argument("--pcap", default=None, metavar="FILE",
+                     help="write every packet of the run to this pcap file (Wireshark, "
+                          "tshark): the connections as TCP, the datagrams as UDP")
     sim.add_argument("--json", action="store_true", help="print the report as JSON")
     sim.set_defaults(run=run_sim)
 

@@ -39,6 +39,10 @@ injected on their first send.  At the end both processes call
 ``WSACleanup``, close their ports and report what they still hold: every
 count must be zero.
 
+With ``pcap`` (``wsp sim --pcap FILE``) the network's packets are captured
+from before the first connect until after the cleanup (:mod:`wsp.sim.capture`),
+so every connection shows its handshake and its FIN or RST.
+
 Everything that decides the counts -- the close modes, the injected faults,
 the order of events on each connection -- comes from ``seed``, and the
 network delivers synchronously, so the same seed gives the same counts
@@ -98,6 +102,7 @@ class ScenarioConfig:
     jitter: float = 0.0              # seconds
     bandwidth: float | None = None   # bytes per second, each way; None: unlimited
     loss: float = 0.0                # probability that a datagram is lost
+    pcap: str | None = None          # capture the run's packets to this pcap file (SPEC 7.2)
 
     def __post_init__(self) -> None:
         for name in ("connections", "messages", "size", "threads", "seed"):
@@ -114,6 +119,8 @@ class ScenarioConfig:
                              f"choose from {', '.join(LAYERS)}")
         if self.duration is not None and not self.duration > 0:
             raise ValueError("duration must be a positive number of seconds")
+        if self.pcap is not None and not isinstance(self.pcap, str):
+            raise TypeError(f"pcap must be a path str or None, not {type(self.pcap).__name__}")
         if self.clock not in (None, "virtual", "real"):
             raise ValueError(f"clock must be None, 'virtual' or 'real', not {self.clock!r}")
         # The link's own checks (ValueError naming the parameter), before anything runs.
@@ -198,6 +205,7 @@ class Scenario:
         self._probe: tuple[int, int] | None = None   # (client, server) datagram sockets
         self._datagrams_sent = 0
         self._datagrams_received = 0
+        self._captured: int | None = None   # packets written with ``pcap``
 
     # -- bookkeeping --------------------------------------------------------------
     def _count(self, status: int, nbytes: int) -> None:
@@ -235,6 +243,17 @@ class Scenario:
         self.net = net = Network(seed=cfg.seed, clock=cfg.clock)
         net.set_link(CLIENT_HOST, SERVER_ADDR[0], latency=cfg.latency, jitter=cfg.jitter,
                      bandwidth=cfg.bandwidth, loss=cfg.loss)
+        if cfg.pcap is None:
+            return self._run(net, rng, progress)
+        # The capture spans the whole run, the cleanup's resets and FINs included.
+        with net.capture(cfg.pcap) as capture:
+            report = self._run(net, rng, progress)
+        report["packets_captured"] = capture.packets
+        return report
+
+    def _run(self, net: Network, rng: random.Random,
+             progress: Callable[[int, int], None] | None) -> dict[str, Any]:
+        cfg = self.config
         layers = tuple(cfg.lsp)
         server = _Side("server", net, layers, cfg.seed, SERVER_ADDR[0])
         client = _Side("client", net, layers, cfg.seed, CLIENT_HOST)
@@ -648,6 +667,7 @@ class Scenario:
                           "lost": self._datagrams_sent - self._datagrams_received},
             "leaks": leaks,
             "leaked": sum(leaks.values()),
+            "packets_captured": None,
             "errors": list(self._errors),
         }
 

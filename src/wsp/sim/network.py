@@ -21,6 +21,7 @@ from __future__ import annotations
 import ipaddress
 import random
 import threading
+from typing import Any, Iterable
 
 from ..constants import (FD_ACCEPT, FD_CLOSE, FD_CONNECT, FD_READ, FD_WRITE, MSG_PARTIAL,
                          SOCK_DGRAM, SOCK_STREAM)
@@ -29,6 +30,7 @@ from ..errors import (WSAEADDRINUSE, WSAEADDRNOTAVAIL, WSAECONNABORTED, WSAECONN
 
 from ..spi import senders
 from ..spi.clock import DEFAULT_GRACE, RealClock, SimClock, VirtualClock
+from .capture import Capture, start as start_capture
 from .links import Link, LinkTable, host_arg
 from .socket import (ANY_HOST, DEFAULT_HOST, MAX_DATAGRAM, Connection,
                      SimSocket, check_address)
@@ -102,6 +104,25 @@ class Network:
         self._connections: dict[Connection, None] = {}
         self._lingering: set[SimSocket] = set()   # closed, still delivering
         self._names: dict[str, str] = {}          # add_host: name -> IPv4 address
+        #: the running capture (:meth:`capture`), None when none runs: the
+        #: data path's one test for it
+        self.tap: Capture | None = None
+
+    # -- capture -------------------------------------------------------------------
+    def capture(self, path: Any, hosts: Iterable[str] | str | None = None) -> Capture:
+        """Write every packet that crosses the network from now on -- or only
+        those to or from `hosts` (one IPv4 string or an iterable of them) --
+        to the pcap file `path`, as it goes (SPEC §7.2; wsp.sim.capture
+        says what the packets look like).  Returns the running
+        :class:`~wsp.sim.capture.Capture`; its ``close()`` (or a ``with``
+        block) stops it and flushes the file.
+
+        One capture at a time: ValueError while another runs on this
+        network.  The OSError of ``open()`` when `path` cannot be written;
+        TypeError for a `path` that is not a str or os.PathLike or `hosts`
+        of the wrong types, ValueError for a host that is not dotted IPv4."""
+        with self.lock:
+            return start_capture(self, path, hosts)
 
     # -- time and links ------------------------------------------------------------
     def time(self) -> float:
@@ -298,6 +319,8 @@ class Network:
         self._bind_for_connect(client, funcname)
         client.state = "connected"
         self.establish(client, listener, addr)
+        if self.tap is not None:
+            self.tap.handshake(client.connection)   # the whole handshake took no time
         client.connect_error = 0
         client.post(FD_CONNECT, 0)
         client.post(FD_WRITE)
@@ -349,13 +372,24 @@ class Network:
         conn.closed = True
         self._connections.pop(conn, None)
         timed = self.timed
+        later = False
         for side in (conn.client, conn.server):
             if (timed is not None and origin is not None and side is not origin
                     and not timed.perfect(origin.local[0], side.local[0])):
-                timed.reset_later(origin, side, lambda side=side: self._reset_side(
-                    side, error, True, close_error))
+                later = True
+                timed.reset_later(origin, side, lambda side=side: self._reset_arrives(
+                    conn, origin, side, error, close_error))
             else:
                 self._reset_side(side, error, notify, close_error)
+        if not later and self.tap is not None:
+            self.tap.reset(conn, origin)
+
+    def _reset_arrives(self, conn: Connection, origin: SimSocket, side: SimSocket, error: int,
+                       close_error: int) -> None:
+        """The RST of `origin` reaches `side` (with a clock, after the link's delay)."""
+        if self.tap is not None:
+            self.tap.reset(conn, origin)
+        self._reset_side(side, error, True, close_error)
 
     def _reset_side(self, side: SimSocket, error: int, notify: bool, close_error: int) -> None:
         if side.reset_error:
@@ -416,6 +450,8 @@ class Network:
 
     def deliver_datagram(self, data: bytes, source: tuple[str, int], to: tuple[str, int]) -> None:
         """A datagram from `source` reaches address `to` (lock held)."""
+        if self.tap is not None:
+            self.tap.datagram(data, source, to)   # it reached the host, taken or not
         target = self.lookup(SOCK_DGRAM, to, listening=False)
         if target is None or target.shut_recv or target.handle_closed:
             return                                  # nobody listening: lost, as UDP

@@ -105,4 +105,5 @@ cdef class Connection:
     cdef public bint held
     cdef public object drop_next
     cdef public bint closed
+    cdef public object tap
     cdef object __weakref__

@@ -333,7 +333,8 @@ class SimSocket:
             # WSAECONNABORTED, not WSAECONNRESET (Wine's test_shutdown, a
             # line Windows passes).
             self.network.reset(conn, WSAECONNABORTED
-                               if peer.shutdown_send and peer.handle_closed else WSAECONNRESET)
+                               if peer.shutdown_send and peer.handle_closed else WSAECONNRESET,
+                               origin=peer)   # the RST is the peer's (a capture shows it so)
             return
         if self.fin_queued and not self.fin_sent and not self.send_buf and not self.pending_sends:
             self.fin_sent = True
@@ -362,6 +363,8 @@ class SimSocket:
             # that send has completed.  (A socket shut down for receiving
             # refuses data the same way, below, after its pending receives.)
             self.rst_owed = True
+            if self.network.tap is not None:         # the bytes crossed; the RST follows
+                self.network.tap.stream(self, conn, data, len(data))
             return len(data)
         size = len(data)
         start = 0                                      # data[start:] is still to place
@@ -383,6 +386,8 @@ class SimSocket:
             # took what they could (Windows completes them; Wine's
             # test_shutdown), the rest is refused with a reset as above.
             self.rst_owed = True
+            if self.network.tap is not None:
+                self.network.tap.stream(self, conn, data, size)
             return size
         room = self.rcvbuf - len(self.recv_buf)
         if start < size and room > 0:
@@ -396,10 +401,16 @@ class SimSocket:
         if self.recv_buf and (self.event_mask or self.watchers):
             self.post(FD_READ)
             self.wake()
+        if taken and self.network.tap is not None:
+            # A capture runs (wsp.sim.capture): these bytes crossed now.
+            # The one test a delivery pays for capture when none runs.
+            self.network.tap.stream(self, conn, data, taken)
         return taken
 
     def receive_fin(self) -> None:
         """The peer's FIN: the end of the stream, after all its data."""
+        if self.network.tap is not None:
+            self.network.tap.fin(self)
         self.eof = True
         while not self.recv_buf and self.pending_recvs:
             self.finish_recv(self.pending_recvs.popleft(), 0, 0)
@@ -413,6 +424,8 @@ class SimSocket:
         n = entry.fill(self.recv_buf)
         if not entry.peek:
             del self.recv_buf[:n]
+            if self.network.tap is not None:        # a capture: maybe a window update
+                self.network.tap.read(self)
             peer = self.peer
             if peer is not None:
                 if peer.timing is not None and not peer.direct:
@@ -477,6 +490,7 @@ class Connection:
         self.held = False            # delay: deliveries wait until released
         self.drop_next = 0           # bytes the next deliveries lose
         self.closed = False
+        self.tap: Any = None         # a capture's TCP state of it (wsp.sim.capture)
 
     @property
     def addresses(self) -> tuple[Any, Any]:

@@ -384,9 +384,13 @@ class TimedPath:
         listener = network.lookup(SOCK_STREAM, addr, listening=True)
         back = self._delay(addr[0], client.local[0])
         if listener is None or len(listener.accept_queue) >= max(listener.backlog, 1):
+            if network.tap is not None:
+                network.tap.refused(client, addr)
             self.clock.call_at(self.clock.now() + back, self._refused, client, addr)
             return
         server = network.establish(client, listener, addr)
+        if network.tap is not None:
+            network.tap.syn(client.connection)
         server.timing.window = client.rcvbuf
         client.timing.window = server.rcvbuf
         due = self.clock.now() + back
@@ -396,6 +400,8 @@ class TimedPath:
     def _syn_ack_arrives(self, client: SimSocket, server: SimSocket) -> None:
         if client.state != "connecting" or client.peer is not server:
             return
+        if self.network.tap is not None:
+            self.network.tap.syn_ack(client.connection)
         client.state = "connected"
         client.connect_error = 0
         client.post(FD_CONNECT, 0)
