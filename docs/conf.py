@@ -7,18 +7,29 @@ Build (from the repository root, after wsp is installed or built in place):
 autodoc imports wsp itself, so the pages document the build in use
 (compiled or pure); the docstrings are the same in both.
 """
+import glob
 import os
 import sys
 
-# A source tree built in place (setup.py build_ext --inplace) documents
-# itself; an installed wsp is found on sys.path as usual.
-_src = os.path.join(os.path.dirname(__file__), os.pardir, "src")
-if os.path.isdir(os.path.join(_src, "wsp")):
-    sys.path.insert(0, os.path.abspath(_src))
+# Which wsp autodoc imports: a source tree built in place (setup.py
+# build_ext --inplace, so its compiled modules sit in src/) documents itself;
+# otherwise the installed wsp (CI installs it with pip before building the
+# docs), and failing that the source tree's pure-Python modules.
+_src = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir, "src"))
+if any(glob.glob(os.path.join(_src, "wsp", "_core*" + ext)) for ext in (".so", ".pyd")):
+    sys.path.insert(0, _src)
+else:
+    try:
+        import wsp  # noqa: F401
+    except ImportError:
+        sys.path.insert(0, _src)
 
 import wsp  # noqa: E402
 
-# docs/_ext: the tables of error codes and constants (wspdocs)
+print(f"documenting wsp {wsp.__version__} from {os.path.dirname(wsp.__file__)} "
+      f"(core: {wsp.core_impl})")
+
+# docs/_ext/wspdocs.py: the tables of error codes and constants, the CLI's help
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "_ext"))
 
 project = "wsp"
