@@ -40,8 +40,13 @@ version = ".".join(release.split(".")[:2])
 
 extensions = [
     "sphinx.ext.autodoc",
+    "sphinx.ext.autosectionlabel",
     "wspdocs",
 ]
+
+# Every section can be cited by page and title, e.g. in a docstring:
+# :ref:`guide/spi-model:Overlapped operations`.
+autosectionlabel_prefix_document = True
 
 exclude_patterns = ["_build"]
 templates_path = []
