@@ -191,6 +191,7 @@ class WspProactor:
         self.completed: list[tuple[Callable[[int, int], None], int, int]] = []
 
     def set_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Remember `loop`, the event loop whose futures the proactor makes."""
         self.loop = loop
 
     def __repr__(self) -> str:
@@ -338,6 +339,14 @@ class WspProactor:
         return self._receive(conn, len(view), flags, deliver)
 
     def send(self, conn: WspSocket, buf: Any, flags: int = 0) -> asyncio.Future:
+        """Send `buf` on stream socket `conn`: a future of the bytes sent.
+
+        An overlapped WSASend.
+
+        `buf` is copied first, so the caller may reuse it at once. The future fails with
+        ConnectionResetError for a reset or aborted connection and with the WinsockError of any
+        other failing status; a failing WSASend call raises its WinsockError at once.
+        """
         conn = self.adopt(conn)
         s = conn.fileno()
         data = bytes(buf)           # the caller may reuse its buffer before the completion
@@ -374,6 +383,13 @@ class WspProactor:
 
     def sendto(self, conn: WspSocket, buf: Any, flags: int = 0,
                addr: Any = None) -> asyncio.Future:
+        """Send `buf` as one datagram: a future of the bytes sent.
+
+        To `addr` with WSASendTo, or to the connected peer with WSASend when `addr` is None.
+
+        The future fails with the WinsockError of a failing status; a failing call raises its
+        WinsockError at once.
+        """
         conn = self.adopt(conn)
         s = conn.fileno()
         data = bytes(buf)
