@@ -103,12 +103,12 @@ class WspSocket:
         return self.handle == -1
 
     def setblocking(self, flag: bool) -> None:
-        # The loop only issues overlapped calls, which never block: the mode
-        # is kept for gettimeout() and nothing else.
         """Keep the blocking mode for :meth:`gettimeout`; the handle itself is not changed.
 
         The loop only issues overlapped calls, which never block.
         """
+        # The loop only issues overlapped calls, which never block: the mode
+        # is kept for gettimeout() and nothing else.
         self.blocking = bool(flag)
 
     def gettimeout(self) -> float | None:

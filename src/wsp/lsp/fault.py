@@ -616,14 +616,14 @@ class FaultProvider(LayeredProvider):
         return list(closing)
 
     def on_cleanup(self) -> None:
-        # The base class has cancelled the held requests silently, with every
-        # other pending one (seed: LPWSPCleanup); they must never be delivered.
         """Forget held completions and stalls, then clean up as a layer does.
 
         The final WSPCleanup cancelled the held requests silently: none is ever delivered. If
         the lower provider is still started by someone else, the late closes "slow_close" owes
         are made now.
         """
+        # The base class has cancelled the held requests silently, with every
+        # other pending one (seed: LPWSPCleanup); they must never be delivered.
         late = self._forget()
         if self.lower.started:
             # Still started by someone else: the closes this layer owed go now.

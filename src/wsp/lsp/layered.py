@@ -192,12 +192,12 @@ class LayeredProvider(ServiceProvider):
         super().WSPCleanup()
 
     def on_cleanup(self) -> None:
-        # The base class has cancelled this layer's requests silently.
         """Release the layer's handles after the final WSPCleanup.
 
         Closes every handle it made (WPUCloseSocketHandle), stops the worker thread and closes
         the ThreadIds it opened for cancelled requests.
         """
+        # The base class has cancelled this layer's requests silently.
         with self._map_lock:
             handles = list(self._by_lower.values())
             self._by_lower.clear()

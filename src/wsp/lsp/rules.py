@@ -104,6 +104,10 @@ def count_arg(value: object, name: str, minimum: int) -> int:
 
 
 def code_arg(value: object) -> int:
+    """`value` checked as a rule's WSA error code.
+
+    TypeError unless an int, ValueError unless positive.
+    """
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"code must be an int, not {type(value).__name__}")
     if value <= 0:
@@ -112,6 +116,10 @@ def code_arg(value: object) -> int:
 
 
 def rate_arg(value: object) -> float:
+    """`value` checked as a rule's rate in bytes per second, as a float.
+
+    TypeError unless a number; ValueError unless finite and above 0.
+    """
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"rate must be a number of bytes per second, not {type(value).__name__}")
     try:
@@ -124,6 +132,10 @@ def rate_arg(value: object) -> float:
 
 
 def variation_arg(value: object, size: int) -> int:
+    """`value` checked as a rule's variation of `size`: an int from 0 up to below `size`.
+
+    TypeError unless an int; ValueError when negative or not below `size`.
+    """
     variation = count_arg(value, "variation", 0)
     if variation >= size:
         raise ValueError(f"variation must be below size ({size}), not {variation}")

@@ -356,11 +356,11 @@ class TracingProvider(LayeredProvider):
             self._requests.clear()
 
     def on_cleanup(self) -> None:
-        # The requests still pending were cancelled silently: no completions.
         """Forget the pending requests, then clean up as a layer does.
 
         The final cleanup cancelled them silently: no completion record follows.
         """
+        # The requests still pending were cancelled silently: no completions.
         self._forget_requests()
         super().on_cleanup()
 
@@ -555,14 +555,14 @@ class TracingProvider(LayeredProvider):
 
     def WSPGetOverlappedResult(self, s: int, overlapped: Overlapped,
                                wait: bool) -> tuple[int, int]:
-        # No nbytes: the completion this reports was recorded (and counted)
-        # already; the result has them.
         """Record WSPGetOverlappedResult, ``(nbytes, flags)`` as its result.
 
         Its ``nbytes`` field stays None: the completion record counted those bytes already.
         Returns or raises exactly what the layer below does; the record carries the request id
         and the result or the WSA error.
         """
+        # No nbytes: the completion this reports was recorded (and counted)
+        # already; the result has them.
         return self._traced("WSPGetOverlappedResult", s, super().WSPGetOverlappedResult, s,
                             overlapped, wait)
 

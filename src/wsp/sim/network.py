@@ -246,11 +246,17 @@ class Network:
             return list(self._connections)
 
     def check_up(self, funcname: str | None) -> None:
+        """Raise WSAENETDOWN (naming `funcname`) while the network is down; else do nothing."""
         if self.down:
             raise WinsockError(WSAENETDOWN, funcname)
 
     # -- addresses -------------------------------------------------------------------
     def bind(self, sock: SimSocket, addr: tuple[str, int], funcname: str | None) -> None:
+        """Give `sock` the local address `addr`; port 0 picks a free ephemeral port.
+
+        WSAEADDRINUSE (naming `funcname`) when another socket of the same kind has the port on
+        that host or on the wildcard host, unless both set SO_REUSEADDR.
+        """
         host, port = addr
         if port == 0:
             port = self._ephemeral(sock.kind, host)
@@ -273,6 +279,7 @@ class Network:
         raise WinsockError(WSAEADDRINUSE)   # pragma: no cover -- 16k bound sockets
 
     def unbind(self, sock: SimSocket) -> None:
+        """Release the address `sock` is bound to (nothing if it is not bound)."""
         if not sock.bound or sock.local is None:
             return
         key = (sock.kind, sock.local[1])
@@ -284,6 +291,11 @@ class Network:
         sock.bound = False
 
     def lookup(self, kind: int, addr: tuple[str, int], listening: bool) -> SimSocket | None:
+        """The socket of type `kind` bound to `addr`, or None.
+
+        An exact host match wins over a wildcard binding; `listening` keeps only listening
+        sockets.
+        """
         host, port = addr
         best = None
         for sock in self._bindings.get((kind, port), ()):

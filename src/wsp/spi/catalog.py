@@ -214,6 +214,7 @@ class Catalog:
             return list(self._entries)
 
     def get(self, entry_id: int) -> ProtocolInfo | None:
+        """The catalog entry with id `entry_id` (a :class:`ProtocolInfo`), or None."""
         with self._lock:
             return self._get(entry_id)
 

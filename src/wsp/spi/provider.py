@@ -81,6 +81,10 @@ class ServiceProvider:
 
     @property
     def upcalls(self) -> UpcallTable:
+        """The upcall table WSPStartup was given (the process's WPU* entries).
+
+        WSANOTINITIALISED before WSPStartup.
+        """
         if self._upcalls is None:
             raise WinsockError(WSANOTINITIALISED)
         return self._upcalls
