@@ -50,8 +50,9 @@ def _own_doc(obj) -> str:
     doc = obj.__doc__ if isinstance(obj.__doc__, str) else ""
     lines = doc.strip().splitlines()
     name = getattr(obj, "__name__", None)
-    # embedsignature's first line: "name(args) -> ret"
-    if lines and name and re.match(rf"^{re.escape(name)}\(.*\)( -> .*)?$", lines[0].strip()):
+    # embedsignature's first line: "Class.name(args) -> ret"
+    if lines and name and re.match(rf"^(?:[\w.]+\.)?{re.escape(name)}\(.*\)( -> .*)?$",
+                                   lines[0].strip()):
         lines = lines[1:]
     return "\n".join(lines).strip()
 
