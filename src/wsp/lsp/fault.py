@@ -1,8 +1,7 @@
-"""FaultProvider: a layer that injects faults into the calls passing
-through it, deterministically under a seed (SPEC §7, §8, §9).  What a valid
-rule is -- the entries, actions and parameters, ``Rule``, ``Call`` and
-``Action`` -- lives in :mod:`wsp.lsp.rules`; this module applies rules to
-calls.
+"""FaultProvider: a layer that injects faults into the calls passing through it, deterministically
+under a seed (``docs/guide/network.rst``, ``docs/guide/layers.rst``, ``docs/guide/faults.rst``).
+What a valid rule is -- the entries, actions and parameters, ``Rule``, ``Call`` and ``Action`` --
+lives in :mod:`wsp.lsp.rules`; this module applies rules to calls.
 
 Rules say which calls are hit and how::
 
@@ -18,13 +17,12 @@ rule with a probability below 1 draws one number from the layer's
 order hit the same faults, run after run.  The actions:
 
 ``"fail"`` (``code``)
-    The call raises ``WinsockError(code)`` without reaching the lower
-    provider: nothing is sent, received, started or delivered (an
-    overlapped call fails before it starts, SPEC §6.2).  Any entry, the
-    extension functions AcceptEx, ConnectEx and DisconnectEx included
-    (named so in rules; rules on the listening socket for AcceptEx): a
-    failed ConnectEx is how a connect that times out (WSAETIMEDOUT) or
-    finds no route reaches an IOCP program such as asyncio's proactor.
+    The call raises ``WinsockError(code)`` without reaching the lower provider: nothing is sent,
+    received, started or delivered (an overlapped call fails before it starts,
+    ``docs/guide/spi-model.rst, "Overlapped operations"``).  Any entry, the extension functions
+    AcceptEx, ConnectEx and DisconnectEx included (named so in rules; rules on the listening socket
+    for AcceptEx): a failed ConnectEx is how a connect that times out (WSAETIMEDOUT) or finds no
+    route reaches an IOCP program such as asyncio's proactor.
 ``"truncate"`` (``size``)
     Sends (WSPSend, WSPSendTo): only the first `size` bytes go down; the
     result and the completion report what the lower provider reports.

@@ -1,5 +1,5 @@
 """LayeredProvider: the base class of non-IFS layered service providers
-(SPEC §8).
+(``docs/guide/layers.rst``).
 
 A layer sits on a lower provider (a base provider or another layer) and, by
 default, passes every WSP call down.  What makes it a non-IFS layer:
@@ -298,7 +298,7 @@ class LayeredProvider(ServiceProvider):
             return issue(inner, lower_routine, thread_id)
         except WinsockError as exc:
             # Failed before it started below: the request raises and
-            # delivers nothing (SPEC §6.2).
+            # delivers nothing (``docs/guide/spi-model.rst, "Overlapped operations"``).
             process.cancel_overlapped(op, exc.winerror or WSAEINVAL, notify=False)
             raise
         except BaseException:
@@ -689,7 +689,8 @@ class LayeredProvider(ServiceProvider):
             return own.get(value, result)
         return result
 
-    # -- the extension functions, over the lower provider's (SPEC §6.4) ------------------
+    # -- the extension functions, over the lower provider's ---------------------------------
+    # (``docs/guide/spi-model.rst, "Extension functions"``)
     def _extension_request(self, funcname: str, s: int, guid: Any, overlapped: Overlapped,
                            buffers: Any, call: Callable[[Any, Overlapped], Any]) -> Any:
         """The layer's own request on its handle `s` (checked already), issued

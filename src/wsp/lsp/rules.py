@@ -1,4 +1,4 @@
-"""The vocabulary of the fault layer (SPEC §9): which entries a rule may
+"""The vocabulary of the fault layer (``docs/guide/faults.rst``): which entries a rule may
 name, the actions and the parameters each takes, the checks of those
 parameters, and the three objects a user of :class:`wsp.lsp.FaultProvider`
 handles -- :class:`Rule` (what ``add_rule`` returns), :class:`Call` (what a
@@ -23,9 +23,10 @@ SENDS = ("WSPSend", "WSPSendTo")
 RECEIVES = ("WSPRecv", "WSPRecvFrom")
 #: entries that take no socket handle
 SOCKETLESS = ("WSPSocket", "WSPSelect", "WSPAddressToString", "WSPStringToAddress")
-#: the Microsoft extension functions a layer hands out (SPEC §6.4): IOCP
-#: programs -- asyncio's proactor among them -- connect and accept with
-#: these, never with WSPConnect or WSPAccept, so rules can name them too
+#: the Microsoft extension functions a layer hands out
+#: (``docs/guide/spi-model.rst, "Extension functions"``): IOCP programs -- asyncio's proactor among
+#: them -- connect and accept with these, never with WSPConnect or WSPAccept, so rules can name
+#: them too
 EXTENSIONS = ("AcceptEx", "ConnectEx", "DisconnectEx")
 #: the entries rules may name (WSPStartup and WSPCleanup are left alone, so
 #: that a stack can always be started and torn down)

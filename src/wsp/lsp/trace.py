@@ -1,6 +1,6 @@
 """TracingProvider: a layer that records every WSP call passing through it,
 every call of its extension functions (AcceptEx, ConnectEx, DisconnectEx),
-and every completion of an overlapped request it relays (SPEC §8).
+and every completion of an overlapped request it relays (``docs/guide/layers.rst``).
 
 The layer is transparent: each entry records what happened and then hands
 back exactly what the layer below returned or raised.  A record is a
@@ -309,8 +309,8 @@ class TracingProvider(LayeredProvider):
             socket = value
         if fields_of is not None:
             fields = {**fields, **fields_of(value)}
-        # An overlapped call's bytes are counted on its completion, which
-        # every started request gets (SPEC §6.2), also one done at once.
+        # An overlapped call's bytes are counted on its completion, which every started request
+        # gets (``docs/guide/spi-model.rst, "Overlapped operations"``), also one done at once.
         nbytes = None if given or nbytes_of is None else nbytes_of(value)
         self._emit(socket, op, size=size, nbytes=nbytes, result=summarise(value),
                    request=request_id, overlapped=given, **fields)
@@ -668,7 +668,8 @@ class TracingProvider(LayeredProvider):
         return self._traced("WSPIoctl", s, super().WSPIoctl, s, code, value, overlapped,
                             completion_routine, thread_id, overlapped=overlapped)
 
-    # -- the extension functions (SPEC §6.4): the layer's own, recorded ------------------
+    # -- the extension functions: the layer's own, recorded ---------------------------------
+    # (``docs/guide/spi-model.rst, "Extension functions"``)
     def AcceptEx(self, listen_s: int, accept_s: int, buffer: Any, receive_data_length: int,
                  local_address_length: int, remote_address_length: int,
                  overlapped: Overlapped) -> tuple[int, int]:

@@ -1,5 +1,5 @@
 """The simulated network: an in-memory fabric of stream (TCP-like) and
-datagram (UDP-like) endpoints that any number of processes share (SPEC §7).
+datagram (UDP-like) endpoints that any number of processes share (``docs/guide/network.rst``).
 
 Everything that moves data happens under one lock, synchronously: when a
 send returns, its bytes are in the peer's posted receives or receive buffer,
@@ -42,7 +42,7 @@ EPHEMERAL_FIRST, EPHEMERAL_LAST = 49152, 65535   # the IANA dynamic ports, as Wi
 
 
 def host_of(sock: SimSocket) -> str:
-    """The machine `sock` belongs to: its provider's host (SPEC §7.1), the
+    """The machine `sock` belongs to: its provider's host (``docs/guide/time-and-links.rst``), the
     loopback host for a socket no provider owns yet."""
     owner = sock.owner
     return DEFAULT_HOST if owner is None else owner.host
@@ -112,7 +112,7 @@ class Network:
     def capture(self, path: Any, hosts: Iterable[str] | str | None = None) -> Capture:
         """Write every packet that crosses the network from now on -- or only
         those to or from `hosts` (one IPv4 string or an iterable of them) --
-        to the pcap file `path`, as it goes (SPEC §7.2; wsp.sim.capture
+        to the pcap file `path`, as it goes (``docs/guide/capture.rst``; wsp.sim.capture
         says what the packets look like).  Returns the running
         :class:`~wsp.sim.capture.Capture`; its ``close()`` (or a ``with``
         block) stops it and flushes the file.

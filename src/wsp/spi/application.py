@@ -1,4 +1,4 @@
-"""The application-facing Winsock calls of a Process (SPEC §8): what an
+"""The application-facing Winsock calls of a Process (``docs/guide/layers.rst``): what an
 application calls, routed through the catalog to the provider at the top of
 the matching chain, the way ws2_32.dll routes them.
 

@@ -1,6 +1,6 @@
 """The protocol catalog of one Process: which provider serves which
 (address family, socket type, protocol), and the protocol chains that stack
-layered providers over base providers (SPEC §8, WSAPROTOCOL_INFO).
+layered providers over base providers (``docs/guide/layers.rst``, WSAPROTOCOL_INFO).
 
 Three kinds of entry, told apart by ``ProtocolChain.ChainLen`` as in Winsock:
 

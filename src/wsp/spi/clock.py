@@ -1,5 +1,5 @@
 """Simulated time: the clock a process's waits count and the scheduler of
-what falls due (SPEC §7.1).
+what falls due (``docs/guide/time-and-links.rst``).
 
 This is the only place that decides when simulated time passes.  A
 :class:`wsp.sim.Network` made with ``clock="virtual"`` or ``clock="real"``
