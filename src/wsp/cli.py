@@ -224,8 +224,8 @@ def sim_summary(report: dict[str, Any]) -> str:
         rows.append(("capture", f"{report['packets_captured']:,} packets to {p['pcap']}"))
     rows += [
         ("operations", f"{report['operations']:,}  ({report['operations_per_second']:,.0f}/s)"),
-        ("bytes moved", f"{report['bytes']:,}  (echo payload of completed overlapped sends "
-                        "and receives, both ends: each message 4 times)"),
+        ("bytes moved", f"{report['bytes']:,}  (echo payload sent + received, "
+                        "both ends: each message 4 times)"),
     ]
     if report["goodbye_bytes"]:
         rows.append(("goodbye bytes", f"{report['goodbye_bytes']:,}  (the retry closes' "
@@ -243,7 +243,7 @@ def sim_summary(report: dict[str, Any]) -> str:
     if report["calls_failed"]:
         rows.append(("expected failures", ", ".join(
             f"{name} {count:,}" for name, count in report["calls_failed"].items())
-            + "  (calls that met a reset or abort the scenario causes)"))
+            + "  (calls that met the scenario's own resets and aborts)"))
     rows.append(("closes would-block", f"{report['closes_would_block']} (then retried)"))
     leaked = {k: v for k, v in report["leaks"].items() if v}
     rows.append(("leaks", "none" if not leaked else
