@@ -267,3 +267,10 @@ def test_the_plugin_leaves_the_suites_own_fixtures_alone():
     assert "pytest_addoption" not in vars(conftest) or "--wsp-seed" not in (
         Path(conftest.__file__).read_text(encoding="utf-8"))
     assert sys.modules["wsp.pytest_plugin"] is plugin
+
+
+def test_the_readme_pytest_example_passes(pytester):
+    """The README's ```py example is a test file for the plugin: it passes."""
+    readme = PYPROJECT.with_name("README.md").read_text(encoding="utf-8")
+    (example,) = re.findall(r"```py\n(.*?)```", readme, re.S)
+    run(pytester, example).assert_outcomes(passed=2)
