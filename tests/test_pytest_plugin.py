@@ -274,3 +274,12 @@ def test_the_readme_pytest_example_passes(pytester):
     readme = PYPROJECT.with_name("README.md").read_text(encoding="utf-8")
     (example,) = re.findall(r"```py\n(.*?)```", readme, re.S)
     run(pytester, example).assert_outcomes(passed=2)
+
+
+def test_the_guide_example_test_file_passes(pytester):
+    """docs/guide/testing.rst's example test file passes under the plugin."""
+    guide = PYPROJECT.with_name("docs") / "guide" / "testing.rst"
+    text = guide.read_text(encoding="utf-8").split("An example test file", 1)[1]
+    block = text.split(".. code-block:: python\n\n", 1)[1].split("\nRun it with", 1)[0]
+    source = "\n".join(line[3:] for line in block.splitlines())
+    run(pytester, source, "--wsp-seed", "3").assert_outcomes(passed=4)
