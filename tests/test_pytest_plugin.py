@@ -18,6 +18,14 @@ pytest_plugins = ["pytester"]
 PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
 
 
+@pytest.fixture(autouse=True)
+def _plugins_by_hand_only(monkeypatch):
+    """Where wsp is installed its entry point would load the plugin in the
+    inner runs too, and their -p wsp.pytest_plugin would then register the
+    module a second time: the inner runs load plugins by -p only."""
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+
+
 def run(pytester, source, *args):
     pytester.makepyfile(source)
     # (hypothesis's and pytest-benchmark's plugins take seconds to start: not here)

@@ -1,6 +1,6 @@
 """wsp's pytest plugin (SPEC §12), active once wsp is installed (entry point
-``pytest11``: ``wsp = "wsp.pytest_plugin"``); ``-p wsp.pytest_plugin``
-loads it by hand.
+``pytest11``: ``wsp = "wsp.pytest_plugin"``; ``-p no:wsp`` turns it off);
+in a checkout that is not installed ``-p wsp.pytest_plugin`` loads it.
 
 Fixtures:
 
