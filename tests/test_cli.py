@@ -22,9 +22,10 @@ REPORT_KEYS = {"wsp", "core", "python", "seed", "parameters", "seconds", "cut_sh
                "resets_seen", "close_modes", "faults_injected", "trace_records", "leaks",
                "leaked", "errors", "clock", "hosts", "simulated_seconds",
                "simulated_messages_per_second", "simulated_bytes_per_second", "datagrams",
-               "packets_captured"}
-COUNTS = ("messages", "bytes", "completions", "calls_failed", "closes_would_block",
-          "resets_seen", "close_modes", "faults_injected", "trace_records", "leaks")
+               "packets_captured", "goodbye_bytes", "closes"}
+COUNTS = ("messages", "bytes", "goodbye_bytes", "completions", "calls_failed",
+          "closes_would_block", "resets_seen", "close_modes", "closes", "faults_injected",
+          "trace_records", "leaks")
 
 
 def sim_json(capsys, *args):
@@ -65,9 +66,13 @@ def test_sim_json_has_the_documented_fields_and_no_leaks(capsys):
     assert report["calls_failed"] == ({"WSAECONNABORTED": modes["retry"]} if modes["retry"]
                                       else {})
     assert report["resets_seen"] == modes["hard"] + modes["retry"]
-    # bytes of completed sends and receives: each message is sent, received, echoed and
-    # received again (4 x 64); each retry's 3-byte "bye" is received and echoed
-    assert report["bytes"] == 12 * 15 * 64 * 4 + modes["retry"] * 3 * 2
+    # payload bytes of completed sends and receives: each message is sent, received,
+    # echoed and received again (4 x 64); each retry's 3-byte "bye", received and echoed
+    # by the server, is counted apart
+    assert report["bytes"] == 12 * 15 * 64 * 4
+    assert report["goodbye_bytes"] == modes["retry"] * 3 * 2
+    # what happened is the plan: every client closed in its seeded mode
+    assert report["closes"] == {**modes, "after a reset": 0, "open at the end": 0}
     assert report["operations"] > 4 * report["messages"]
     assert report["messages_per_second"] > 0
 

@@ -12,6 +12,9 @@ import pytest
 
 GUIDE = pathlib.Path(__file__).resolve().parent.parent / "docs" / "guide"
 BLOCK = re.compile(r"^\.\. code-block:: python\n((?:\n|   .*\n)+)", re.MULTILINE)
+#: a test file for the pytest plugin's fixtures (a test function taking a
+#: ``wsp_`` fixture): tests/test_pytest_plugin.py runs it under pytest
+PYTEST_FILE = re.compile(r"^def test_\w+\([^)]*\bwsp_", re.MULTILINE)
 
 
 def _blocks() -> list:
@@ -19,6 +22,8 @@ def _blocks() -> list:
     for page in sorted(GUIDE.glob("*.rst")):
         text = page.read_text(encoding="utf-8")
         for m in BLOCK.finditer(text):
+            if PYTEST_FILE.search(textwrap.dedent(m.group(1))):
+                continue
             line = text.count("\n", 0, m.start()) + 1
             found.append(pytest.param(page, line, textwrap.dedent(m.group(1)),
                                       id=f"{page.stem}:{line}"))

@@ -62,3 +62,47 @@ def test_readme_gives_the_two_commands():
     assert shell[1].strip() == 'pip install ".[test]" && python -m pytest'
     ci = (README.parent / ".ci" / "run").read_text(encoding="utf-8")
     assert 'pip install ".[test]"' in ci and "\nwsp sim\n" in ci and "\npython -m pytest\n" in ci
+
+
+# ---------------------------------------- the sample output of `wsp sim`
+SAMPLES = [block for block in re.findall(r"```text\n(.*?)```", README.read_text(encoding="utf-8"),
+                                         re.S) if block.startswith("$ wsp sim")]
+#: Rows whose values are the machine's (times, rates) or the build's.
+_MACHINE = {"wall time", "core"}
+
+
+def _rows(text):
+    """A summary's rows, in order: (label, value without its rates)."""
+    rows = []
+    for line in text.splitlines():
+        m = re.match(r"^(\S.*?|  \S.*?)(?:\s{2,}(.*))?$", line)
+        if not m or line == "...":
+            continue
+        label, value = m[1], m[2] or ""
+        if label in ("messages", "operations"):         # "12,400  (6,776/s)": wall rates
+            value = re.sub(r"\s*\([^()]*/s\)", "", value)
+        rows.append((label, "" if label in _MACHINE else value))
+    return rows
+
+
+def test_readme_has_the_sim_samples():
+    assert len(SAMPLES) == 2
+
+
+@pytest.mark.parametrize("index", range(len(SAMPLES)))
+def test_readme_sim_sample_is_what_the_command_prints(index, capsys):
+    """Each ``$ wsp sim ...`` sample: the command as written (its trailing
+    comment aside) prints these rows, in this order, with these values
+    (times, rates and the build aside); a sample cut with ``...`` shows a
+    part of the rows, still in order."""
+    from wsp.cli import main
+    command, _, sample = SAMPLES[index].partition("\n")
+    argv = command.split("#")[0].split()[2:]
+    assert main(argv) == 0
+    real = _rows(capsys.readouterr().out)
+    shown = _rows(sample)
+    if "\n...\n" in "\n" + sample:
+        it = iter(real)
+        assert all(row in it for row in shown), (shown, real)    # a subsequence
+    else:
+        assert shown == real

@@ -9,14 +9,19 @@
 * ``wsp info``  -- version, core in use, which modules are compiled, how the
   core was built, interpreter.
 
-Exit status: 0 on success; 1 when ``wsp sim`` finds a leak or an error;
+Exit status: 0 on success; 1 when ``wsp sim`` finds a leak or an unexpected
+error (the resets and aborts its close modes and fault layer cause on purpose
+are expected failures and leave it 0);
 2 for a usage error (argparse's convention), and when ``wsp trace`` cannot
-read its file or a line of it is not a trace record.
+read its file or a line of it is not a trace record; 141 (128 + SIGPIPE, as
+a shell reports for a Unix tool that a closed pipe ended) when stdout closes
+early, as in ``wsp sim | head -1``, with nothing on stderr.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import sysconfig
@@ -76,6 +81,13 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _message_size(text: str) -> int:
+    value = _positive_int(text)
+    if value > 4096:
+        raise argparse.ArgumentTypeError(f"must be at most 4096 bytes, not {value}")
     return value
 
 
@@ -212,8 +224,14 @@ def sim_summary(report: dict[str, Any]) -> str:
         rows.append(("capture", f"{report['packets_captured']:,} packets to {p['pcap']}"))
     rows += [
         ("operations", f"{report['operations']:,}  ({report['operations_per_second']:,.0f}/s)"),
-        ("bytes", f"{report['bytes']:,}  (by completed sends and receives)"),
-        ("close modes", ", ".join(f"{k} {v}" for k, v in report["close_modes"].items())),
+        ("bytes moved", f"{report['bytes']:,}  (echo payload sent + received, "
+                        "both ends: each message 4 times)"),
+    ]
+    if report["goodbye_bytes"]:
+        rows.append(("goodbye bytes", f"{report['goodbye_bytes']:,}  (the retry closes' "
+                                      "\"bye\", received and echoed by the server)"))
+    rows += [
+        ("close modes", _close_modes(report)),
         ("resets seen", f"{report['resets_seen']}"),
     ]
     if "fault" in p["lsp"]:
@@ -223,16 +241,31 @@ def sim_summary(report: dict[str, Any]) -> str:
     rows.append(("completions", ""))
     rows += [(f"  {name}", f"{count:,}") for name, count in report["completions"].items()]
     if report["calls_failed"]:
-        rows.append(("calls failed", ", ".join(f"{name} {count:,}" for name, count
-                                               in report["calls_failed"].items())))
+        rows.append(("expected failures", ", ".join(
+            f"{name} {count:,}" for name, count in report["calls_failed"].items())
+            + "  (calls that met the scenario's own resets and aborts)"))
     rows.append(("closes would-block", f"{report['closes_would_block']} (then retried)"))
     leaked = {k: v for k, v in report["leaks"].items() if v}
     rows.append(("leaks", "none" if not leaked else
                  ", ".join(f"{k} {v}" for k, v in leaked.items())))
-    if report["errors"]:
-        rows.append(("errors", "; ".join(report["errors"])))
+    rows.append(("unexpected errors", "; ".join(report["errors"]) or "none"))
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}".rstrip() for name, value in rows)
+
+
+def _close_modes(report: dict[str, Any]) -> str:
+    """How the client sockets actually closed (at the cut, with
+    ``--duration``): the seeded modes, hard after a reset, still open."""
+    closes = dict(report["closes"])
+    still_open = closes.pop("open at the end")
+    after_reset = closes.pop("after a reset")
+    text = ", ".join(f"{mode} {count}" for mode, count in closes.items())
+    if after_reset:
+        text += f"; hard after a reset {after_reset}"
+    if still_open:
+        where = " at the cut" if report["cut_short"] else ""
+        text += f"; still open{where} {still_open} (closed by WSACleanup)"
+    return text
 
 
 def run_sim(args: argparse.Namespace) -> int:
@@ -314,7 +347,7 @@ def add_trace_command(commands: Any) -> None:
         epilog="example: wsp trace trace.jsonl --json")
     trace.add_argument("file", metavar="FILE", help="a JSON-lines trace (tracer.to_jsonl)")
     trace.add_argument("--json", action="store_true", help="print the summary as JSON")
-    trace.set_defaults(run=run_trace)
+    trace.set_defaults(run=run_trace, parser=trace)
 
 
 # ----------------------------------------------------------------------- main
@@ -341,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="client/server connection pairs (default 128)")
     sim.add_argument("--messages", type=_positive_int, default=500,
                      help="messages per connection (default 500)")
-    sim.add_argument("--size", type=_positive_int, default=64,
+    sim.add_argument("--size", type=_message_size, default=64,
                      help="bytes per message, at most 4096 (default 64)")
     sim.add_argument("--threads", type=_positive_int, default=2,
                      help="worker threads draining each process's port (default 2)")
@@ -375,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="write every packet of the run to this pcap file (Wireshark, "
                           "tshark): the connections as TCP, the datagrams as UDP")
     sim.add_argument("--json", action="store_true", help="print the report as JSON")
-    sim.set_defaults(run=run_sim)
+    sim.set_defaults(run=run_sim, parser=sim)
 
     bench = commands.add_parser(
         "bench", help="time the core and the engine against their peers",
@@ -387,7 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--seconds", type=_seconds, default=None,
                        help="time budget per group (default 1.5, quick 0.1)")
     bench.add_argument("--json", action="store_true", help="print the report as JSON")
-    bench.set_defaults(run=run_bench)
+    bench.set_defaults(run=run_bench, parser=bench)
 
     add_trace_command(commands)
 
@@ -395,23 +428,46 @@ def build_parser() -> argparse.ArgumentParser:
                                "interpreter",
                                epilog="example: wsp info --json")
     info.add_argument("--json", action="store_true", help="print a JSON object")
-    info.set_defaults(run=None)
+    info.set_defaults(run=None, parser=info)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The ``wsp`` command: parse `argv` (None: ``sys.argv[1:]``) and run its sub-command.
+    """The ``wsp`` command: parse `argv` (None: ``sys.argv[1:]``), run its
+    sub-command and return the exit status: 2 without a sub-command (after
+    printing the help) and for bad arguments, 130 when interrupted.
 
-    ``wsp info`` prints its facts here. Returns the exit status: 2 without a sub-command (after
-    printing the help), 130 when interrupted; argparse exits on bad arguments.
+    When stdout is a pipe that closes early (``wsp sim | head -1``), the
+    command stops quietly with 141 -- what a shell reports for a Unix tool that
+    SIGPIPE ended (128 + 13) -- and nothing on stderr.
     """
+    try:
+        status = _main(argv)
+        sys.stdout.flush()              # a closed pipe shows here, not at exit
+    except BrokenPipeError:
+        # Python's flush at exit would fail again and print a traceback: point
+        # stdout at the null device first.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):
+            pass
+        return 128 + 13
+    return status
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    """:func:`main` without its handling of a closed pipe."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # an option the subcommand does not know: its usage, not the top level's
+        (getattr(args, "parser", None) or parser).error(
+            f"unrecognized arguments: {' '.join(extra)}")
     if args.command is None:
         parser.print_help()
         return 2
-    if args.command == "sim" and args.size > 4096:
-        parser.error("--size must be at most 4096 bytes")
     if args.run is None:                    # info
         facts = info_facts()
         if args.json:

@@ -145,6 +145,7 @@ class _Conn:
     done: int = 0                    # messages whose echo is complete
     client_closed: bool = False
     server_closed: bool = False
+    server_rx: int = 0               # bytes the server received (payload, then a goodbye)
     recv_buf: bytearray = field(default_factory=lambda: bytearray(RECV_BUFFER))
     server_buf: bytearray = field(default_factory=lambda: bytearray(RECV_BUFFER))
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -196,7 +197,10 @@ class Scenario:
         self._ops = 0                     # application calls made (sockets, I/O, closes)
         self._resets = 0                  # calls that found the connection reset or aborted
         self._messages = 0
-        self._bytes = 0                   # bytes of completed sends and receives
+        self._bytes = 0                   # echo payload bytes of completed sends and receives
+        self._goodbye_bytes = 0           # the retry closes' "bye": received and echoed
+        self._closes: Counter[str] = Counter()   # client closes by the mode actually used
+        self._closes_at_cut: Counter[str] | None = None
         self._finished = 0                # connections closed at both ends
         self._errors: list[str] = []
         self._all_done = threading.Event()
@@ -210,13 +214,17 @@ class Scenario:
         self._captured: int | None = None   # packets written with ``pcap``
 
     # -- bookkeeping --------------------------------------------------------------
-    def _count(self, status: int, nbytes: int) -> None:
+    def _count(self, status: int, nbytes: int, goodbye: int = 0) -> None:
+        """One dequeued completion; of its `nbytes`, `goodbye` are the bytes
+        of a retry close's "bye" (counted apart from the echo payload)."""
         name = "success" if status == 0 else error_name(status)
         if status == 0 and nbytes == 0:
             name = "end of stream"
         with self._lock:
             self._completions[name] += 1
-            self._bytes += nbytes if status == 0 else 0
+            if status == 0:
+                self._bytes += nbytes - goodbye
+                self._goodbye_bytes += goodbye
 
     def _op(self, n: int = 1) -> None:
         with self._lock:
@@ -290,6 +298,8 @@ class Scenario:
                 progress(self._messages, total)
             if deadline is not None and time.perf_counter() >= deadline:
                 cut_short = True
+                with self._lock:
+                    self._closes_at_cut = Counter(self._closes)
                 break
         cut_short = cut_short or self._cut_short
         if progress is not None:
@@ -304,6 +314,10 @@ class Scenario:
 
     def _cut(self) -> None:
         """The simulated --duration has passed (a clock event, lock held)."""
+        if self._finished == self.config.connections:
+            # Every connection ended before the cut; the idle clock jumped to
+            # it before the watching thread woke: the run was not cut short.
+            return
         self._cut_short = True
         self._sim_end = self.net.time()
         # The counts at the cut are the run's: the workers go on until the
@@ -311,6 +325,7 @@ class Scenario:
         # (how far depends on how soon that thread is scheduled).  The clock
         # fires this only when no worker can act, so nothing is mid-count.
         self._counts_at_cut = (self._messages, self._bytes)
+        self._closes_at_cut = Counter(self._closes)
         self._all_done.set()
 
     def _let_network_drain(self) -> None:
@@ -426,24 +441,32 @@ class Scenario:
 
     def _on_server(self, status: int, nbytes: int, conn: _Conn, ov: Overlapped) -> None:
         proc = self.server.proc
-        self._count(status, nbytes)
-        if ov.object != "recv":
-            return                                  # an echo's send completed
+        if ov.object != "recv":                     # an echo's send completed
+            self._count(status, nbytes, ov.object[1] if status == 0 else 0)
+            return
+        goodbye = 0
+        if status == 0 and nbytes:
+            # Past the run's payload, what the server gets is a retry's "bye"
+            # (the client sends it only after its last echo is complete).
+            payload = self.config.messages * self.config.size
+            goodbye = min(nbytes, max(0, conn.server_rx + nbytes - payload))
+            conn.server_rx += nbytes
+        self._count(status, nbytes, goodbye)
         with conn.lock:
             if conn.server_closed:
                 return
             if status == 0 and nbytes:
                 echo = Overlapped()
-                echo.object = "send"
+                echo.object = ("send", goodbye)
                 try:
                     proc.WSASend(conn.server, [bytes(conn.server_buf[:nbytes])], 0, echo)
                 except WinsockError as exc:         # the client reset meanwhile
-                    self._count_error(exc)
+                    self._count_error(exc, f"server echo on connection {conn.index}")
                 try:
                     self._server_recv(conn)
                     return
                 except WinsockError as exc:
-                    self._count_error(exc)
+                    self._count_error(exc, f"server receive on connection {conn.index}")
             elif status in _TORN_DOWN:
                 with self._lock:
                     self._resets += 1
@@ -456,11 +479,16 @@ class Scenario:
         if finished:
             self._finish_one()
 
-    def _count_error(self, exc: WinsockError) -> None:
+    def _count_error(self, exc: WinsockError, where: str) -> None:
+        """A call that failed because the peer (or the fault layer) tore the
+        connection down: an expected failure.  Any other error is unexpected
+        and fails the run."""
+        if exc.winerror not in _TORN_DOWN:
+            self._fail(f"{where}: {error_name(exc.winerror)}")
+            return
         with self._lock:
             self._raised[error_name(exc.winerror)] += 1
-            if exc.winerror in _TORN_DOWN:
-                self._resets += 1
+            self._resets += 1
 
     # -- client side --------------------------------------------------------------------
     def _client_start(self, conn: _Conn) -> None:
@@ -483,9 +511,9 @@ class Scenario:
         ov.object = "send"
         try:
             self.client.proc.WSASend(conn.client, [payload], 0, ov)
-        except WinsockError as exc:
-            self._count_error(exc)                  # an injected reset: close the client
-            self._client_close(conn, "hard")
+        except WinsockError as exc:                 # an injected reset: close the client
+            self._count_error(exc, f"client send on connection {conn.index}")
+            self._client_close(conn, "hard", planned=False)
         self._op()
 
     def _on_client(self, status: int, nbytes: int, conn: _Conn, ov: Overlapped) -> None:
@@ -503,7 +531,7 @@ class Scenario:
                 else:
                     self._fail(f"client receive on connection {conn.index}: "
                                f"{error_name(status) if status else 'end of stream'}")
-                self._client_close(conn, "hard")
+                self._client_close(conn, "hard", planned=False)
                 return
             conn.client_rx += nbytes
             done = conn.client_rx // cfg.size
@@ -527,10 +555,14 @@ class Scenario:
         with self._lock:
             self._datagrams_sent += n
 
-    def _client_close(self, conn: _Conn, mode: str) -> None:
-        """Close the client socket in `mode` (lock held)."""
+    def _client_close(self, conn: _Conn, mode: str, planned: bool = True) -> None:
+        """Close the client socket in `mode` (lock held); `planned`: the
+        connection's seeded mode after its last echo, else a hard close after
+        a reset or an error."""
         proc, s = self.client.proc, conn.client
         conn.client_closed = True
+        with self._lock:
+            self._closes[mode if planned else "after a reset"] += 1
         ops = 1
         if mode == "hard":
             proc.setsockopt(s, SOL_SOCKET, SO_LINGER, Linger(1, 0))
@@ -637,6 +669,9 @@ class Scenario:
         traced = sum(side.trace_records for side in (self.server, self.client))
         completed = sum(self._completions.values())
         messages, nbytes = self._counts_at_cut or (self._messages, self._bytes)
+        closes = self._closes_at_cut if self._closes_at_cut is not None else self._closes
+        closed = {mode: closes.get(mode, 0) for mode in (*CLOSE_MODES, "after a reset")}
+        closed["open at the end"] = cfg.connections - sum(closed.values())
         return {
             "wsp": wsp.__version__,
             "core": wsp.core_impl,
@@ -647,6 +682,7 @@ class Scenario:
             "cut_short": cut_short,
             "messages": messages,
             "bytes": nbytes,
+            "goodbye_bytes": self._goodbye_bytes,
             "operations": self._ops + completed,
             "messages_per_second": round(messages / elapsed, 1) if elapsed else 0.0,
             "operations_per_second": round((self._ops + completed) / elapsed, 1)
@@ -656,6 +692,7 @@ class Scenario:
             "closes_would_block": self._would_block,
             "resets_seen": self._resets,
             "close_modes": {mode: modes.get(mode, 0) for mode in CLOSE_MODES},
+            "closes": closed,
             "faults_injected": sum(conn.faulty for conn in self.conns),
             "trace_records": traced,
             "clock": cfg.clock,
