@@ -1,5 +1,6 @@
 """wsp's types as a user's type checker reads them: ``mypy --strict`` passes
-on every Python example of README.md and on every program in examples/,
+on every Python example of README.md, on every program in examples/ and on a
+user's functions returning what wsp's calls return (none of them Any),
 checked against the wsp these tests import, as an installed package (found
 on the path, read through its ``py.typed``, its own errors not reported, as
 mypy does for any installed library).  wsp's own source is not held to
@@ -58,6 +59,55 @@ def _literal_all(path: Path) -> list[str]:
     return names
 
 
+# A user's functions that return what wsp's calls return: under --strict each
+# is an error ("Returning Any from function declared to return ...") if the
+# call's result is Any to the checker -- as it was for every method of the
+# pure-Python-mode modules while mypy read `cython` as an untyped module.
+API_RESULTS = """\
+from typing import Optional
+
+import wsp
+import wsp.lsp
+import wsp.sim
+
+
+def impl() -> str:
+    return wsp.core_impl
+
+
+def new_socket(proc: wsp.Process) -> int:
+    return proc.WSASocket(wsp.AF_INET, wsp.SOCK_STREAM, 0)
+
+
+def provider_send(provider: wsp.sim.Provider, s: int) -> int:
+    return provider.WSPSend(s, [b"x"])[1]
+
+
+def provider_recv(provider: wsp.sim.Provider, s: int) -> int:
+    return provider.WSPRecv(s, [bytearray(8)])[1]
+
+
+def handle(table: wsp.HandleTable) -> int:
+    return table.create()
+
+
+def packet(queue: wsp.CompletionQueue) -> Optional[tuple[int, int, int, int]]:
+    return queue.get(0)
+
+
+def pending(ov: wsp.Overlapped) -> bool:
+    return ov.pending
+
+
+def sent(tracer: wsp.lsp.TracingProvider) -> int:
+    return wsp.lsp.summarize(tracer).sent
+
+
+def started(proc: wsp.Process) -> bool:
+    return proc.wsa_started
+"""
+
+
 @pytest.mark.timeout(MYPY_TIMEOUT + 30)
 def test_mypy_strict_passes_on_the_readme_and_the_examples(tmp_path: Path) -> None:
     importorskip_unless_ci("mypy")
@@ -68,6 +118,9 @@ def test_mypy_strict_passes_on_the_readme_and_the_examples(tmp_path: Path) -> No
         path.write_text(block, encoding="utf-8")
         sources.append(str(path))
     sources += [str(p) for p in EXAMPLES]
+    api = tmp_path / "api_results.py"
+    api.write_text(API_RESULTS, encoding="utf-8")
+    sources.append(str(api))
     config = tmp_path / "mypy.ini"              # no repository or user config
     config.write_text("[mypy]\n", encoding="utf-8")
     env = dict(os.environ)
