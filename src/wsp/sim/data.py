@@ -10,7 +10,7 @@ compiled data plane replaces first.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from ..constants import (FD_READ, FD_WRITE, MSG_PARTIAL, MSG_PEEK, SOCK_DGRAM, SOCK_STREAM)
 from ..errors import (WSA_IO_PENDING, WSAEADDRNOTAVAIL,
@@ -21,10 +21,13 @@ from ..spi.structs import Overlapped
 from .socket import (ANY_HOST, MAX_DATAGRAM, PendingRecv, PendingSend, SimSocket,
                      check_address)
 
-try:
-    import cython             # compiling: Cython's own; uncompiled: Cython.Shadow
-except ImportError:           # uncompiled, Cython not installed
+if TYPE_CHECKING:            # type checkers read the shim's typed no-op decorators
     from .. import _cython_shim as cython
+else:
+    try:
+        import cython         # compiling: Cython's own; uncompiled: Cython.Shadow
+    except ImportError:       # uncompiled, Cython not installed
+        from .. import _cython_shim as cython
 
 __all__ = ["DataPath"]
 

@@ -23,10 +23,13 @@ from typing import TYPE_CHECKING, Any, Callable
 from ..constants import (FD_ALL_EVENTS, FD_CLOSE, FD_READ, FD_WRITE, SOCK_DGRAM)
 from ..errors import (WSAECONNABORTED, WSAECONNRESET, WSAEFAULT, WinsockError)
 
-try:
-    import cython             # compiling: Cython's own; uncompiled: Cython.Shadow
-except ImportError:           # uncompiled, Cython not installed
+if TYPE_CHECKING:            # type checkers read the shim's typed no-op decorators
     from .. import _cython_shim as cython
+else:
+    try:
+        import cython         # compiling: Cython's own; uncompiled: Cython.Shadow
+    except ImportError:       # uncompiled, Cython not installed
+        from .. import _cython_shim as cython
 
 if TYPE_CHECKING:             # only for annotations: network.py sits above this module
     from .network import Network

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import WSA_IO_PENDING, WSA_OPERATION_ABORTED, WSAEINVAL, WSAENOTSOCK, WinsockError
 from .checks import block_time, deadline_after, seconds_timeout, wait_time
@@ -27,10 +27,13 @@ from .ports import Ports
 from .structs import Overlapped, ThreadId
 from .waits import Waiter, Waits
 
-try:
-    import cython             # compiling: Cython's own; uncompiled: Cython.Shadow
-except ImportError:           # uncompiled, Cython not installed
+if TYPE_CHECKING:            # type checkers read the shim's typed no-op decorators
     from .. import _cython_shim as cython
+else:
+    try:
+        import cython         # compiling: Cython's own; uncompiled: Cython.Shadow
+    except ImportError:       # uncompiled, Cython not installed
+        from .. import _cython_shim as cython
 
 __all__ = ["Engine", "Operation"]
 

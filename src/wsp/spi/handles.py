@@ -11,15 +11,18 @@ applications never see them.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core import CompletionQueue, HandleTable
 from ..errors import WinsockError
 
-try:
-    import cython             # compiling: Cython's own; uncompiled: Cython.Shadow
-except ImportError:           # uncompiled, Cython not installed
+if TYPE_CHECKING:            # type checkers read the shim's typed no-op decorators
     from .. import _cython_shim as cython
+else:
+    try:
+        import cython         # compiling: Cython's own; uncompiled: Cython.Shadow
+    except ImportError:       # uncompiled, Cython not installed
+        from .. import _cython_shim as cython
 
 __all__ = ["SocketEntry", "EventEntry", "PortEntry", "HandleSpace", "lookup"]
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..core import HandleTable
 from ..errors import (ERROR_ABANDONED_WAIT_0, WAIT_TIMEOUT, WIN32_ERROR_OF_WSA,
@@ -31,10 +31,13 @@ from .handles import HandleSpace, PortEntry, SocketEntry
 from .structs import Overlapped
 from .waits import Waits
 
-try:
-    import cython             # compiling: Cython's own; uncompiled: Cython.Shadow
-except ImportError:           # uncompiled, Cython not installed
+if TYPE_CHECKING:            # type checkers read the shim's typed no-op decorators
     from .. import _cython_shim as cython
+else:
+    try:
+        import cython         # compiling: Cython's own; uncompiled: Cython.Shadow
+    except ImportError:       # uncompiled, Cython not installed
+        from .. import _cython_shim as cython
 
 __all__ = ["Ports"]
 

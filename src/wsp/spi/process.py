@@ -27,7 +27,7 @@ thin delegations to the component that does the work.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from ..core import ThreadRegistry
 from ..errors import (WSA_INVALID_HANDLE, WSA_OPERATION_ABORTED, WSAEINVAL, WSAENOTSOCK,
@@ -48,6 +48,20 @@ __all__ = ["Process", "Operation"]
 _PORT_CALLS = ("GetQueuedCompletionStatus", "GetQueuedCompletionStatusEx",
                "PostQueuedCompletionStatus")
 
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    from typing_extensions import Concatenate, ParamSpec
+
+    _P = ParamSpec("_P")
+    _R = TypeVar("_R")
+
+    def _as_process_call(
+            call: Callable[Concatenate[Application, _P], _R]
+    ) -> Callable[Concatenate[Process, _P], _R]:
+        """For type checkers only: Application's method `call` as a method
+        of Process, with the same parameters and result."""
+
 
 class Process:
     """The state ws2_32.dll keeps for one process: handles, threads, events,
@@ -57,6 +71,39 @@ class Process:
     WSPStartup; ``proc.catalog`` the protocol catalog the application's
     calls route through.
     """
+
+    if TYPE_CHECKING:
+        # The application's calls (APPLICATION_CALLS) and wsa_started are put
+        # on the class after it (the loop at the end of this module), which a
+        # type checker cannot follow; here they are for it, with Application's
+        # own signatures.  tests/test_types.py checks this list against
+        # APPLICATION_CALLS.
+        WSAStartup = _as_process_call(Application.WSAStartup)
+        WSACleanup = _as_process_call(Application.WSACleanup)
+        WSASocket = _as_process_call(Application.WSASocket)
+        closesocket = _as_process_call(Application.closesocket)
+        bind = _as_process_call(Application.bind)
+        listen = _as_process_call(Application.listen)
+        connect = _as_process_call(Application.connect)
+        accept = _as_process_call(Application.accept)
+        shutdown = _as_process_call(Application.shutdown)
+        getsockname = _as_process_call(Application.getsockname)
+        getpeername = _as_process_call(Application.getpeername)
+        setsockopt = _as_process_call(Application.setsockopt)
+        getsockopt = _as_process_call(Application.getsockopt)
+        ioctlsocket = _as_process_call(Application.ioctlsocket)
+        WSAIoctl = _as_process_call(Application.WSAIoctl)
+        WSAEventSelect = _as_process_call(Application.WSAEventSelect)
+        WSAEnumNetworkEvents = _as_process_call(Application.WSAEnumNetworkEvents)
+        WSAGetOverlappedResult = _as_process_call(Application.WSAGetOverlappedResult)
+        select = _as_process_call(Application.select)
+        WSASend = _as_process_call(Application.WSASend)
+        WSASendTo = _as_process_call(Application.WSASendTo)
+        WSARecv = _as_process_call(Application.WSARecv)
+        WSARecvFrom = _as_process_call(Application.WSARecvFrom)
+
+        @property
+        def wsa_started(self) -> bool: ...
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -393,4 +440,4 @@ def _wsa_started(self: Process) -> bool:
     return self.application.wsa_started
 
 
-Process.wsa_started = property(_wsa_started)  # type: ignore[attr-defined]
+Process.wsa_started = property(_wsa_started)  # type: ignore[method-assign, assignment]
