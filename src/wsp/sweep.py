@@ -363,7 +363,11 @@ def aggregate(reports: Sequence[dict[str, Any] | None]) -> dict[str, Any]:
     ran = [(i, r) for i, r in enumerate(reports) if r is not None and not is_failed(r)]
     clocked = any(r.get("clock") for _, r in ran)
     rates = {key: distribution(r[key] for _, r in ran if r.get(key) is not None)
-             for key in RATE_KEYS + (CLOCK_RATE_KEYS if clocked else ())}
+             for key in RATE_KEYS}
+    if clocked:                   # the runs with a clock (simulated time is 0 without)
+        rates.update((key, distribution(r[key] for _, r in ran
+                                        if r.get("clock") and r.get(key) is not None))
+                     for key in CLOCK_RATE_KEYS)
     sums: dict[str, Any] = {key: sum(r[key] for _, r in ran) for key in SUM_KEYS}
     for key in ("completions", "calls_failed"):
         total: Counter[str] = Counter()
