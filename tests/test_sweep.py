@@ -189,7 +189,7 @@ def test_a_failed_run_makes_exit_status_1(capsys, monkeypatch):
     monkeypatch.setattr(sweep, "run", crashing)
     assert main(["sweep", *SMALL, "--seeds", "0-1", "--jobs", "1"]) == 1
     out = capsys.readouterr().out
-    assert "FAILED" in out and "failed: run 1 (seed 1)" in out
+    assert "FAILED" in out and "failed: run 1 (seed 1): its worker process died (exit code 3)" in out
 
 
 def test_plot_writes_a_png(tmp_path, capsys):

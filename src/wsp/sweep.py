@@ -211,10 +211,17 @@ class _Pool:
         return future
 
     def death(self) -> str:
+        """How the broken pool's worker died (after the pool has wound up:
+        its manager thread reaps the processes, and only then are their
+        exit codes known)."""
+        self.executor.shutdown(wait=True, cancel_futures=True)
+        for p in self.processes:
+            p.join(5)
         codes = [p.exitcode for p in self.processes if p.exitcode not in (None, 0)]
         if not codes:
             return "its worker process died"
-        code = codes[0]
+        # The pool terminates (SIGTERM) the workers that survived: not them.
+        code = next((c for c in codes if c != -signal.SIGTERM), codes[0])
         how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
         return f"its worker process died ({how})"
 
