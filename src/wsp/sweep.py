@@ -23,7 +23,9 @@ Executors:
   (``BrokenProcessPool``) the suspects are known: they are run again one at a
   time on a fresh one-process pool, the one that kills its worker again is
   reported as failed, and the remaining runs go on on a fresh pool -- a sweep
-  never hangs on a dead worker.
+  never hangs on a dead worker.  (Spawned workers import the calling
+  script's main module again: a script that calls ``run`` guards the call
+  with ``if __name__ == "__main__":``.)
 * ``"ray"``: one Ray task per run (``pip install "wsp[ray]"``), gathered with
   ``ray.wait`` as they finish; ``address`` joins a cluster (``"auto"``: the one
   running here), without it a local instance of ``jobs or 2`` CPUs is
