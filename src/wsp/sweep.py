@@ -19,9 +19,9 @@ Executors:
 
 * ``"local"`` (the default): a :class:`concurrent.futures.ProcessPoolExecutor`
   of ``jobs`` processes (default ``os.cpu_count()``) started with the *spawn*
-  method.  At most ``jobs`` runs are in flight, so when a worker process dies
-  (``BrokenProcessPool``) the suspects are known: they are run again one at a
-  time on a fresh one-process pool, the one that kills its worker again is
+  method.  At most ``jobs + 1`` runs are in flight, so when a worker process
+  dies (``BrokenProcessPool``) the suspects are few and known: they are run
+  again one at a time on a fresh one-process pool, the one that kills its worker again is
   reported as failed, and the remaining runs go on on a fresh pool -- a sweep
   never hangs on a dead worker.  (Spawned workers import the calling
   script's main module again: a script that calls ``run`` guards the call
@@ -247,9 +247,12 @@ def _run_local(all_opts: list[dict[str, Any]], jobs: int,
     try:
         while pending:
             pool = _Pool(jobs)
-            suspects = _drive(pool, all_opts, pending, jobs, finished)
+            # One run more than workers in flight: a worker that finishes finds
+            # the next run queued instead of waiting for this process to submit it.
+            suspects = _drive(pool, all_opts, pending, jobs + 1, finished)
             if len(suspects) == 1:
                 # It was alone in flight: its worker died under it (no retry).
+                # (Two or more: any of them may be the one; see below.)
                 finished(suspects[0], _failed(all_opts[suspects[0]], pool.death()))
                 suspects = []
             pool.close()
