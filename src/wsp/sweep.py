@@ -441,8 +441,8 @@ def format_table(reports: Sequence[dict[str, Any] | None], swept: Sequence[str] 
             rows.append([str(i), seed, *values, "", "", *(["", ""] if clocked else []), "", "",
                          run_status(r)])
             continue
-        sim = ([f"{r['simulated_seconds']:.6f}",
-                f"{r['simulated_messages_per_second'] or 0:,.0f}"] if clocked else [])
+        sim = [] if not clocked else ["-", "-"] if not r.get("clock") else [
+            f"{r['simulated_seconds']:.6f}", f"{r['simulated_messages_per_second'] or 0:,.0f}"]
         rows.append([str(i), str(r["seed"]), *swept_values(r, swept), f"{r['messages']:,}",
                      f"{r['messages_per_second']:,.0f}", *sim, str(r["resets_seen"]),
                      str(r["leaked"]), run_status(r)])
