@@ -18,9 +18,11 @@ _selection.install()
 from typing import TYPE_CHECKING
 
 from . import constants, core, errors
-from .constants import *  # noqa: F401,F403 -- SPEC §4: constants live on wsp too
+# Constants and error codes live on wsp too (``docs/guide/spi-model.rst, "Constants"`` and
+# ``docs/guide/spi-model.rst, "Errors"``).
+from .constants import *  # noqa: F401,F403
 from .core import CompletionQueue, HandleTable, ThreadRegistry, debug_counters
-from .errors import *  # noqa: F401,F403 -- SPEC §3: error codes live on wsp too
+from .errors import *  # noqa: F401,F403
 from .spi import (Linger, Operation, Overlapped, Process, ServiceProvider, ThreadId,
                   UpcallTable, WSPData)
 

@@ -41,7 +41,7 @@ cdef extern from "pythread.h" nogil:
 #  - a slot's generation goes up by one each time the slot is reused and
 #    wraps from 2**21 - 1 back to 1, so a closed handle's value can only come
 #    back after 2**21 - 1 reuses of that very slot: more than the 2**20
-#    creations SPEC §5 asks for;
+#    creations ``docs/guide/spi-model.rst, "The core"`` asks for;
 #  - the generation sits in the low bits so that small tables hand out small
 #    numbers (slot 0 gives 4, 8, 12, ...; every handle of the first 128 slots
 #    is below 2**30).  CPython builds and reads such one-digit ints about

@@ -1,4 +1,4 @@
-"""Type stubs of wsp._core, the compiled core (SPEC §5).
+"""Type stubs of wsp._core, the compiled core (``docs/guide/spi-model.rst, "The core"``).
 
 The same classes and signatures as the pure twin ``wsp._core_py``.  Buffer
 arguments (``create_into``, ``close_from``, ``post_from``, ``get_into``) are

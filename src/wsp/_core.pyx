@@ -1,5 +1,5 @@
 # cython: language_level=3
-"""wsp._core -- the compiled core of wsp (SPEC §5).
+"""wsp._core -- the compiled core of wsp (``docs/guide/spi-model.rst, "The core"``).
 
 Three thread-safe structures that the SPI layer builds on:
 

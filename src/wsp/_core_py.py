@@ -100,11 +100,11 @@ def _batch_count_arg(obj: object) -> int:
     return value
 
 
-# Buffer arguments (SPEC §5, "buffer forms"), rule for rule and message for
-# message as u64_buffer() in common.pxi: a one-dimensional C-contiguous
-# buffer of native unsigned 64-bit items -- format 'Q', or 'L' where that is
-# 8 bytes, optionally after '@', '=' or the prefix of this host's byte order
-# -- checked in the order item type, shape, writability.
+# Buffer arguments (``docs/guide/spi-model.rst, "The core"``: buffer forms), rule for rule and
+# message for message as u64_buffer() in common.pxi: a one-dimensional C-contiguous buffer of
+# native unsigned 64-bit items -- format 'Q', or 'L' where that is 8 bytes, optionally after '@',
+# '=' or the prefix of this host's byte order -- checked in the order item type, shape,
+# writability.
 _NATIVE_ORDER = "<" if sys.byteorder == "little" else ">!"
 
 
@@ -139,11 +139,10 @@ def _u64_view(obj: object, writable: bool, name: str) -> memoryview:
             return raw.cast("Q")
 
 
-# Timeouts (SPEC §5), step for step as timeout_seconds() in common.pxi:
-# None waits forever; a non-number is a TypeError; a timeout that is not a
-# finite number >= 0 (negative, NaN, +inf, -inf) is WSAEINVAL; a finite one
-# above _TIMEOUT_FOREVER seconds -- even one too large for a float, like
-# 10**400 -- waits forever.
+# Timeouts (``docs/guide/spi-model.rst, "The core"``), step for step as timeout_seconds() in
+# common.pxi: None waits forever; a non-number is a TypeError; a timeout that is not a finite
+# number >= 0 (negative, NaN, +inf, -inf) is WSAEINVAL; a finite one above _TIMEOUT_FOREVER seconds
+# -- even one too large for a float, like 10**400 -- waits forever.
 _TIMEOUT_FOREVER = 1e12
 
 

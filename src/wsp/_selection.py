@@ -1,5 +1,6 @@
-"""Which twin of each pure-Python-mode module is loaded: the compiled
-extension or its ``.py`` source (SPEC §1, "The data plane is compiled").
+"""Which twin of each pure-Python-mode module is loaded: the compiled extension or its ``.py``
+source (the data plane is compiled:
+``docs/guide/spi-model.rst, "Layers and the calling convention"``).
 
 This is the only place that decides it.  A module named in
 :data:`wsp._compiled.COMPILED_MODULES` exists twice in an installed wsp: its
@@ -57,9 +58,10 @@ from ._compiled import CIMPORTS, COMPILED_MODULES
 __all__ = ["COMPILED_MODULES", "NO_EXTENSIONS", "SOURCE_TWINS", "SourceTwinFinder",
            "data_plane_modules", "install", "is_compiled", "with_dependents"]
 
-#: The compiled extensions are not to be used at all (SPEC §1): the core's
-#: pure twin and every listed module's source.  The extensions are
-#: CPython-only, so any other interpreter gets the pure twins as well.
+#: The compiled extensions are not to be used at all
+#: (``docs/guide/spi-model.rst, "Layers and the calling convention"``): the core's pure twin and
+#: every listed module's source.  The extensions are CPython-only, so any other interpreter gets
+#: the pure twins as well.
 NO_EXTENSIONS = bool(os.environ.get("WSP_NO_EXTENSIONS")) or (
     platform.python_implementation() != "CPython"
 )

@@ -236,6 +236,11 @@ def sim_summary(report: dict[str, Any]) -> str:
 
 
 def run_sim(args: argparse.Namespace) -> int:
+    """Run ``wsp sim``: the echo scenario configured by `args`, with a progress bar.
+
+    Prints the report as JSON (``--json``) or as a summary; returns 1 when the run leaked
+    handles or had errors, else 0.
+    """
     from .scenario import Scenario, ScenarioConfig
     clock = None if args.clock == "none" else args.clock
     if clock is None and (args.latency or args.jitter or args.bandwidth is not None):
@@ -259,6 +264,10 @@ def run_sim(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------- bench
 def run_bench(args: argparse.Namespace) -> int:
+    """Run ``wsp bench``: the micro-benchmarks, with a progress bar.
+
+    Prints the results as JSON (``--json``) or as a table; returns 0.
+    """
     from . import microbench
     update, close = _progress_bar(len(microbench.GROUPS), "group")
     try:
@@ -500,6 +509,7 @@ def add_sweep_command(commands: Any, sim: argparse.ArgumentParser) -> None:
 
 # ----------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
+    """The ``wsp`` command's argument parser, with its sub-commands."""
     parser = argparse.ArgumentParser(
         prog="wsp",
         description="The Windows Sockets 2 SPI, in-process, on any OS.",
@@ -581,6 +591,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``wsp`` command: parse `argv` (None: ``sys.argv[1:]``) and run its sub-command.
+
+    ``wsp info`` prints its facts here. Returns the exit status: 2 without a sub-command (after
+    printing the help), 130 when interrupted; argparse exits on bad arguments.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

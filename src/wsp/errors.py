@@ -641,8 +641,9 @@ _SUBCLASS_FOR_CODE: dict[int, type[WinsockError]] = {
     WSAEACCES: WinsockPermissionError,
 }
 
-#: WSA code of a failed operation -> the Win32 code GetQueuedCompletionStatus
-#: gives for it (SPEC §6.1); codes not listed are reported as they are.
+#: WSA code of a failed operation -> the Win32 code GetQueuedCompletionStatus gives for it
+#: (``docs/guide/spi-model.rst, "Process and upcalls"``); codes not listed are reported as
+#: they are.
 WIN32_ERROR_OF_WSA: dict[int, int] = {
     WSA_OPERATION_ABORTED: ERROR_OPERATION_ABORTED,
     WSAECONNRESET: ERROR_NETNAME_DELETED,

@@ -92,17 +92,20 @@ class DictHandleTable:
         self._next = itertools.count(4, 4).__next__
 
     def create(self, context: Any = None) -> int:
+        """A new handle for `context`: the next multiple of 4, never reused."""
         handle = self._next()
         self._contexts[handle] = context
         return handle
 
     def query(self, handle: int) -> Any:
+        """The context stored for `handle`; WinsockError WSAENOTSOCK if it is not open."""
         try:
             return self._contexts[handle]
         except KeyError:
             raise WinsockError(WSAENOTSOCK) from None
 
     def close(self, handle: int) -> Any:
+        """Close `handle` and return its context; WinsockError WSAENOTSOCK if it is not open."""
         try:
             return self._contexts.pop(handle)
         except KeyError:

@@ -98,11 +98,13 @@ class ScenarioConfig:
     lsp: tuple[str, ...] = ()        # layered providers, top first: "trace", "fault"
     duration: float | None = None    # seconds (simulated with a clock); None: until all done
     clock: str | None = None         # the network's clock: None, "virtual" or "real"
-    latency: float = 0.0             # the link between the two hosts (SPEC 7.1), seconds
+    latency: float = 0.0             # the link between the two hosts, seconds
+                                     # (``docs/guide/time-and-links.rst``)
     jitter: float = 0.0              # seconds
     bandwidth: float | None = None   # bytes per second, each way; None: unlimited
     loss: float = 0.0                # probability that a datagram is lost
-    pcap: str | None = None          # capture the run's packets to this pcap file (SPEC 7.2)
+    pcap: str | None = None          # capture the run's packets to this pcap file
+                                     # (``docs/guide/capture.rst``)
 
     def __post_init__(self) -> None:
         for name in ("connections", "messages", "size", "threads", "seed"):

@@ -1,5 +1,5 @@
-# Shared helpers of wsp._core: the generation-tagged slot table, argument
-# conversion with SPEC §3 errors, timeouts and thread parking.
+# Shared helpers of wsp._core: the generation-tagged slot table, argument conversion with the
+# errors of ``docs/guide/spi-model.rst, "Errors"``, timeouts and thread parking.
 #
 # Everything named slots_* runs with the owning structure's spinlock held and
 # without the GIL: it touches only integers.
@@ -262,14 +262,13 @@ cdef size_t batch_count_arg(object obj) except? <size_t>-1:
     return <size_t>value
 
 
-# Buffer arguments (SPEC §5, "buffer forms").  The batch calls that take a
-# buffer accept exactly the one-dimensional, C-contiguous buffers whose items
-# are unsigned 64-bit integers in native byte order: struct format 'Q', or 'L'
-# where that is 8 bytes (numpy's uint64 on LP64 platforms), optionally with a
-# native-order prefix ('@', '=', or the '<'/'>' ctypes uses for this host).
-# Everything else is a TypeError that names the argument.  The pure twin's
-# _u64_view applies the same rules in the same order (item type, shape,
-# writability) with the same messages.
+# Buffer arguments (``docs/guide/spi-model.rst, "The core"``: buffer forms).  The batch calls that
+# take a buffer accept exactly the one-dimensional, C-contiguous buffers whose items are unsigned
+# 64-bit integers in native byte order: struct format 'Q', or 'L' where that is 8 bytes (numpy's
+# uint64 on LP64 platforms), optionally with a native-order prefix ('@', '=', or the '<'/'>' ctypes
+# uses for this host). Everything else is a TypeError that names the argument.  The pure twin's
+# _u64_view applies the same rules in the same order (item type, shape, writability) with the same
+# messages.
 #
 # The export is taken with PyObject_GetBuffer and held until the call ends
 # (PyBuffer_Release in a finally): the Py_buffer owns a reference to the
@@ -353,12 +352,11 @@ cdef inline bint aligned8(const void *p) noexcept nogil:
     return (<uintptr_t>p & 7) == 0
 
 
-# Timeouts (SPEC §5).  None waits forever.  A non-number (str, bytes, an
-# object without __float__) is a TypeError.  A timeout that is not a finite
-# number >= 0 (negative, NaN, +inf, -inf) is WSAEINVAL.  A finite timeout
-# beyond TIMEOUT_FOREVER seconds -- even one too large for a double, like
-# 10**400 -- waits forever: no process lives that long.  The pure twin's
-# _timeout_arg follows the same steps.
+# Timeouts (``docs/guide/spi-model.rst, "The core"``).  None waits forever.  A non-number (str,
+# bytes, an object without __float__) is a TypeError.  A timeout that is not a finite number >= 0
+# (negative, NaN, +inf, -inf) is WSAEINVAL.  A finite timeout beyond TIMEOUT_FOREVER seconds --
+# even one too large for a double, like 10**400 -- waits forever: no process lives that long.  The
+# pure twin's _timeout_arg follows the same steps.
 cdef double TIMEOUT_FOREVER = 1e12
 
 

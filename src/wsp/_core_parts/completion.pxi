@@ -1,4 +1,5 @@
-# CompletionQueue: the packet queue of an I/O completion port (SPEC §5).
+# CompletionQueue: the packet queue of an I/O completion port
+# (``docs/guide/spi-model.rst, "The core"``).
 #
 # Packets are four unsigned 64-bit integers in a growable FIFO ring.  When a
 # thread is parked in get(), post() hands the packet straight to it instead

@@ -1,4 +1,4 @@
-# HandleTable: the process's socket handle table (SPEC §5).
+# HandleTable: the process's socket handle table (``docs/guide/spi-model.rst, "The core"``).
 #
 # Handles are generation-tagged slot indices (see _core.pxd); the context of
 # each live handle is an owned PyObject* kept in the slot's payload word.

@@ -1,6 +1,6 @@
 # ThreadRegistry: thread handles (WSATHREADID) and per-thread APC queues
-# (SPEC §5).  WPUOpenCurrentThread / WPUCloseThread and WPUQueueApc in the
-# SPI engine are built on it.
+# (``docs/guide/spi-model.rst, "The core"``).  WPUOpenCurrentThread / WPUCloseThread and
+# WPUQueueApc in the SPI engine are built on it.
 #
 # A thread handle names one thread *lifetime*, not a number: the OS reuses
 # thread idents as soon as a thread has ended.  A ThreadRecord is one such
@@ -653,11 +653,10 @@ cdef class ThreadRegistry:
         return n
 
     def wait(self, ident=None, timeout=None):
-        """Block without the GIL until an APC is queued to thread `ident`
-        (default: the caller) or `timeout` seconds pass (None: forever; see
-        SPEC §5 for the accepted values).  Return True if an APC is pending,
-        False on timeout or when the lifetime waited on ends
-        (``end_thread``).  Does not run the APCs."""
+        """Block without the GIL until an APC is queued to thread `ident` (default: the caller) or
+        `timeout` seconds pass (None: forever; see ``docs/guide/spi-model.rst, "The core"`` for the
+        accepted values).  Return True if an APC is pending, False on timeout or when the lifetime
+        waited on ends (``end_thread``).  Does not run the APCs."""
         cdef uint64_t tid = _ident_arg(ident)
         cdef int64_t deadline = deadline_from_timeout(timeout)
         cdef Waiter w

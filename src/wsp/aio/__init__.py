@@ -1,4 +1,4 @@
-"""wsp.aio: asyncio over wsp (SPEC §10).
+"""wsp.aio: asyncio over wsp (``docs/guide/asyncio.rst``).
 
 ``new_event_loop(network)`` gives an asyncio event loop whose sockets are
 wsp sockets on `network`: a proactor loop (as Windows' ``ProactorEventLoop``)

@@ -1,5 +1,5 @@
 """WspEventLoop: an asyncio event loop whose I/O is wsp overlapped I/O
-(SPEC §10).
+(``docs/guide/asyncio.rst``).
 
 The loop is a proactor loop (``asyncio.proactor_events.BaseProactorEventLoop``,
 the base of Windows' ``ProactorEventLoop``) over a
@@ -137,7 +137,7 @@ class WspEventLoop(proactor_events.BaseProactorEventLoop):
     def adopt(self, sock: Any) -> WspSocket:
         """The WspSocket that stands in for `sock` (`sock` itself if it is
         one): a host ``socket.socket`` handed to the loop is adopted, a wsp
-        socket of its family and type taking its place (SPEC §10); the host
+        socket of its family and type taking its place (``docs/guide/asyncio.rst``); the host
         socket never connects anywhere.  The stand-in lives until it is
         closed itself (closing a transport made over it closes it; the
         loop's close closes what is left), and keeps the host socket until

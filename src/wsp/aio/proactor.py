@@ -9,17 +9,15 @@ on a :class:`~wsp.aio.socket.WspSocket` and returns a future that the
 operation's completion packet resolves: ``select`` waits for packets with
 ``GetQueuedCompletionStatusEx`` and finishes the future of each.
 
-A completion packet comes for every started operation, also one that
-completed at once (SPEC §6.2), so a future is only ever finished from a
-packet; an operation that fails before it starts raises and its future fails
-at once.  Cancelling a future cancels its operation
-(``Process.cancel_overlapped``, which still posts the aborted packet) --
-except a stream read's: the providers have no CancelIoEx, and a receive
-cancelled only in the engine would stay posted in the provider and swallow
-the next bytes.  So a cancelled read leaves its receive posted, parked in the
-socket's :class:`Inbox`, and the next read on the socket takes it over (or
-what it brought in meanwhile): no byte is lost.  Reads therefore receive into
-buffers of the proactor's own, copied out when they complete.
+A completion packet comes for every started operation, also one that completed at once
+(``docs/guide/spi-model.rst, "Overlapped operations"``), so a future is only ever finished from a
+packet; an operation that fails before it starts raises and its future fails at once.  Cancelling a
+future cancels its operation (``Process.cancel_overlapped``, which still posts the aborted packet)
+-- except a stream read's: the providers have no CancelIoEx, and a receive cancelled only in the
+engine would stay posted in the provider and swallow the next bytes.  So a cancelled read leaves
+its receive posted, parked in the socket's :class:`Inbox`, and the next read on the socket takes it
+over (or what it brought in meanwhile): no byte is lost.  Reads therefore receive into buffers of
+the proactor's own, copied out when they complete.
 
 Errors follow asyncio on Windows: a receive or send that fails with a reset
 or is aborted under it raises ``ConnectionResetError``, a refused connect
@@ -166,7 +164,7 @@ class WspProactor:
         self.port: int | None = process.CreateIoCompletionPort(None)
         self.loop: asyncio.AbstractEventLoop | None = None
         #: host socket.socket objects handed to the loop -> the WspSocket
-        #: that stands in for each (SPEC §10); weak, so the entry goes with
+        #: that stands in for each (``docs/guide/asyncio.rst``); weak, so the entry goes with
         #: the host socket
         self.adopted: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         #: the longest single wait in select(), in seconds (None: as asked).
@@ -179,18 +177,18 @@ class WspProactor:
         # waiting for them (for cancelling and closing)
         self.inflight: dict[int, tuple[Overlapped, tuple[int, ...],
                                        Callable[[], asyncio.Future | None]]] = {}
-        # The loop's stream transports (wsp.aio.transport) take their
-        # packets without a future: each keeps one Overlapped per direction
-        # whose ``object`` (free for the caller, SPEC 6.2) is its callback
-        # ``callback(rc, nbytes)``; select() queues ``(callback, rc, nbytes)``
-        # in :attr:`completed` for such a packet.  (The proactor's own
-        # overlapped objects leave ``object`` None.)
+        # The loop's stream transports (wsp.aio.transport) take their packets without a future:
+        # each keeps one Overlapped per direction whose ``object`` (free for the caller,
+        # ``docs/guide/spi-model.rst, "Overlapped operations"``) is its callback
+        # ``callback(rc, nbytes)``; select() queues ``(callback, rc, nbytes)`` in :attr:`completed`
+        # for such a packet.  (The proactor's own overlapped objects leave ``object`` None.)
         #: the transports' completions select() took, for the loop to run
         #: right after the wait (its _process_events): not inside select,
         #: so a protocol callback never runs in the middle of a batch
         self.completed: list[tuple[Callable[[int, int], None], int, int]] = []
 
     def set_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Remember `loop`, the event loop whose futures the proactor makes."""
         self.loop = loop
 
     def __repr__(self) -> str:
@@ -338,6 +336,14 @@ class WspProactor:
         return self._receive(conn, len(view), flags, deliver)
 
     def send(self, conn: WspSocket, buf: Any, flags: int = 0) -> asyncio.Future:
+        """Send `buf` on stream socket `conn`: a future of the bytes sent.
+
+        An overlapped WSASend.
+
+        `buf` is copied first, so the caller may reuse it at once. The future fails with
+        ConnectionResetError for a reset or aborted connection and with the WinsockError of any
+        other failing status; a failing WSASend call raises its WinsockError at once.
+        """
         conn = self.adopt(conn)
         s = conn.fileno()
         data = bytes(buf)           # the caller may reuse its buffer before the completion
@@ -374,6 +380,13 @@ class WspProactor:
 
     def sendto(self, conn: WspSocket, buf: Any, flags: int = 0,
                addr: Any = None) -> asyncio.Future:
+        """Send `buf` as one datagram: a future of the bytes sent.
+
+        To `addr` with WSASendTo, or to the connected peer with WSASend when `addr` is None.
+
+        The future fails with the WinsockError of a failing status; a failing call raises its
+        WinsockError at once.
+        """
         conn = self.adopt(conn)
         s = conn.fileno()
         data = bytes(buf)

@@ -91,24 +91,42 @@ class WspSocket:
 
     # -- what asyncio asks of a socket ------------------------------------------------
     def fileno(self) -> int:
+        """The wsp socket handle; -1 once closed or detached.
+
+        asyncio keys its bookkeeping on it.
+        """
         return self.handle
 
     @property
     def closed(self) -> bool:
+        """True once the socket was closed or detached."""
         return self.handle == -1
 
     def setblocking(self, flag: bool) -> None:
+        """Keep the blocking mode for :meth:`gettimeout`; the handle itself is not changed.
+
+        The loop only issues overlapped calls, which never block.
+        """
         # The loop only issues overlapped calls, which never block: the mode
         # is kept for gettimeout() and nothing else.
         self.blocking = bool(flag)
 
     def gettimeout(self) -> float | None:
+        """None in blocking mode, 0.0 in non-blocking mode, as ``socket.socket`` reports."""
         return None if self.blocking else 0.0
 
     def getsockname(self) -> tuple[str, int]:
+        """The local ``(host, port)`` (getsockname of the handle).
+
+        OSError(EBADF) once closed; WinsockError WSAEINVAL when not bound.
+        """
         return self.process.getsockname(self._live("getsockname"))
 
     def getpeername(self) -> tuple[str, int]:
+        """The peer's ``(host, port)`` (getpeername of the handle).
+
+        OSError(EBADF) once closed; WinsockError WSAENOTCONN when not connected.
+        """
         return self.process.getpeername(self._live("getpeername"))
 
     def bind(self, addr: tuple[str, int]) -> None:
@@ -122,6 +140,10 @@ class WspSocket:
         self.process.connect(self._live("connect"), (addr[0], addr[1]))
 
     def listen(self, backlog: int = 128) -> None:
+        """``listen`` of the handle with `backlog`.
+
+        OSError(EBADF) once closed; WinsockError WSAEINVAL when not bound.
+        """
         self.process.listen(self._live("listen"), backlog)
 
     def setsockopt(self, level: int, optname: int, value: Any) -> None:
@@ -184,6 +206,7 @@ class WspSocket:
                 host.close()
 
     def detach(self) -> int:
+        """Give up the handle without closing it: returns the handle; fileno() is -1 after."""
         handle, self.handle = self.handle, -1
         return handle
 

@@ -1,4 +1,4 @@
-"""WspStreamTransport: the wsp loop's own stream transport (SPEC §10).
+"""WspStreamTransport: the wsp loop's own stream transport (``docs/guide/asyncio.rst``).
 
 asyncio's proactor transports pay for a future, a done-callback and a
 ``call_soon`` on every read and every write.  This transport skips all three,
@@ -19,9 +19,9 @@ as uvloop's do:
   ``resume_writing`` against the high and low water marks) counts those
   queued bytes.
 
-Every overlapped operation still posts its completion packet (SPEC §6.2), so
-the transport restarts a receive or a send only once the previous one's
-packet has come in, and an Overlapped is reused per direction.
+Every overlapped operation still posts its completion packet
+(``docs/guide/spi-model.rst, "Overlapped operations"``), so the transport restarts a receive or a
+send only once the previous one's packet has come in, and an Overlapped is reused per direction.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Layered service providers (SPEC §8): ``LayeredProvider``, the base class
+"""Layered service providers (``docs/guide/layers.rst``): ``LayeredProvider``, the base class
 of non-IFS layers, the protocol catalog types that stack them, the fault and
 tracing layers, and the summary of a trace."""
 from ..spi.catalog import Catalog, ProtocolChain, ProtocolInfo

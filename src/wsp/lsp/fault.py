@@ -1,8 +1,7 @@
-"""FaultProvider: a layer that injects faults into the calls passing
-through it, deterministically under a seed (SPEC §7, §8, §9).  What a valid
-rule is -- the entries, actions and parameters, ``Rule``, ``Call`` and
-``Action`` -- lives in :mod:`wsp.lsp.rules`; this module applies rules to
-calls.
+"""FaultProvider: a layer that injects faults into the calls passing through it, deterministically
+under a seed (``docs/guide/network.rst``, ``docs/guide/layers.rst``, ``docs/guide/faults.rst``).
+What a valid rule is -- the entries, actions and parameters, ``Rule``, ``Call`` and ``Action`` --
+lives in :mod:`wsp.lsp.rules`; this module applies rules to calls.
 
 Rules say which calls are hit and how::
 
@@ -18,13 +17,12 @@ rule with a probability below 1 draws one number from the layer's
 order hit the same faults, run after run.  The actions:
 
 ``"fail"`` (``code``)
-    The call raises ``WinsockError(code)`` without reaching the lower
-    provider: nothing is sent, received, started or delivered (an
-    overlapped call fails before it starts, SPEC §6.2).  Any entry, the
-    extension functions AcceptEx, ConnectEx and DisconnectEx included
-    (named so in rules; rules on the listening socket for AcceptEx): a
-    failed ConnectEx is how a connect that times out (WSAETIMEDOUT) or
-    finds no route reaches an IOCP program such as asyncio's proactor.
+    The call raises ``WinsockError(code)`` without reaching the lower provider: nothing is sent,
+    received, started or delivered (an overlapped call fails before it starts,
+    ``docs/guide/spi-model.rst, "Overlapped operations"``).  Any entry, the extension functions
+    AcceptEx, ConnectEx and DisconnectEx included (named so in rules; rules on the listening socket
+    for AcceptEx): a failed ConnectEx is how a connect that times out (WSAETIMEDOUT) or finds no
+    route reaches an IOCP program such as asyncio's proactor.
 ``"truncate"`` (``size``)
     Sends (WSPSend, WSPSendTo): only the first `size` bytes go down; the
     result and the completion report what the lower provider reports.
@@ -616,6 +614,12 @@ class FaultProvider(LayeredProvider):
         return list(closing)
 
     def on_cleanup(self) -> None:
+        """Forget held completions and stalls, then clean up as a layer does.
+
+        The final WSPCleanup cancelled the held requests silently: none is ever delivered. If
+        the lower provider is still started by someone else, the late closes "slow_close" owes
+        are made now.
+        """
         # The base class has cancelled the held requests silently, with every
         # other pending one (seed: LPWSPCleanup); they must never be delivered.
         late = self._forget()
@@ -626,11 +630,19 @@ class FaultProvider(LayeredProvider):
         super().on_cleanup()
 
     def on_terminated(self, process: Any) -> None:
+        """Forget held completions, stalls and late closes: the process ended."""
         self._forget()
         super().on_terminated(process)
 
     # -- completions ----------------------------------------------------------------------
     def lower_completed(self, op: Operation, error: int, nbytes: int, flags: int) -> None:
+        """Apply the request's rule to its lower completion, then deliver it.
+
+        "abort_status" turns WSA_OPERATION_ABORTED into its code; "delay", "latency" and
+        "bandwidth" hold the completion (until :meth:`release` or its due time); "truncate" on a
+        receive reports at most ``size`` bytes and copies only those to the application's
+        buffers; "replace" reports the bytes the application offered.
+        """
         with self._lock:
             plan = self._plans.pop(op.overlapped, None)
             code = self._abort_codes.pop(op, None)
@@ -1067,11 +1079,24 @@ class FaultProvider(LayeredProvider):
     # -- the entries ------------------------------------------------------------------------
     def WSPSocket(self, af: int, type: int, protocol: int,  # noqa: A002
                   protocol_info: Any = None, g: int = 0, flags: int = 0) -> int:
+        """Apply the fault rules for "WSPSocket", then make the layer's socket.
+
+        The first rule that fires acts before the call goes down: "fail" raises its ``code``,
+        "hook" decides to fail or to let the call pass (no socket, so no "reset"). Returns the
+        layer's handle; rules see socket None. The lower provider's errors pass up.
+        """
         self._gate("WSPSocket", None, (af, type, protocol))
         return super().WSPSocket(af, type, protocol, protocol_info, g, flags)
 
     def WSPAccept(self, s: int, condition: Callable[..., int] | None = None,
                   callback_data: Any = 0) -> tuple[int, tuple[str, int]]:
+        """Apply the fault rules for "WSPAccept", then accept through the layer.
+
+        The first rule that fires acts before the call goes down: "fail" raises its ``code``,
+        "reset" resets the connection and raises WSAECONNRESET, "hook" decides which (or lets
+        the call pass). Returns ``(new handle, peer address)``. WSAENOTSOCK for a handle not of
+        this layer; the lower provider's errors pass up.
+        """
         self._gate("WSPAccept", s)
         return super().WSPAccept(s, condition, callback_data)
 
@@ -1107,14 +1132,35 @@ class FaultProvider(LayeredProvider):
         self._closed(s)
 
     def WSPBind(self, s: int, addr: tuple[str, int]) -> None:
+        """Apply the fault rules for "WSPBind", then bind the lower socket.
+
+        The first rule that fires acts before the call goes down: "fail" raises its ``code``,
+        "reset" resets the connection and raises WSAECONNRESET, "hook" decides which (or lets
+        the call pass). WSAENOTSOCK for a handle not of this layer; the lower provider's errors
+        pass up.
+        """
         self._gate("WSPBind", s, (addr,))
         super().WSPBind(s, addr)
 
     def WSPListen(self, s: int, backlog: int) -> None:
+        """Apply the fault rules for "WSPListen", then make the lower socket listen.
+
+        The first rule that fires acts before the call goes down: "fail" raises its ``code``,
+        "reset" resets the connection and raises WSAECONNRESET, "hook" decides which (or lets
+        the call pass). WSAENOTSOCK for a handle not of this layer; the lower provider's errors
+        pass up.
+        """
         self._gate("WSPListen", s, (backlog,))
         super().WSPListen(s, backlog)
 
     def WSPConnect(self, s: int, addr: tuple[str, int]) -> None:
+        """Apply the fault rules for "WSPConnect", then connect the lower socket.
+
+        The first rule that fires acts before the call goes down: "fail" raises its ``code``,
+        "reset" resets the connection and raises WSAECONNRESET, "hook" decides which (or lets
+        the call pass). WSAENOTSOCK for a handle not of this layer; the lower provider's errors
+        pass up.
+        """
         self._gate("WSPConnect", s, (addr,))
         super().WSPConnect(s, addr)
 
@@ -1140,63 +1186,161 @@ class FaultProvider(LayeredProvider):
         return super().DisconnectEx(s, overlapped, flags)
 
     def WSPShutdown(self, s: int, how: int) -> None:
+        """Apply the fault rules for "WSPShutdown", then shut the lower socket down.
+
+        The first rule that fires acts before the call goes down: "fail" raises its ``code``,
+        "reset" resets the connection and raises WSAECONNRESET, "hook" decides which (or lets
+        the call pass). WSAENOTSOCK for a handle not of this layer; the lower provider's errors
+        pass up.
+        """
         self._gate("WSPShutdown", s, (how,))
         super().WSPShutdown(s, how)
 
     def WSPGetSockName(self, s: int) -> tuple[str, int]:
+        """Apply the fault rules for "WSPGetSockName", then return the lower socket's address.
+
+        The first rule that fires acts before the call goes down: "fail" raises its ``code``,
+        "reset" resets the connection and raises WSAECONNRESET, "hook" decides which (or lets
+        the call pass). Returns ``(host, port)``. WSAENOTSOCK for a handle not of this layer;
+        the lower provider's errors pass up.
+        """
         self._gate("WSPGetSockName", s)
         return super().WSPGetSockName(s)
 
     def WSPGetPeerName(self, s: int) -> tuple[str, int]:
+        """Apply the fault rules for "WSPGetPeerName", then return the lower socket's peer.
+
+        The first rule that fires acts before the call goes down: "fail" raises its ``code``,
+        "reset" resets the connection and raises WSAECONNRESET, "hook" decides which (or lets
+        the call pass). Returns ``(host, port)``. WSAENOTSOCK for a handle not of this layer;
+        the lower provider's errors pass up.
+        """
         self._gate("WSPGetPeerName", s)
         return super().WSPGetPeerName(s)
 
     def WSPSetSockOpt(self, s: int, level: int, optname: int, value: Any) -> None:
+        """Apply the fault rules for "WSPSetSockOpt", then set the lower socket's option.
+
+        The first rule that fires acts before the call goes down: "fail" raises its ``code``,
+        "reset" resets the connection and raises WSAECONNRESET, "hook" decides which (or lets
+        the call pass). WSAENOTSOCK for a handle not of this layer; the lower provider's errors
+        pass up.
+        """
         self._gate("WSPSetSockOpt", s, (level, optname, value))
         super().WSPSetSockOpt(s, level, optname, value)
 
     def WSPGetSockOpt(self, s: int, level: int, optname: int) -> Any:
+        """Apply the fault rules for "WSPGetSockOpt", then read the lower socket's option.
+
+        The first rule that fires acts before the call goes down: "fail" raises its ``code``,
+        "reset" resets the connection and raises WSAECONNRESET, "hook" decides which (or lets
+        the call pass). Returns the option's value. WSAENOTSOCK for a handle not of this layer;
+        the lower provider's errors pass up.
+        """
         self._gate("WSPGetSockOpt", s, (level, optname))
         return super().WSPGetSockOpt(s, level, optname)
 
     def WSPEventSelect(self, s: int, event: int | None, network_events: int) -> None:
+        """Apply the fault rules for "WSPEventSelect", then select events on the lower socket.
+
+        The first rule that fires acts before the call goes down: "fail" raises its ``code``,
+        "reset" resets the connection and raises WSAECONNRESET, "hook" decides which (or lets
+        the call pass). WSAENOTSOCK for a handle not of this layer; the lower provider's errors
+        pass up.
+        """
         self._gate("WSPEventSelect", s, (event, network_events))
         super().WSPEventSelect(s, event, network_events)
 
     def WSPEnumNetworkEvents(self, s: int, event: int | None = None) -> dict[int, int]:
+        """Apply the fault rules for "WSPEnumNetworkEvents", then read the lower socket's.
+
+        The first rule that fires acts before the call goes down: "fail" raises its ``code``,
+        "reset" resets the connection and raises WSAECONNRESET, "hook" decides which (or lets
+        the call pass). Returns ``{FD_flag: error_code}``. WSAENOTSOCK for a handle not of this
+        layer; the lower provider's errors pass up.
+        """
         self._gate("WSPEnumNetworkEvents", s, (event,))
         return super().WSPEnumNetworkEvents(s, event)
 
     def WSPSendDisconnect(self, s: int, disconnect_data: Any = None) -> None:
+        """Apply the fault rules for "WSPSendDisconnect", then pass it to the lower socket.
+
+        The first rule that fires acts before the call goes down: "fail" raises its ``code``,
+        "reset" resets the connection and raises WSAECONNRESET, "hook" decides which (or lets
+        the call pass). WSAENOTSOCK for a handle not of this layer; the lower provider's errors
+        pass up.
+        """
         self._gate("WSPSendDisconnect", s, (disconnect_data,))
         super().WSPSendDisconnect(s, disconnect_data)
 
     def WSPRecvDisconnect(self, s: int, disconnect_data: Any = None) -> None:
+        """Apply the fault rules for "WSPRecvDisconnect", then pass it to the lower socket.
+
+        The first rule that fires acts before the call goes down: "fail" raises its ``code``,
+        "reset" resets the connection and raises WSAECONNRESET, "hook" decides which (or lets
+        the call pass). WSAENOTSOCK for a handle not of this layer; the lower provider's errors
+        pass up.
+        """
         self._gate("WSPRecvDisconnect", s, (disconnect_data,))
         super().WSPRecvDisconnect(s, disconnect_data)
 
     def WSPAddressToString(self, addr: tuple[str, int], protocol_info: Any = None) -> str:
+        """Apply the fault rules for "WSPAddressToString", then ask the lower provider.
+
+        The first rule that fires acts before the call goes down: "fail" raises its ``code``,
+        "hook" decides to fail or to let the call pass (no socket, so no "reset"). Returns the
+        address as text; rules see socket None. The lower provider's errors pass up.
+        """
         self._gate("WSPAddressToString", None, (addr,))
         return super().WSPAddressToString(addr, protocol_info)
 
     def WSPStringToAddress(self, address: str, af: int = 2,
                            protocol_info: Any = None) -> tuple[str, int]:
+        """Apply the fault rules for "WSPStringToAddress", then ask the lower provider.
+
+        The first rule that fires acts before the call goes down: "fail" raises its ``code``,
+        "hook" decides to fail or to let the call pass (no socket, so no "reset"). Returns
+        ``(host, port)``; rules see socket None. The lower provider's errors pass up.
+        """
         self._gate("WSPStringToAddress", None, (address, af))
         return super().WSPStringToAddress(address, af, protocol_info)
 
     def WSPSelect(self, read: Sequence[int], write: Sequence[int], except_: Sequence[int],
                   timeout: float | None) -> tuple[list[int], list[int], list[int]]:
+        """Apply the fault rules for "WSPSelect", then select over the lower sockets.
+
+        The first rule that fires acts before the call goes down: "fail" raises its ``code``,
+        "hook" decides to fail or to let the call pass (no socket, so no "reset"). Returns the
+        three ready lists, naming the layer's handles; rules see socket None. WSAENOTSOCK for a
+        handle not of this layer. The lower provider's errors pass up.
+        """
         self._gate("WSPSelect", None, (read, write, except_, timeout))
         return super().WSPSelect(read, write, except_, timeout)
 
     def WSPIoctl(self, s: int, code: int, value: Any = None, overlapped: Any = None,
                  completion_routine: Any = None, thread_id: ThreadId | None = None) -> Any:
+        """Apply the fault rules for "WSPIoctl", then run the layer's WSPIoctl.
+
+        The first rule that fires acts before the call goes down: "fail" raises its ``code``,
+        "reset" resets the connection and raises WSAECONNRESET, "hook" decides which (or lets
+        the call pass). Returns the control code's result (extension functions are the layer's
+        own). WSAENOTSOCK for a handle not of this layer; the lower provider's errors pass up.
+        """
         self._gate("WSPIoctl", s, (code, value))
         return super().WSPIoctl(s, code, value, overlapped, completion_routine, thread_id)
 
     def WSPSend(self, s: int, buffers: Sequence[Any], flags: int = 0,
                 overlapped: Overlapped | None = None, completion_routine: Any = None,
                 thread_id: ThreadId | None = None) -> tuple[int, int]:
+        """Send `buffers` with the first rule for "WSPSend" that fires applied.
+
+        The actions: "fail", "reset", "truncate", "drop", "replace", "slice", "limit", "stall",
+        "delay", "latency", "bandwidth" or a "hook"'s decision (see the module documentation).
+        Returns ``(rc, nbytes)`` as the lower provider would: ``(0, nbytes)`` or
+        ``(WSA_IO_PENDING, 0)``; a delayed overlapped send always reports WSA_IO_PENDING, a
+        dropped one all its bytes. "fail" raises its code; "reset", and "limit" past its limit,
+        WSAECONNRESET.
+        """
         down = super().WSPSend
         return self._send("WSPSend", s, buffers, flags, None, overlapped, completion_routine,
                           thread_id,
@@ -1206,6 +1350,11 @@ class FaultProvider(LayeredProvider):
     def WSPSendTo(self, s: int, buffers: Sequence[Any], flags: int, to: tuple[str, int],
                   overlapped: Overlapped | None = None, completion_routine: Any = None,
                   thread_id: ThreadId | None = None) -> tuple[int, int]:
+        """Send a datagram to `to` with the first rule for "WSPSendTo" that fires applied.
+
+        Rules act as for :meth:`WSPSend` (a sliced datagram goes down as one datagram per
+        piece). Returns ``(rc, nbytes)``. "fail" raises its code, "reset" WSAECONNRESET.
+        """
         down = super().WSPSendTo
         return self._send("WSPSendTo", s, buffers, flags, to, overlapped, completion_routine,
                           thread_id,
@@ -1215,6 +1364,13 @@ class FaultProvider(LayeredProvider):
     def WSPRecv(self, s: int, buffers: Sequence[Any], flags: int = 0,
                 overlapped: Overlapped | None = None, completion_routine: Any = None,
                 thread_id: ThreadId | None = None) -> tuple[int, int, int]:
+        """Receive into `buffers` with the first rule for "WSPRecv" that fires applied.
+
+        The actions: "fail", "reset", "truncate" (at most ``size`` bytes reach the buffers, the
+        rest is lost), "delay", "latency" or a "hook"'s decision. Returns
+        ``(rc, nbytes, flags)``; a delayed overlapped receive returns
+        ``(WSA_IO_PENDING, 0, 0)``. "fail" raises its code, "reset" WSAECONNRESET.
+        """
         down = super().WSPRecv
         return self._recv("WSPRecv", s, buffers, flags, overlapped,
                           lambda bufs: down(s, bufs, flags, overlapped, completion_routine,
@@ -1224,6 +1380,12 @@ class FaultProvider(LayeredProvider):
     def WSPRecvFrom(self, s: int, buffers: Sequence[Any], flags: int = 0,
                     overlapped: Overlapped | None = None, completion_routine: Any = None,
                     thread_id: ThreadId | None = None) -> tuple[int, int, int, Any]:
+        """Receive a datagram with the first rule for "WSPRecvFrom" that fires applied.
+
+        Rules act as for :meth:`WSPRecv`. Returns ``(rc, nbytes, flags, from_addr)``; a delayed
+        overlapped receive returns ``(WSA_IO_PENDING, 0, 0, None)``. "fail" raises its code,
+        "reset" WSAECONNRESET.
+        """
         down = super().WSPRecvFrom
         return self._recv("WSPRecvFrom", s, buffers, flags, overlapped,
                           lambda bufs: down(s, bufs, flags, overlapped, completion_routine,

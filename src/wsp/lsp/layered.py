@@ -1,5 +1,5 @@
 """LayeredProvider: the base class of non-IFS layered service providers
-(SPEC §8).
+(``docs/guide/layers.rst``).
 
 A layer sits on a lower provider (a base provider or another layer) and, by
 default, passes every WSP call down.  What makes it a non-IFS layer:
@@ -159,6 +159,10 @@ class LayeredProvider(ServiceProvider):
 
     # -- startup, cleanup, termination -------------------------------------------------
     def on_startup(self, protocol_info: Any) -> None:
+        """Start the lower provider (WSPStartup 2.2 with the same protocol info and upcalls).
+
+        Its errors (WSAVERNOTSUPPORTED, WSAEINVAL) fail this layer's first WSPStartup.
+        """
         self.lower.WSPStartup(WINSOCK_2_2, protocol_info, self.upcalls)
 
     def WSPCleanup(self) -> None:
@@ -188,6 +192,11 @@ class LayeredProvider(ServiceProvider):
         super().WSPCleanup()
 
     def on_cleanup(self) -> None:
+        """Release the layer's handles after the final WSPCleanup.
+
+        Closes every handle it made (WPUCloseSocketHandle), stops the worker thread and closes
+        the ThreadIds it opened for cancelled requests.
+        """
         # The base class has cancelled this layer's requests silently.
         with self._map_lock:
             handles = list(self._by_lower.values())
@@ -202,6 +211,10 @@ class LayeredProvider(ServiceProvider):
         self._close_all_opened()        # of requests the cleanup cancelled
 
     def on_terminated(self, process: Process) -> None:
+        """Forget the layer's handles, queued requests and ThreadIds.
+
+        `process` ended without WSPCleanup.
+        """
         with self._map_lock:
             self._by_lower.clear()
             self._unissued.clear()
@@ -285,7 +298,7 @@ class LayeredProvider(ServiceProvider):
             return issue(inner, lower_routine, thread_id)
         except WinsockError as exc:
             # Failed before it started below: the request raises and
-            # delivers nothing (SPEC §6.2).
+            # delivers nothing (``docs/guide/spi-model.rst, "Overlapped operations"``).
             process.cancel_overlapped(op, exc.winerror or WSAEINVAL, notify=False)
             raise
         except BaseException:
@@ -384,11 +397,22 @@ class LayeredProvider(ServiceProvider):
     # -- sockets ------------------------------------------------------------------------
     def WSPSocket(self, af: int, type: int, protocol: int,  # noqa: A002
                   protocol_info: Any = None, g: int = 0, flags: int = 0) -> int:
+        """A new socket: the lower provider's WSPSocket, wrapped in a handle of the layer's own.
+
+        Returns the layer's handle (WPUCreateSocketHandle, context a LayerSocket).
+        WSANOTINITIALISED unless started; the lower provider's errors (WSAEAFNOSUPPORT, ...)
+        pass up.
+        """
         self._require_started("WSPSocket")
         return self._wrap(self.lower.WSPSocket(af, type, protocol, protocol_info, g, flags))
 
     def WSPAccept(self, s: int, condition: Callable[..., int] | None = None,
                   callback_data: Any = 0) -> tuple[int, tuple[str, int]]:
+        """Accept on the lower listening socket, under a handle of the layer's own.
+
+        Returns ``(layer handle, peer address)``. WSANOTINITIALISED unless started, WSAENOTSOCK
+        when `s` is not a handle of this layer; the lower provider's errors pass up unchanged.
+        """
         ls = self._sock(s, "WSPAccept")
         lower_new, addr = self.lower.WSPAccept(ls.lower, condition, callback_data)
         return self._wrap(lower_new), addr
@@ -416,21 +440,51 @@ class LayeredProvider(ServiceProvider):
         self._unwrap(s, ls)
 
     def WSPBind(self, s: int, addr: tuple[str, int]) -> None:
+        """Bind the lower socket under `s` to `addr`.
+
+        WSANOTINITIALISED unless started, WSAENOTSOCK when `s` is not a handle of this layer;
+        the lower provider's errors pass up unchanged.
+        """
         self.lower.WSPBind(self._sock(s, "WSPBind").lower, addr)
 
     def WSPListen(self, s: int, backlog: int) -> None:
+        """Make the lower socket under `s` listen with `backlog`.
+
+        WSANOTINITIALISED unless started, WSAENOTSOCK when `s` is not a handle of this layer;
+        the lower provider's errors pass up unchanged.
+        """
         self.lower.WSPListen(self._sock(s, "WSPListen").lower, backlog)
 
     def WSPConnect(self, s: int, addr: tuple[str, int]) -> None:
+        """Connect the lower socket under `s` to `addr`.
+
+        WSANOTINITIALISED unless started, WSAENOTSOCK when `s` is not a handle of this layer;
+        the lower provider's errors pass up unchanged.
+        """
         self.lower.WSPConnect(self._sock(s, "WSPConnect").lower, addr)
 
     def WSPShutdown(self, s: int, how: int) -> None:
+        """Shut down the lower socket under `s` (`how`: SD_RECEIVE, SD_SEND, SD_BOTH).
+
+        WSANOTINITIALISED unless started, WSAENOTSOCK when `s` is not a handle of this layer;
+        the lower provider's errors pass up unchanged.
+        """
         self.lower.WSPShutdown(self._sock(s, "WSPShutdown").lower, how)
 
     def WSPGetSockName(self, s: int) -> tuple[str, int]:
+        """The lower socket's local ``(host, port)``.
+
+        WSANOTINITIALISED unless started, WSAENOTSOCK when `s` is not a handle of this layer;
+        the lower provider's errors pass up unchanged.
+        """
         return self.lower.WSPGetSockName(self._sock(s, "WSPGetSockName").lower)
 
     def WSPGetPeerName(self, s: int) -> tuple[str, int]:
+        """The lower socket's peer ``(host, port)``.
+
+        WSANOTINITIALISED unless started, WSAENOTSOCK when `s` is not a handle of this layer;
+        the lower provider's errors pass up unchanged.
+        """
         return self.lower.WSPGetPeerName(self._sock(s, "WSPGetPeerName").lower)
 
     def WSPSetSockOpt(self, s: int, level: int, optname: int, value: Any) -> None:
@@ -442,27 +496,62 @@ class LayeredProvider(ServiceProvider):
         self.lower.WSPSetSockOpt(ls.lower, level, optname, value)
 
     def WSPGetSockOpt(self, s: int, level: int, optname: int) -> Any:
+        """The lower socket's option `optname` at `level`, read from the lower provider.
+
+        WSANOTINITIALISED unless started, WSAENOTSOCK when `s` is not a handle of this layer;
+        the lower provider's errors pass up unchanged.
+        """
         return self.lower.WSPGetSockOpt(self._sock(s, "WSPGetSockOpt").lower, level, optname)
 
     def WSPEventSelect(self, s: int, event: int | None, network_events: int) -> None:
+        """Select `network_events` on the lower socket, signalling the application's `event`.
+
+        WSANOTINITIALISED unless started, WSAENOTSOCK when `s` is not a handle of this layer;
+        the lower provider's errors pass up unchanged.
+        """
         self.lower.WSPEventSelect(self._sock(s, "WSPEventSelect").lower, event, network_events)
 
     def WSPEnumNetworkEvents(self, s: int, event: int | None = None) -> dict[int, int]:
+        """The lower socket's recorded network events; resets `event`.
+
+        Returns ``{FD_flag: error_code}``.
+
+        WSANOTINITIALISED unless started, WSAENOTSOCK when `s` is not a handle of this layer;
+        the lower provider's errors pass up unchanged.
+        """
         return self.lower.WSPEnumNetworkEvents(self._sock(s, "WSPEnumNetworkEvents").lower,
                                                event)
 
     def WSPSendDisconnect(self, s: int, disconnect_data: Any = None) -> None:
+        """WSPSendDisconnect on the lower socket under `s`.
+
+        WSANOTINITIALISED unless started, WSAENOTSOCK when `s` is not a handle of this layer;
+        the lower provider's errors pass up unchanged.
+        """
         self.lower.WSPSendDisconnect(self._sock(s, "WSPSendDisconnect").lower, disconnect_data)
 
     def WSPRecvDisconnect(self, s: int, disconnect_data: Any = None) -> None:
+        """WSPRecvDisconnect on the lower socket under `s`.
+
+        WSANOTINITIALISED unless started, WSAENOTSOCK when `s` is not a handle of this layer;
+        the lower provider's errors pass up unchanged.
+        """
         self.lower.WSPRecvDisconnect(self._sock(s, "WSPRecvDisconnect").lower, disconnect_data)
 
     def WSPAddressToString(self, addr: tuple[str, int], protocol_info: Any = None) -> str:
+        """The lower provider's text for `addr`.
+
+        WSANOTINITIALISED unless started; the lower provider's errors pass up.
+        """
         self._require_started("WSPAddressToString")
         return self.lower.WSPAddressToString(addr, protocol_info)
 
     def WSPStringToAddress(self, address: str, af: int = 2,
                            protocol_info: Any = None) -> tuple[str, int]:
+        """The lower provider's parse of `address` into ``(host, port)``.
+
+        WSANOTINITIALISED unless started; the lower provider's errors pass up.
+        """
         self._require_started("WSPStringToAddress")
         return self.lower.WSPStringToAddress(address, af, protocol_info)
 
@@ -482,6 +571,12 @@ class LayeredProvider(ServiceProvider):
 
     def WSPGetOverlappedResult(self, s: int, overlapped: Overlapped,
                                wait: bool) -> tuple[int, int]:
+        """``(nbytes, flags)`` of the layer's own request on `overlapped`.
+
+        The request is the layer's (see the module docstring), so the base class's generic
+        result is used once `s` is known as this layer's handle: WSAENOTSOCK otherwise; pending
+        with `wait` false: WSA_IO_INCOMPLETE; a failed request raises its error.
+        """
         self._sock(s, "WSPGetOverlappedResult")      # a socket of this layer's, or WSAENOTSOCK
         return super().WSPGetOverlappedResult(s, overlapped, wait)
 
@@ -489,6 +584,15 @@ class LayeredProvider(ServiceProvider):
     def WSPSend(self, s: int, buffers: Sequence[Any], flags: int = 0,
                 overlapped: Overlapped | None = None, completion_routine: Any = None,
                 thread_id: ThreadId | None = None) -> tuple[int, int]:
+        """Send `buffers` on the lower socket under `s`.
+
+        Without `overlapped`, the lower provider's WSPSend and its ``(rc, nbytes)``. Overlapped,
+        the layer records its own request and issues the lower one (from its worker thread with
+        ``worker=True``, then returning ``(WSA_IO_PENDING, 0)`` at once); the application's
+        completion comes from :meth:`lower_completed`. WSANOTINITIALISED unless started,
+        WSAENOTSOCK when `s` is not a handle of this layer; the lower provider's errors pass up
+        unchanged.
+        """
         ls = self._sock(s, "WSPSend")
         lower, ls_lower = self.lower, ls.lower
         if overlapped is None:
@@ -502,6 +606,12 @@ class LayeredProvider(ServiceProvider):
     def WSPSendTo(self, s: int, buffers: Sequence[Any], flags: int, to: tuple[str, int],
                   overlapped: Overlapped | None = None, completion_routine: Any = None,
                   thread_id: ThreadId | None = None) -> tuple[int, int]:
+        """Send a datagram to `to` on the lower socket under `s`.
+
+        Returns ``(rc, nbytes)``; overlapped requests are the layer's own, as for
+        :meth:`WSPSend`. WSANOTINITIALISED unless started, WSAENOTSOCK when `s` is not a handle
+        of this layer; the lower provider's errors pass up unchanged.
+        """
         ls = self._sock(s, "WSPSendTo")
         lower, ls_lower = self.lower, ls.lower
         if overlapped is None:
@@ -516,6 +626,13 @@ class LayeredProvider(ServiceProvider):
     def WSPRecv(self, s: int, buffers: Sequence[Any], flags: int = 0,
                 overlapped: Overlapped | None = None, completion_routine: Any = None,
                 thread_id: ThreadId | None = None) -> tuple[int, int, int]:
+        """Receive into `buffers` from the lower socket under `s`.
+
+        Returns ``(rc, nbytes, flags)``; overlapped requests are the layer's own, as for
+        :meth:`WSPSend` (with the worker: ``(WSA_IO_PENDING, 0, 0)`` at once). WSANOTINITIALISED
+        unless started, WSAENOTSOCK when `s` is not a handle of this layer; the lower provider's
+        errors pass up unchanged.
+        """
         ls = self._sock(s, "WSPRecv")
         lower, ls_lower = self.lower, ls.lower
         if overlapped is None:
@@ -529,6 +646,13 @@ class LayeredProvider(ServiceProvider):
     def WSPRecvFrom(self, s: int, buffers: Sequence[Any], flags: int = 0,
                     overlapped: Overlapped | None = None, completion_routine: Any = None,
                     thread_id: ThreadId | None = None) -> tuple[int, int, int, Any]:
+        """Receive a datagram from the lower socket under `s`.
+
+        Returns ``(rc, nbytes, flags, from_addr)``; overlapped requests are the layer's own, as
+        for :meth:`WSPSend` (with the worker: ``(WSA_IO_PENDING, 0, 0, None)`` at once).
+        WSANOTINITIALISED unless started, WSAENOTSOCK when `s` is not a handle of this layer;
+        the lower provider's errors pass up unchanged.
+        """
         ls = self._sock(s, "WSPRecvFrom")
         lower, ls_lower = self.lower, ls.lower
         if overlapped is None:
@@ -565,7 +689,8 @@ class LayeredProvider(ServiceProvider):
             return own.get(value, result)
         return result
 
-    # -- the extension functions, over the lower provider's (SPEC §6.4) ------------------
+    # -- the extension functions, over the lower provider's ---------------------------------
+    # (``docs/guide/spi-model.rst, "Extension functions"``)
     def _extension_request(self, funcname: str, s: int, guid: Any, overlapped: Overlapped,
                            buffers: Any, call: Callable[[Any, Overlapped], Any]) -> Any:
         """The layer's own request on its handle `s` (checked already), issued

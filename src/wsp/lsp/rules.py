@@ -1,4 +1,4 @@
-"""The vocabulary of the fault layer (SPEC §9): which entries a rule may
+"""The vocabulary of the fault layer (``docs/guide/faults.rst``): which entries a rule may
 name, the actions and the parameters each takes, the checks of those
 parameters, and the three objects a user of :class:`wsp.lsp.FaultProvider`
 handles -- :class:`Rule` (what ``add_rule`` returns), :class:`Call` (what a
@@ -23,9 +23,10 @@ SENDS = ("WSPSend", "WSPSendTo")
 RECEIVES = ("WSPRecv", "WSPRecvFrom")
 #: entries that take no socket handle
 SOCKETLESS = ("WSPSocket", "WSPSelect", "WSPAddressToString", "WSPStringToAddress")
-#: the Microsoft extension functions a layer hands out (SPEC §6.4): IOCP
-#: programs -- asyncio's proactor among them -- connect and accept with
-#: these, never with WSPConnect or WSPAccept, so rules can name them too
+#: the Microsoft extension functions a layer hands out
+#: (``docs/guide/spi-model.rst, "Extension functions"``): IOCP programs -- asyncio's proactor among
+#: them -- connect and accept with these, never with WSPConnect or WSPAccept, so rules can name
+#: them too
 EXTENSIONS = ("AcceptEx", "ConnectEx", "DisconnectEx")
 #: the entries rules may name (WSPStartup and WSPCleanup are left alone, so
 #: that a stack can always be started and torn down)
@@ -104,6 +105,10 @@ def count_arg(value: object, name: str, minimum: int) -> int:
 
 
 def code_arg(value: object) -> int:
+    """`value` checked as a rule's WSA error code.
+
+    TypeError unless an int, ValueError unless positive.
+    """
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"code must be an int, not {type(value).__name__}")
     if value <= 0:
@@ -112,6 +117,10 @@ def code_arg(value: object) -> int:
 
 
 def rate_arg(value: object) -> float:
+    """`value` checked as a rule's rate in bytes per second, as a float.
+
+    TypeError unless a number; ValueError unless finite and above 0.
+    """
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"rate must be a number of bytes per second, not {type(value).__name__}")
     try:
@@ -124,6 +133,10 @@ def rate_arg(value: object) -> float:
 
 
 def variation_arg(value: object, size: int) -> int:
+    """`value` checked as a rule's variation of `size`: an int from 0 up to below `size`.
+
+    TypeError unless an int; ValueError when negative or not below `size`.
+    """
     variation = count_arg(value, "variation", 0)
     if variation >= size:
         raise ValueError(f"variation must be below size ({size}), not {variation}")

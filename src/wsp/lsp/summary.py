@@ -1,5 +1,5 @@
 """What a trace says, socket by socket: the one place that reads a
-TracingProvider's records back (SPEC §8; ``wsp trace FILE`` prints it).
+TracingProvider's records back (``docs/guide/layers.rst``; ``wsp trace FILE`` prints it).
 
 :func:`summarize` takes the records (``TraceRecord`` objects, their dicts,
 the tracer itself, or the path of a JSON-lines file that

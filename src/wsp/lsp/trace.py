@@ -1,6 +1,6 @@
 """TracingProvider: a layer that records every WSP call passing through it,
 every call of its extension functions (AcceptEx, ConnectEx, DisconnectEx),
-and every completion of an overlapped request it relays (SPEC §8).
+and every completion of an overlapped request it relays (``docs/guide/layers.rst``).
 
 The layer is transparent: each entry records what happened and then hands
 back exactly what the layer below returned or raised.  A record is a
@@ -309,8 +309,8 @@ class TracingProvider(LayeredProvider):
             socket = value
         if fields_of is not None:
             fields = {**fields, **fields_of(value)}
-        # An overlapped call's bytes are counted on its completion, which
-        # every started request gets (SPEC §6.2), also one done at once.
+        # An overlapped call's bytes are counted on its completion, which every started request
+        # gets (``docs/guide/spi-model.rst, "Overlapped operations"``), also one done at once.
         nbytes = None if given or nbytes_of is None else nbytes_of(value)
         self._emit(socket, op, size=size, nbytes=nbytes, result=summarise(value),
                    request=request_id, overlapped=given, **fields)
@@ -356,96 +356,211 @@ class TracingProvider(LayeredProvider):
             self._requests.clear()
 
     def on_cleanup(self) -> None:
+        """Forget the pending requests, then clean up as a layer does.
+
+        The final cleanup cancelled them silently: no completion record follows.
+        """
         # The requests still pending were cancelled silently: no completions.
         self._forget_requests()
         super().on_cleanup()
 
     def on_terminated(self, process: Any) -> None:
+        """Forget the pending requests (no completion record follows), then the layer's state."""
         self._forget_requests()
         super().on_terminated(process)
 
     # -- startup and cleanup -------------------------------------------------------------
     def WSPStartup(self, version: int, protocol_info: Any, upcalls: Any) -> Any:
+        """Record WSPStartup (socket None) and start the stack below.
+
+        Returns the WSPData; WSAVERNOTSUPPORTED below 2.2. Returns or raises exactly what the
+        layer below does; the record carries the request id and the result or the WSA error.
+        """
         return self._traced("WSPStartup", None, super().WSPStartup, version, protocol_info,
                             upcalls)
 
     def WSPCleanup(self) -> None:
+        """Record WSPCleanup (socket None); the final one cleans the stack up.
+
+        Returns or raises exactly what the layer below does; the record carries the request id
+        and the result or the WSA error.
+        """
         return self._traced("WSPCleanup", None, super().WSPCleanup)
 
     # -- sockets -------------------------------------------------------------------------
     def WSPSocket(self, af: int, type: int, protocol: int,  # noqa: A002
                   protocol_info: Any = None, g: int = 0, flags: int = 0) -> int:
+        """Record WSPSocket, the new handle as its socket.
+
+        Returns the layer's handle (the record's socket is None if it failed). Returns or raises
+        exactly what the layer below does; the record carries the request id and the result or
+        the WSA error.
+        """
         return self._traced("WSPSocket", None, super().WSPSocket, af, type, protocol,
                             protocol_info, g, flags)
 
     def WSPAccept(self, s: int, condition: Callable[..., int] | None = None,
                   callback_data: Any = 0) -> tuple[int, tuple[str, int]]:
+        """Record WSPAccept on the listening socket.
+
+        The record carries the accepted handle and the peer's address. Returns
+        ``(new handle, peer address)``. Returns or raises exactly what the layer below does; the
+        record carries the request id and the result or the WSA error.
+        """
         return self._traced("WSPAccept", s, super().WSPAccept, s, condition, callback_data,
                             fields_of=_accepted)
 
     def WSPCloseSocket(self, s: int) -> None:
+        """Record WSPCloseSocket, then close as a layer does.
+
+        A lower failure (WSAEWOULDBLOCK under linger) is recorded and `s` stays valid. Returns
+        or raises exactly what the layer below does; the record carries the request id and the
+        result or the WSA error.
+        """
         return self._traced("WSPCloseSocket", s, super().WSPCloseSocket, s)
 
     def WSPBind(self, s: int, addr: tuple[str, int]) -> None:
+        """Record WSPBind, ``address`` the address asked for.
+
+        Returns or raises exactly what the layer below does; the record carries the request id
+        and the result or the WSA error.
+        """
         return self._traced("WSPBind", s, super().WSPBind, s, addr,
                             fields={"address": summarise(addr)})
 
     def WSPListen(self, s: int, backlog: int) -> None:
+        """Record WSPListen and pass it down.
+
+        Returns or raises exactly what the layer below does; the record carries the request id
+        and the result or the WSA error.
+        """
         return self._traced("WSPListen", s, super().WSPListen, s, backlog)
 
     def WSPConnect(self, s: int, addr: tuple[str, int]) -> None:
+        """Record WSPConnect, ``peer`` the address asked for.
+
+        Returns or raises exactly what the layer below does; the record carries the request id
+        and the result or the WSA error.
+        """
         return self._traced("WSPConnect", s, super().WSPConnect, s, addr,
                             fields={"peer": summarise(addr)})
 
     def WSPShutdown(self, s: int, how: int) -> None:
+        """Record WSPShutdown and pass it down.
+
+        Returns or raises exactly what the layer below does; the record carries the request id
+        and the result or the WSA error.
+        """
         return self._traced("WSPShutdown", s, super().WSPShutdown, s, how)
 
     def WSPGetSockName(self, s: int) -> tuple[str, int]:
+        """Record WSPGetSockName, ``address`` the address returned.
+
+        Returns or raises exactly what the layer below does; the record carries the request id
+        and the result or the WSA error.
+        """
         return self._traced("WSPGetSockName", s, super().WSPGetSockName, s,
                             fields_of=lambda addr: {"address": summarise(addr)})
 
     def WSPGetPeerName(self, s: int) -> tuple[str, int]:
+        """Record WSPGetPeerName, ``peer`` the address returned.
+
+        Returns or raises exactly what the layer below does; the record carries the request id
+        and the result or the WSA error.
+        """
         return self._traced("WSPGetPeerName", s, super().WSPGetPeerName, s,
                             fields_of=lambda addr: {"peer": summarise(addr)})
 
     def WSPSetSockOpt(self, s: int, level: int, optname: int, value: Any) -> None:
+        """Record WSPSetSockOpt and pass it down.
+
+        SO_UPDATE_ACCEPT_CONTEXT's handle is translated by the layer. Returns or raises exactly
+        what the layer below does; the record carries the request id and the result or the WSA
+        error.
+        """
         return self._traced("WSPSetSockOpt", s, super().WSPSetSockOpt, s, level, optname,
                             value)
 
     def WSPGetSockOpt(self, s: int, level: int, optname: int) -> Any:
+        """Record WSPGetSockOpt, the value read as its result.
+
+        Returns or raises exactly what the layer below does; the record carries the request id
+        and the result or the WSA error.
+        """
         return self._traced("WSPGetSockOpt", s, super().WSPGetSockOpt, s, level, optname)
 
     def WSPEventSelect(self, s: int, event: int | None, network_events: int) -> None:
+        """Record WSPEventSelect and pass it down.
+
+        Returns or raises exactly what the layer below does; the record carries the request id
+        and the result or the WSA error.
+        """
         return self._traced("WSPEventSelect", s, super().WSPEventSelect, s, event,
                             network_events)
 
     def WSPEnumNetworkEvents(self, s: int, event: int | None = None) -> dict[int, int]:
+        """Record WSPEnumNetworkEvents, the events as its result.
+
+        The result is ``{FD_flag: error_code}``. Returns or raises exactly what the layer below
+        does; the record carries the request id and the result or the WSA error.
+        """
         return self._traced("WSPEnumNetworkEvents", s, super().WSPEnumNetworkEvents, s, event)
 
     def WSPSendDisconnect(self, s: int, disconnect_data: Any = None) -> None:
+        """Record WSPSendDisconnect and pass it down.
+
+        Returns or raises exactly what the layer below does; the record carries the request id
+        and the result or the WSA error.
+        """
         return self._traced("WSPSendDisconnect", s, super().WSPSendDisconnect, s,
                             disconnect_data)
 
     def WSPRecvDisconnect(self, s: int, disconnect_data: Any = None) -> None:
+        """Record WSPRecvDisconnect and pass it down.
+
+        Returns or raises exactly what the layer below does; the record carries the request id
+        and the result or the WSA error.
+        """
         return self._traced("WSPRecvDisconnect", s, super().WSPRecvDisconnect, s,
                             disconnect_data)
 
     def WSPAddressToString(self, addr: tuple[str, int], protocol_info: Any = None) -> str:
+        """Record WSPAddressToString (socket None), the text as its result.
+
+        Returns or raises exactly what the layer below does; the record carries the request id
+        and the result or the WSA error.
+        """
         return self._traced("WSPAddressToString", None, super().WSPAddressToString, addr,
                             protocol_info)
 
     def WSPStringToAddress(self, address: str, af: int = 2,
                            protocol_info: Any = None) -> tuple[str, int]:
+        """Record WSPStringToAddress (socket None), the address as its result.
+
+        Returns or raises exactly what the layer below does; the record carries the request id
+        and the result or the WSA error.
+        """
         return self._traced("WSPStringToAddress", None, super().WSPStringToAddress, address,
                             af, protocol_info)
 
     def WSPSelect(self, read: Sequence[int], write: Sequence[int], except_: Sequence[int],
                   timeout: float | None) -> tuple[list[int], list[int], list[int]]:
+        """Record WSPSelect (socket None), the ready lists as its result.
+
+        Returns or raises exactly what the layer below does; the record carries the request id
+        and the result or the WSA error.
+        """
         return self._traced("WSPSelect", None, super().WSPSelect, read, write, except_,
                             timeout)
 
     def WSPGetOverlappedResult(self, s: int, overlapped: Overlapped,
                                wait: bool) -> tuple[int, int]:
+        """Record WSPGetOverlappedResult, ``(nbytes, flags)`` as its result.
+
+        Its ``nbytes`` field stays None: the completion record counted those bytes already.
+        Returns or raises exactly what the layer below does; the record carries the request id
+        and the result or the WSA error.
+        """
         # No nbytes: the completion this reports was recorded (and counted)
         # already; the result has them.
         return self._traced("WSPGetOverlappedResult", s, super().WSPGetOverlappedResult, s,
@@ -453,18 +568,43 @@ class TracingProvider(LayeredProvider):
 
     # The entries this layer does not support (WSAEOPNOTSUPP) are calls too.
     def WSPAsyncSelect(self, s: int, *args: Any) -> Any:
+        """Record WSPAsyncSelect.
+
+        No layer supports it: the base entry raises WSAEOPNOTSUPP, which the record shows as its
+        error before it propagates.
+        """
         return self._traced("WSPAsyncSelect", s, super().WSPAsyncSelect, s, *args)
 
     def WSPDuplicateSocket(self, s: int, *args: Any) -> Any:
+        """Record WSPDuplicateSocket.
+
+        No layer supports it: the base entry raises WSAEOPNOTSUPP, which the record shows as its
+        error before it propagates.
+        """
         return self._traced("WSPDuplicateSocket", s, super().WSPDuplicateSocket, s, *args)
 
     def WSPJoinLeaf(self, s: int, *args: Any) -> Any:
+        """Record WSPJoinLeaf.
+
+        No layer supports it: the base entry raises WSAEOPNOTSUPP, which the record shows as its
+        error before it propagates.
+        """
         return self._traced("WSPJoinLeaf", s, super().WSPJoinLeaf, s, *args)
 
     def WSPGetQOSByName(self, s: int, *args: Any) -> Any:
+        """Record WSPGetQOSByName.
+
+        No layer supports it: the base entry raises WSAEOPNOTSUPP, which the record shows as its
+        error before it propagates.
+        """
         return self._traced("WSPGetQOSByName", s, super().WSPGetQOSByName, s, *args)
 
     def WSPCancelBlockingCall(self, *args: Any) -> Any:
+        """Record WSPCancelBlockingCall (socket None).
+
+        No layer supports it: the base entry raises WSAEOPNOTSUPP, which the record shows as its
+        error before it propagates.
+        """
         return self._traced("WSPCancelBlockingCall", None, super().WSPCancelBlockingCall,
                             *args)
 
@@ -472,6 +612,11 @@ class TracingProvider(LayeredProvider):
     def WSPSend(self, s: int, buffers: Sequence[Any], flags: int = 0,
                 overlapped: Overlapped | None = None, completion_routine: Any = None,
                 thread_id: ThreadId | None = None) -> tuple[int, int]:
+        """Record WSPSend, ``size`` the bytes offered.
+
+        Returns ``(rc, nbytes)`` from below. The call record sets ``nbytes`` only for a send
+        without an overlapped; an overlapped send's bytes are on its completion record.
+        """
         return self._traced("WSPSend", s, super().WSPSend, s, buffers, flags, overlapped,
                             completion_routine, thread_id, size=_offered(buffers),
                             nbytes_of=_immediate, overlapped=overlapped)
@@ -479,6 +624,10 @@ class TracingProvider(LayeredProvider):
     def WSPSendTo(self, s: int, buffers: Sequence[Any], flags: int, to: tuple[str, int],
                   overlapped: Overlapped | None = None, completion_routine: Any = None,
                   thread_id: ThreadId | None = None) -> tuple[int, int]:
+        """Record WSPSendTo, ``size`` the bytes offered, ``peer`` the destination.
+
+        Returns ``(rc, nbytes)`` from below; bytes are counted as for :meth:`WSPSend`.
+        """
         return self._traced("WSPSendTo", s, super().WSPSendTo, s, buffers, flags, to,
                             overlapped, completion_routine, thread_id, size=_offered(buffers),
                             nbytes_of=_immediate, overlapped=overlapped,
@@ -487,6 +636,10 @@ class TracingProvider(LayeredProvider):
     def WSPRecv(self, s: int, buffers: Sequence[Any], flags: int = 0,
                 overlapped: Overlapped | None = None, completion_routine: Any = None,
                 thread_id: ThreadId | None = None) -> tuple[int, int, int]:
+        """Record WSPRecv, ``size`` the buffers' capacity.
+
+        Returns ``(rc, nbytes, flags)`` from below; bytes are counted as for :meth:`WSPSend`.
+        """
         return self._traced("WSPRecv", s, super().WSPRecv, s, buffers, flags, overlapped,
                             completion_routine, thread_id, size=_capacity(buffers),
                             nbytes_of=_immediate, overlapped=overlapped)
@@ -494,6 +647,11 @@ class TracingProvider(LayeredProvider):
     def WSPRecvFrom(self, s: int, buffers: Sequence[Any], flags: int = 0,
                     overlapped: Overlapped | None = None, completion_routine: Any = None,
                     thread_id: ThreadId | None = None) -> tuple[int, int, int, Any]:
+        """Record WSPRecvFrom, ``size`` the capacity, ``peer`` the sender.
+
+        An overlapped receive's sender is on its completion record. Returns
+        ``(rc, nbytes, flags, from_addr)`` from below; bytes are counted as for :meth:`WSPSend`.
+        """
         return self._traced("WSPRecvFrom", s, super().WSPRecvFrom, s, buffers, flags,
                             overlapped, completion_routine, thread_id,
                             size=_capacity(buffers), nbytes_of=_immediate, overlapped=overlapped,
@@ -501,10 +659,17 @@ class TracingProvider(LayeredProvider):
 
     def WSPIoctl(self, s: int, code: int, value: Any = None, overlapped: Any = None,
                  completion_routine: Any = None, thread_id: ThreadId | None = None) -> Any:
+        """Record WSPIoctl and pass it to the layer's WSPIoctl.
+
+        The result is summarised: an extension function returned for
+        SIO_GET_EXTENSION_FUNCTION_POINTER shows as its repr. Returns or raises exactly what the
+        layer below does; the record carries the request id and the result or the WSA error.
+        """
         return self._traced("WSPIoctl", s, super().WSPIoctl, s, code, value, overlapped,
                             completion_routine, thread_id, overlapped=overlapped)
 
-    # -- the extension functions (SPEC §6.4): the layer's own, recorded ------------------
+    # -- the extension functions: the layer's own, recorded ---------------------------------
+    # (``docs/guide/spi-model.rst, "Extension functions"``)
     def AcceptEx(self, listen_s: int, accept_s: int, buffer: Any, receive_data_length: int,
                  local_address_length: int, remote_address_length: int,
                  overlapped: Overlapped) -> tuple[int, int]:

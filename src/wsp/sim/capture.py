@@ -1,4 +1,4 @@
-"""Packet capture of the simulated network (SPEC §7.2): what crosses the
+"""Packet capture of the simulated network (``docs/guide/capture.rst``): what crosses the
 network, written as it goes to a classic pcap file that Wireshark and
 tshark read.
 
@@ -185,7 +185,7 @@ def _room(sock: SimSocket) -> int:
 
 
 class Capture:
-    """A running capture of a network's packets to a pcap file (SPEC §7.2);
+    """A running capture of a network's packets to a pcap file (``docs/guide/capture.rst``);
     made by :meth:`wsp.sim.Network.capture`.
 
     ``close()`` (or leaving a ``with`` block) stops it and flushes the

@@ -1,13 +1,12 @@
 """The data path of the simulated TCP/UDP provider: WSPSend, WSPSendTo,
 WSPRecv, WSPRecvFrom and WSPGetOverlappedResult.
 
-Sends move bytes into the peer's receive buffer (completing its pending
-receives, oldest first) or leave them in the sender's send buffer until
-there is room (flow control, ``SimSocket.pump``); receives take what is
-buffered or wait as pending receives.  Overlapped operations go through the
-SPI engine (``Process.start_on`` / ``complete_overlapped``), so SPEC §6.2's
-delivery rules hold for every one.  This is the part a compiled data plane
-replaces first.
+Sends move bytes into the peer's receive buffer (completing its pending receives, oldest first) or
+leave them in the sender's send buffer until there is room (flow control, ``SimSocket.pump``);
+receives take what is buffered or wait as pending receives.  Overlapped operations go through the
+SPI engine (``Process.start_on`` / ``complete_overlapped``), so the delivery rules of
+``docs/guide/spi-model.rst, "Overlapped operations"`` hold for every one.  This is the part a
+compiled data plane replaces first.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""The Microsoft extension functions of the simulated TCP provider (SPEC
-§6.4): AcceptEx, GetAcceptExSockaddrs, ConnectEx and DisconnectEx, handed
-out by ``WSPIoctl(s, SIO_GET_EXTENSION_FUNCTION_POINTER, guid)``.
+"""The Microsoft extension functions of the simulated TCP provider
+(``docs/guide/spi-model.rst, "Extension functions"``): AcceptEx, GetAcceptExSockaddrs, ConnectEx
+and DisconnectEx, handed out by ``WSPIoctl(s, SIO_GET_EXTENSION_FUNCTION_POINTER, guid)``.
 
 They follow Microsoft's pages for each function (AcceptEx, GetAcceptExSockaddrs,
 ConnectEx, DisconnectEx):

@@ -1,4 +1,4 @@
-"""Link conditions between the simulated network's hosts (SPEC §7.1): the
+"""Link conditions between the simulated network's hosts (``docs/guide/time-and-links.rst``): the
 latency, jitter, bandwidth and datagram loss of traffic from one host to
 another, and the state that makes bandwidth real -- when each direction of
 a link is free to put its next byte on the wire.

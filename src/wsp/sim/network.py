@@ -1,5 +1,5 @@
 """The simulated network: an in-memory fabric of stream (TCP-like) and
-datagram (UDP-like) endpoints that any number of processes share (SPEC §7).
+datagram (UDP-like) endpoints that any number of processes share (``docs/guide/network.rst``).
 
 Everything that moves data happens under one lock, synchronously: when a
 send returns, its bytes are in the peer's posted receives or receive buffer,
@@ -42,7 +42,7 @@ EPHEMERAL_FIRST, EPHEMERAL_LAST = 49152, 65535   # the IANA dynamic ports, as Wi
 
 
 def host_of(sock: SimSocket) -> str:
-    """The machine `sock` belongs to: its provider's host (SPEC §7.1), the
+    """The machine `sock` belongs to: its provider's host (``docs/guide/time-and-links.rst``), the
     loopback host for a socket no provider owns yet."""
     owner = sock.owner
     return DEFAULT_HOST if owner is None else owner.host
@@ -112,7 +112,7 @@ class Network:
     def capture(self, path: Any, hosts: Iterable[str] | str | None = None) -> Capture:
         """Write every packet that crosses the network from now on -- or only
         those to or from `hosts` (one IPv4 string or an iterable of them) --
-        to the pcap file `path`, as it goes (SPEC §7.2; wsp.sim.capture
+        to the pcap file `path`, as it goes (``docs/guide/capture.rst``; wsp.sim.capture
         says what the packets look like).  Returns the running
         :class:`~wsp.sim.capture.Capture`; its ``close()`` (or a ``with``
         block) stops it and flushes the file.
@@ -246,11 +246,17 @@ class Network:
             return list(self._connections)
 
     def check_up(self, funcname: str | None) -> None:
+        """Raise WSAENETDOWN (naming `funcname`) while the network is down; else do nothing."""
         if self.down:
             raise WinsockError(WSAENETDOWN, funcname)
 
     # -- addresses -------------------------------------------------------------------
     def bind(self, sock: SimSocket, addr: tuple[str, int], funcname: str | None) -> None:
+        """Give `sock` the local address `addr`; port 0 picks a free ephemeral port.
+
+        WSAEADDRINUSE (naming `funcname`) when another socket of the same kind has the port on
+        that host or on the wildcard host, unless both set SO_REUSEADDR.
+        """
         host, port = addr
         if port == 0:
             port = self._ephemeral(sock.kind, host)
@@ -273,6 +279,7 @@ class Network:
         raise WinsockError(WSAEADDRINUSE)   # pragma: no cover -- 16k bound sockets
 
     def unbind(self, sock: SimSocket) -> None:
+        """Release the address `sock` is bound to (nothing if it is not bound)."""
         if not sock.bound or sock.local is None:
             return
         key = (sock.kind, sock.local[1])
@@ -284,6 +291,11 @@ class Network:
         sock.bound = False
 
     def lookup(self, kind: int, addr: tuple[str, int], listening: bool) -> SimSocket | None:
+        """The socket of type `kind` bound to `addr`, or None.
+
+        An exact host match wins over a wildcard binding; `listening` keeps only listening
+        sockets.
+        """
         host, port = addr
         best = None
         for sock in self._bindings.get((kind, port), ()):

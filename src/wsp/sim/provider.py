@@ -1,12 +1,13 @@
-"""wsp.sim.Provider: a non-IFS base service provider for AF_INET stream and
-datagram sockets over a :class:`~wsp.sim.Network` (SPEC §6.3, §7).
+"""wsp.sim.Provider: a non-IFS base service provider for AF_INET stream and datagram sockets over a
+:class:`~wsp.sim.Network` (``docs/guide/spi-model.rst, "Service providers"``,
+``docs/guide/network.rst``).
 
-Its socket handles come from WPUCreateSocketHandle and go back with
-WPUCloseSocketHandle; its completions go out through the engine
-(``Process.start_overlapped`` / ``complete_overlapped``), so SPEC §6.2's
-rules hold for every operation.  The close logic follows the LPWSPCloseSocket
-seed line by line (see :meth:`Provider.WSPCloseSocket`), the cleanup logic the
-LPWSPCleanup seed (:meth:`Provider.on_cleanup`).
+Its socket handles come from WPUCreateSocketHandle and go back with WPUCloseSocketHandle; its
+completions go out through the engine (``Process.start_overlapped`` / ``complete_overlapped``), so
+the delivery rules of ``docs/guide/spi-model.rst, "Overlapped operations"`` hold for every
+operation.  The close logic follows the LPWSPCloseSocket seed line by line (see
+:meth:`Provider.WSPCloseSocket`), the cleanup logic the LPWSPCleanup seed
+(:meth:`Provider.on_cleanup`).
 
 Blocking calls wait on the socket's condition (the GIL is released while
 waiting), run APCs queued to the waiting thread (they are alertable), and
@@ -74,7 +75,7 @@ class Provider(DataPath, Closing, Selecting, Extensions, ServiceProvider):
         super().__init__()
         self.network = network
         #: the machine this provider's process stands for: the local address
-        #: of its sockets that connect or send unbound (SPEC §7.1)
+        #: of its sockets that connect or send unbound (``docs/guide/time-and-links.rst``)
         self.host = host
         #: the network's simulated clock (None: no time), which the process's waits count
         self.clock = network.clock

@@ -1,4 +1,4 @@
-"""The simulated network's data path when it has a clock (SPEC §7.1): what
+"""The simulated network's data path when it has a clock (``docs/guide/time-and-links.rst``): what
 a send, a connect, a close or a datagram becomes once bytes take time to
 cross a link.
 

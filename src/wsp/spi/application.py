@@ -1,4 +1,4 @@
-"""The application-facing Winsock calls of a Process (SPEC §8): what an
+"""The application-facing Winsock calls of a Process (``docs/guide/layers.rst``): what an
 application calls, routed through the catalog to the provider at the top of
 the matching chain, the way ws2_32.dll routes them.
 
@@ -165,15 +165,43 @@ class Application:
         return provider.WSPSocket(af, type, protocol, info, g, flags)
 
     def closesocket(self, s: int) -> None:
+        """closesocket: close socket `s` through its provider's WSPCloseSocket.
+
+        Returns None. SO_LINGER decides whether queued data is still delivered; a non-blocking
+        socket lingering on undelivered data raises WSAEWOULDBLOCK and stays open. After it, `s`
+        is WSAENOTSOCK. Also WSANOTINITIALISED before WSAStartup and WSAENOTSOCK when `s` is not
+        a socket of this process.
+        """
         self._provider_for(s, "closesocket").WSPCloseSocket(s)
 
     def bind(self, s: int, addr: tuple[str, int]) -> None:
+        """bind: give socket `s` the local address `addr`, ``(host, port)``.
+
+        Returns None. The simulated provider raises WSAEADDRINUSE when the address is taken,
+        WSAEINVAL when `s` is bound already and WSAEFAULT for a malformed address. Also
+        WSANOTINITIALISED before WSAStartup and WSAENOTSOCK when `s` is not a socket of this
+        process.
+        """
         self._provider_for(s, "bind").WSPBind(s, addr)
 
     def listen(self, s: int, backlog: int) -> None:
+        """listen: make bound stream socket `s` accept connections.
+
+        Returns None. The simulated provider raises WSAEINVAL when `s` is not bound,
+        WSAEOPNOTSUPP for a datagram socket and WSAEISCONN when it is connected. Also
+        WSANOTINITIALISED before WSAStartup and WSAENOTSOCK when `s` is not a socket of this
+        process.
+        """
         self._provider_for(s, "listen").WSPListen(s, backlog)
 
     def connect(self, s: int, addr: tuple[str, int]) -> None:
+        """connect: connect socket `s` to `addr`, ``(host, port)``.
+
+        Returns None. A non-blocking socket raises WSAEWOULDBLOCK (the connection is under way:
+        FD_CONNECT and select's writability report its end); a refused connection raises
+        WSAECONNREFUSED. Also WSANOTINITIALISED before WSAStartup and WSAENOTSOCK when `s` is
+        not a socket of this process.
+        """
         self._provider_for(s, "connect").WSPConnect(s, addr)
 
     def accept(self, s: int, condition: Callable[..., int] | None = None,
@@ -182,37 +210,102 @@ class Application:
         return self._provider_for(s, "accept").WSPAccept(s, condition, callback_data)
 
     def shutdown(self, s: int, how: int) -> None:
+        """shutdown: stop sending, receiving or both on socket `s`.
+
+        `how`: SD_SEND, SD_RECEIVE or SD_BOTH. Returns None. SD_SEND sends a FIN after the
+        queued data. An unknown `how` raises WSAEINVAL. Also WSANOTINITIALISED before WSAStartup
+        and WSAENOTSOCK when `s` is not a socket of this process.
+        """
         self._provider_for(s, "shutdown").WSPShutdown(s, how)
 
     def getsockname(self, s: int) -> tuple[str, int]:
+        """getsockname: the local address of socket `s` as ``(host, port)``.
+
+        The simulated provider raises WSAEINVAL when `s` is not bound. Also WSANOTINITIALISED
+        before WSAStartup and WSAENOTSOCK when `s` is not a socket of this process.
+        """
         return self._provider_for(s, "getsockname").WSPGetSockName(s)
 
     def getpeername(self, s: int) -> tuple[str, int]:
+        """getpeername: the address of the peer of socket `s` as ``(host, port)``.
+
+        Raises WSAENOTCONN when `s` is not connected. Also WSANOTINITIALISED before WSAStartup
+        and WSAENOTSOCK when `s` is not a socket of this process.
+        """
         return self._provider_for(s, "getpeername").WSPGetPeerName(s)
 
     def setsockopt(self, s: int, level: int, optname: int, value: Any) -> None:
+        """setsockopt: set option `optname` of `level` on socket `s` to `value`.
+
+        Returns None. SO_LINGER takes a ``Linger``; flags take a bool or an int. An unknown
+        option raises WSAENOPROTOOPT, an unknown level WSAEINVAL. Also WSANOTINITIALISED before
+        WSAStartup and WSAENOTSOCK when `s` is not a socket of this process.
+        """
         self._provider_for(s, "setsockopt").WSPSetSockOpt(s, level, optname, value)
 
     def getsockopt(self, s: int, level: int, optname: int) -> Any:
+        """getsockopt: the value of option `optname` of `level` on socket `s`.
+
+        The value is returned as a Python object (a ``Linger`` for SO_LINGER, an int or bool for
+        the others), not through a buffer. An unknown option raises WSAENOPROTOOPT, an unknown
+        level WSAEINVAL. Also WSANOTINITIALISED before WSAStartup and WSAENOTSOCK when `s` is
+        not a socket of this process.
+        """
         return self._provider_for(s, "getsockopt").WSPGetSockOpt(s, level, optname)
 
     def ioctlsocket(self, s: int, cmd: int, arg: Any = None) -> Any:
+        """ioctlsocket: run control code `cmd` on socket `s` with argument `arg`.
+
+        Returns the provider's WSPIoctl result: for FIONREAD the number of bytes readable, for
+        FIONBIO None. An unknown code raises WSAEINVAL. Also WSANOTINITIALISED before WSAStartup
+        and WSAENOTSOCK when `s` is not a socket of this process.
+        """
         return self._provider_for(s, "ioctlsocket").WSPIoctl(s, cmd, arg)
 
     def WSAIoctl(self, s: int, code: int, value: Any = None, overlapped: Overlapped | None = None,
                  completion_routine: Callable[..., Any] | None = None) -> Any:
+        """WSAIoctl: run control code `code` on socket `s` with input `value`.
+
+        Returns the provider's WSPIoctl result (the output buffer, as a Python object): for
+        SIO_GET_EXTENSION_FUNCTION_POINTER with an extension's ``uuid.UUID``, the function
+        (AcceptEx, ConnectEx, ...). With a `completion_routine`, the provider gets a ThreadId of
+        the calling thread. An unknown code or GUID raises WSAEINVAL. Also WSANOTINITIALISED
+        before WSAStartup and WSAENOTSOCK when `s` is not a socket of this process.
+        """
         provider = self._provider_for(s, "WSAIoctl")
         return self._with_thread(completion_routine, lambda routine, tid: provider.WSPIoctl(
             s, code, value, overlapped, routine, tid))
 
     def WSAEventSelect(self, s: int, event: int | None, network_events: int) -> None:
+        """WSAEventSelect: signal `event` when an FD_* event happens on socket `s`.
+
+        `network_events` holds the FD_* bits selected. Returns None. Makes `s` non-blocking; a
+        mask of 0 cancels the selection. Also WSANOTINITIALISED before WSAStartup and
+        WSAENOTSOCK when `s` is not a socket of this process.
+        """
         self._provider_for(s, "WSAEventSelect").WSPEventSelect(s, event, network_events)
 
     def WSAEnumNetworkEvents(self, s: int, event: int | None = None) -> dict[int, int]:
+        """WSAEnumNetworkEvents: the network events recorded on socket `s` since the last call.
+
+        Returns ``{FD_flag: error_code}`` (the WSANETWORKEVENTS record as a dict), clears the
+        record and resets `event` when it is given. Also WSANOTINITIALISED before WSAStartup and
+        WSAENOTSOCK when `s` is not a socket of this process.
+        """
         return self._provider_for(s, "WSAEnumNetworkEvents").WSPEnumNetworkEvents(s, event)
 
     def WSAGetOverlappedResult(self, s: int, overlapped: Overlapped,
                                wait: bool) -> tuple[int, int]:
+        """WSAGetOverlappedResult: the result of an overlapped operation on socket `s`.
+
+        `overlapped` is the operation's OVERLAPPED. Returns ``(nbytes, flags)``: the bytes
+        transferred (lpcbTransfer) and the operation's result flags (lpdwFlags, e.g.
+        MSG_PARTIAL). Still pending with `wait` false: WSA_IO_INCOMPLETE; with `wait` true the
+        call blocks until the operation completes. A failed operation raises its own error
+        (WSA_OPERATION_ABORTED when it was cancelled or its socket closed). Also
+        WSANOTINITIALISED before WSAStartup and WSAENOTSOCK when `s` is not a socket of this
+        process.
+        """
         return self._provider_for(s, "WSAGetOverlappedResult").WSPGetOverlappedResult(
             s, overlapped, wait)
 
@@ -268,6 +361,17 @@ class Application:
     def WSASend(self, s: int, buffers: Sequence[Any], flags: int = 0,
                 overlapped: Overlapped | None = None,
                 completion_routine: Callable[..., Any] | None = None) -> tuple[int, int]:
+        """WSASend: send the bytes of `buffers` on connected socket `s`.
+
+        `buffers` are bytes-like objects, sent in order. Returns ``(rc, nbytes)``:
+        ``(0, nbytes)`` when the send finished at once, ``(WSA_IO_PENDING, 0)`` for an
+        overlapped send still in progress (its result comes from WSAGetOverlappedResult, the
+        overlapped's event, a completion port or `completion_routine`, called as
+        ``routine(error, nbytes, overlapped, flags)``). A non-blocking send that fits nothing
+        raises WSAEWOULDBLOCK; an unconnected socket WSAENOTCONN; a reset connection
+        WSAECONNRESET. Also WSANOTINITIALISED before WSAStartup and WSAENOTSOCK when `s` is not
+        a socket of this process.
+        """
         provider = self._provider_for(s, "WSASend")
         if completion_routine is None:            # the common case: no thread to open
             return provider.WSPSend(s, buffers, flags, overlapped, None, None)
@@ -277,6 +381,13 @@ class Application:
     def WSASendTo(self, s: int, buffers: Sequence[Any], flags: int, to: tuple[str, int],
                   overlapped: Overlapped | None = None,
                   completion_routine: Callable[..., Any] | None = None) -> tuple[int, int]:
+        """WSASendTo: send `buffers` as one datagram to `to`, ``(host, port)``.
+
+        On a connected stream socket `to` is ignored. Returns ``(rc, nbytes)`` as WSASend does:
+        ``(0, nbytes)`` done, or ``(WSA_IO_PENDING, 0)`` for an overlapped send in progress.
+        Also WSANOTINITIALISED before WSAStartup and WSAENOTSOCK when `s` is not a socket of
+        this process.
+        """
         provider = self._provider_for(s, "WSASendTo")
         return self._with_thread(completion_routine, lambda routine, tid: provider.WSPSendTo(
             s, buffers, flags, to, overlapped, routine, tid))
@@ -284,6 +395,16 @@ class Application:
     def WSARecv(self, s: int, buffers: Sequence[Any], flags: int = 0,
                 overlapped: Overlapped | None = None,
                 completion_routine: Callable[..., Any] | None = None) -> tuple[int, int, int]:
+        """WSARecv: receive from socket `s` into `buffers`.
+
+        `buffers` are writable buffers such as ``bytearray``, filled in order. Returns
+        ``(rc, nbytes, flags)``: ``(0, nbytes, flags)`` when data was received at once
+        (``nbytes`` 0: the peer closed gracefully), ``(WSA_IO_PENDING, 0, 0)`` for an overlapped
+        receive still pending (see WSASend for how its result arrives). A non-blocking receive
+        with nothing to read raises WSAEWOULDBLOCK; a reset connection WSAECONNRESET. Also
+        WSANOTINITIALISED before WSAStartup and WSAENOTSOCK when `s` is not a socket of this
+        process.
+        """
         provider = self._provider_for(s, "WSARecv")
         if completion_routine is None:            # the common case: no thread to open
             return provider.WSPRecv(s, buffers, flags, overlapped, None, None)
@@ -294,6 +415,14 @@ class Application:
                     overlapped: Overlapped | None = None,
                     completion_routine: Callable[..., Any] | None = None
                     ) -> tuple[int, int, int, Any]:
+        """WSARecvFrom: receive one datagram into `buffers` from socket `s`.
+
+        Returns ``(rc, nbytes, flags, from_addr)``, ``from_addr`` the sender's ``(host, port)``;
+        ``rc`` is 0 or WSA_IO_PENDING as for WSARecv. A datagram larger than the buffers is
+        truncated and raises WSAEMSGSIZE (an overlapped receive completes with WSAEMSGSIZE and
+        MSG_PARTIAL). Also WSANOTINITIALISED before WSAStartup and WSAENOTSOCK when `s` is not a
+        socket of this process.
+        """
         provider = self._provider_for(s, "WSARecvFrom")
         return self._with_thread(completion_routine, lambda routine, tid: provider.WSPRecvFrom(
             s, buffers, flags, overlapped, routine, tid))

@@ -1,6 +1,6 @@
 """The protocol catalog of one Process: which provider serves which
 (address family, socket type, protocol), and the protocol chains that stack
-layered providers over base providers (SPEC §8, WSAPROTOCOL_INFO).
+layered providers over base providers (``docs/guide/layers.rst``, WSAPROTOCOL_INFO).
 
 Three kinds of entry, told apart by ``ProtocolChain.ChainLen`` as in Winsock:
 
@@ -214,6 +214,7 @@ class Catalog:
             return list(self._entries)
 
     def get(self, entry_id: int) -> ProtocolInfo | None:
+        """The catalog entry with id `entry_id` (a :class:`ProtocolInfo`), or None."""
         with self._lock:
             return self._get(entry_id)
 

@@ -1,11 +1,10 @@
 """Argument checks shared by the SPI, the simulated network and the layers.
 
-This is the only place that decides what an integer argument, a timeout or
-a WSABUF array must look like, so every entry point answers bad input the
-same way (SPEC §3, §5): the wrong Python type raises ``TypeError`` naming
-the argument; a value the SPI defines an error for raises ``WinsockError``
-with that code; nothing ends in an ``OverflowError`` from deep inside or in
-a wait that never ends.
+This is the only place that decides what an integer argument, a timeout or a WSABUF array must look
+like, so every entry point answers bad input the same way (``docs/guide/spi-model.rst, "Errors"``,
+``docs/guide/spi-model.rst, "The core"``): the wrong Python type raises ``TypeError`` naming the
+argument; a value the SPI defines an error for raises ``WinsockError`` with that code; nothing ends
+in an ``OverflowError`` from deep inside or in a wait that never ends.
 
 Timeouts come in two units:
 
@@ -13,7 +12,7 @@ Timeouts come in two units:
   forever; a finite number >= 0 waits that long, and one above
   :data:`FOREVER_SECONDS` (about 31,700 years) counts as forever; a
   negative, NaN or infinite one is ``WSAEINVAL``.  The same rule as the
-  core's (SPEC §5).
+  core's (``docs/guide/spi-model.rst, "The core"``).
 * milliseconds (``SleepEx``, ``WSAWaitForMultipleEvents``,
   ``GetQueuedCompletionStatus(Ex)``): a DWORD, ``INFINITE`` for none, as
   Win32 takes them.

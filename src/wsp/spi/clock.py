@@ -1,5 +1,5 @@
 """Simulated time: the clock a process's waits count and the scheduler of
-what falls due (SPEC §7.1).
+what falls due (``docs/guide/time-and-links.rst``).
 
 This is the only place that decides when simulated time passes.  A
 :class:`wsp.sim.Network` made with ``clock="virtual"`` or ``clock="real"``
@@ -254,6 +254,10 @@ class VirtualClock(SimClock):
         self.advances = 0
 
     def now(self) -> float:
+        """The simulated time in seconds.
+
+        It moves only when the simulation is idle, or by :meth:`advance`.
+        """
         return self._now
 
     # -- moving time -----------------------------------------------------------------
@@ -349,6 +353,13 @@ class VirtualClock(SimClock):
     # -- the wait protocol -------------------------------------------------------------
     def begin_wait(self, ready: Callable[[], bool], wake: Callable[[], Any],
                    deadline: float | None) -> float | None:
+        """Register the calling thread as waiting and let time move if the simulation is idle.
+
+        If the lock is free, settles: advances to what falls due while no thread is acting,
+        running it. Returns 0.0 when ``ready()`` is true or `deadline` has passed, else how long
+        the thread may block in real seconds: until an acting thread's grace runs out, or None
+        (until woken, by `wake`).
+        """
         me = threading.get_ident()
         # Waiting first, then no longer acting: a settle running meanwhile
         # sees the thread in one of the two at every moment (dict stores are
@@ -378,17 +389,23 @@ class VirtualClock(SimClock):
         return timeout
 
     def end_wait(self) -> None:
+        """Mark the calling thread as acting again: its wait returned."""
         me = threading.get_ident()
         # Acting first, then no longer waiting (see begin_wait): no lock.
         self._acting[me] = time.monotonic()
         self._waiting.pop(me, None)
 
     def touch(self) -> None:
+        """Mark the calling thread as acting: time holds still for its grace."""
         # No lock: a dict store is atomic, and a touch racing a settle is a
         # thread acting at the moment time moves, which no lock could order.
         self._acting[threading.get_ident()] = time.monotonic()
 
     def step_aside(self) -> None:
+        """Stop counting the calling thread as acting, and let time move if that leaves it idle.
+
+        For a thread about to block outside wsp; it acts again at its next call or wait.
+        """
         with self.lock:
             self._acting.pop(threading.get_ident(), None)
             self._settle()
@@ -415,10 +432,17 @@ class RealClock(SimClock):
         self._runner: threading.Thread | None = None
 
     def now(self) -> float:
+        """Wall-clock seconds since the clock was made (``time.monotonic``)."""
         return time.monotonic() - self._origin
 
     def begin_wait(self, ready: Callable[[], bool], wake: Callable[[], Any],
                    deadline: float | None) -> float | None:
+        """How long the calling thread may block, in real seconds.
+
+        Real time moves by itself, so nothing is settled; `ready` and `wake` are not needed.
+        Returns the seconds left to `deadline` (never negative), capped at a day, the same cap
+        without a deadline.
+        """
         if deadline is None:
             return _WAIT_SLICE
         return min(max(0.0, deadline - self.now()), _WAIT_SLICE)

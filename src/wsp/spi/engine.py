@@ -1,18 +1,17 @@
 """The overlapped engine: starting, completing, settling, cancelling and
-delivering overlapped operations (SPEC §6.2).
+delivering overlapped operations (``docs/guide/spi-model.rst, "Overlapped operations"``).
 
-This is the only place where SPEC §6.2's delivery rules are applied, in
-:meth:`Engine.deliver`: a completion routine is queued as an APC to the
-thread (lifetime) it belongs to; otherwise the overlapped's event is
-signalled and, when the socket has a completion port, a packet naming the
-operation goes there.  Every started operation is claimed exactly once --
-by a completion, a settlement or a cancellation -- through one atomic
-``dict`` deletion, so racing completers (data arriving while the socket
-closes) deliver once.
+This is the only place where the delivery rules of
+``docs/guide/spi-model.rst, "Overlapped operations"`` are applied, in :meth:`Engine.deliver`: a
+completion routine is queued as an APC to the thread (lifetime) it belongs to; otherwise the
+overlapped's event is signalled and, when the socket has a completion port, a packet naming the
+operation goes there.  Every started operation is claimed exactly once -- by a completion, a
+settlement or a cancellation -- through one atomic ``dict`` deletion, so racing completers (data
+arriving while the socket closes) deliver once.
 
 Operations are indexed by their socket (``SocketEntry.operations``), so
 closing a socket touches only its own operations, whatever else the
-process has in flight or has had (SPEC §7: costs grow with the work).
+process has in flight or has had (``docs/guide/network.rst``: costs grow with the work).
 """
 from __future__ import annotations
 
@@ -231,10 +230,10 @@ class Engine:
     @cython.locals(socket_entry=SocketEntry)
     def deliver(self, op: Operation | None, entry: SocketEntry, overlapped: Overlapped,
                 error: int, nbytes: int, flags: int) -> None:
-        """SPEC §6.2's completion action, the one place it is written: the
-        routine as an APC to its thread; otherwise the event, and a packet
-        to the socket's port naming `op` (or the bare overlapped when the
-        engine never saw it start), which keeps it alive until dequeued."""
+        """The completion action of ``docs/guide/spi-model.rst, "Overlapped operations"``, the one
+        place it is written: the routine as an APC to its thread; otherwise the event, and a packet
+        to the socket's port naming `op` (or the bare overlapped when the engine never saw it
+        start), which keeps it alive until dequeued."""
         if type(entry) is not SocketEntry:
             raise TypeError(f"entry must be a SocketEntry, not {type(entry).__name__}")
         socket_entry = cython.cast(SocketEntry, entry)

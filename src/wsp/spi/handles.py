@@ -1,4 +1,5 @@
-"""The kinds of object a process's one handle namespace holds (SPEC §6.1).
+"""The kinds of object a process's one handle namespace holds
+(``docs/guide/spi-model.rst, "Process and upcalls"``).
 
 Win32 gives sockets, events and completion ports one handle namespace, so a
 value can never name two kinds of object at once; a ``Process`` keeps them

@@ -1,5 +1,6 @@
 """I/O completion ports: CreateIoCompletionPort, GetQueuedCompletionStatus(Ex),
-PostQueuedCompletionStatus, and closing a port (SPEC §6.1).
+PostQueuedCompletionStatus, and closing a port
+(``docs/guide/spi-model.rst, "Process and upcalls"``).
 
 A port is a core ``CompletionQueue`` of integer packets.  What a packet
 names -- the Operation of a completion (which keeps the caller's buffers
@@ -177,13 +178,12 @@ class Ports:
     # -- packets out ---------------------------------------------------------------------
     def _unpack(self, packet: tuple[int, int, int, int],
                 win32: bool) -> tuple[int, int, int, Any]:
-        """A dequeued packet as the caller sees it.  With `win32` (the
-        GetQueuedCompletionStatus form) a failure's status is what
-        GetLastError() says after a failed dequeue on Windows: the Win32
-        form of the operation's error (SPEC §6.1), not always the WSA code
-        the overlapped keeps.  GetQueuedCompletionStatusEx has no per-entry
-        GetLastError on Windows (its entries carry the overlapped, whose
-        Internal is the status), so its form keeps the operation's code."""
+        """A dequeued packet as the caller sees it.  With `win32` (the GetQueuedCompletionStatus
+        form) a failure's status is what GetLastError() says after a failed dequeue on Windows: the
+        Win32 form of the operation's error (``docs/guide/spi-model.rst, "Process and upcalls"``),
+        not always the WSA code the overlapped keeps.  GetQueuedCompletionStatusEx has no per-entry
+        GetLastError on Windows (its entries carry the overlapped, whose Internal is the status),
+        so its form keeps the operation's code."""
         status, nbytes, key, overlapped_id = packet
         if status and win32:
             status = WIN32_ERROR_OF_WSA.get(status, status)

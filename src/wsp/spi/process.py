@@ -1,5 +1,6 @@
-"""Process: the per-process state that ws2_32.dll keeps (SPEC §6.1, §6.2),
-assembled from one component per job:
+"""Process: the per-process state that ws2_32.dll keeps
+(``docs/guide/spi-model.rst, "Process and upcalls"``,
+``docs/guide/spi-model.rst, "Overlapped operations"``), assembled from one component per job:
 
 ========================  =====================================================
 ``proc.handles``          the one handle namespace of sockets, events and ports
@@ -10,7 +11,7 @@ assembled from one component per job:
 ``proc.waits``            SleepEx, WSAWaitForMultipleEvents, APC wake-ups
                           (:mod:`wsp.spi.waits`)
 ``proc.ports``            completion ports (:mod:`wsp.spi.ports`)
-``proc.engine``           overlapped operations and SPEC §6.2's delivery
+``proc.engine``           overlapped operations and their delivery
                           (:mod:`wsp.spi.engine`)
 ``proc.upcalls``          the WSPUPCALLTABLE (:mod:`wsp.spi.upcalls`)
 ``proc.application``      the catalog and the application's calls
@@ -244,7 +245,8 @@ class Process:
                                     funcname)
 
     def complete_overlapped(self, op: Operation, error: int, nbytes: int, flags: int = 0) -> bool:
-        """Complete `op` and perform its completion action (SPEC §6.2).
+        """Complete `op` and perform its completion action
+        (``docs/guide/spi-model.rst, "Overlapped operations"``).
 
         With a completion routine: ``routine(error, nbytes, overlapped,
         flags)`` is queued as an APC to its thread, the event is not

@@ -1,4 +1,5 @@
-"""ServiceProvider: the base class of every wsp service provider (SPEC §6.3).
+"""ServiceProvider: the base class of every wsp service provider
+(``docs/guide/spi-model.rst, "Service providers"``).
 
 It carries WSPStartup (reference counted, version negotiation), the
 bookkeeping half of WSPCleanup, a generic WSPGetOverlappedResult, and every
@@ -81,6 +82,10 @@ class ServiceProvider:
 
     @property
     def upcalls(self) -> UpcallTable:
+        """The upcall table WSPStartup was given (the process's WPU* entries).
+
+        WSANOTINITIALISED before WSPStartup.
+        """
         if self._upcalls is None:
             raise WinsockError(WSANOTINITIALISED)
         return self._upcalls

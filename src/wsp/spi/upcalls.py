@@ -1,4 +1,5 @@
-"""UpcallTable: the WSPUPCALLTABLE a process hands its providers (SPEC §6.1).
+"""UpcallTable: the WSPUPCALLTABLE a process hands its providers
+(``docs/guide/spi-model.rst, "Process and upcalls"``).
 
 All fifteen entries plus WPUCompleteOverlappedRequest.  Every one of them
 raises ``WinsockError(WSANOTINITIALISED)`` unless some provider has an
@@ -124,13 +125,12 @@ class UpcallTable:
     # -- overlapped completion ---------------------------------------------------------
     def WPUCompleteOverlappedRequest(self, s: int, overlapped: Overlapped, error: int,
                                      transferred: int) -> None:
-        """Complete `overlapped` (``Internal = error``, ``InternalHigh =
-        transferred``): signal its event when set and post a packet to the
-        port `s` is associated with, if any.  If the operation was started
-        with a completion routine (through ``Process.start_overlapped``), the
-        routine is queued instead, as SPEC §6.2 requires.  WSAEINVAL if `s`
-        is not a handle from WPUCreateSocketHandle, or if `overlapped` is
-        pending on another socket."""
+        """Complete `overlapped` (``Internal = error``, ``InternalHigh = transferred``): signal its
+        event when set and post a packet to the port `s` is associated with, if any.  If the
+        operation was started with a completion routine (through ``Process.start_overlapped``), the
+        routine is queued instead, as ``docs/guide/spi-model.rst, "Overlapped operations"``
+        requires.  WSAEINVAL if `s` is not a handle from WPUCreateSocketHandle, or if `overlapped`
+        is pending on another socket."""
         funcname = "WPUCompleteOverlappedRequest"
         process = self.process
         if not process.initialised:

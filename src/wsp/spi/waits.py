@@ -1,5 +1,5 @@
 """Alertable waits: SleepEx, WSAWaitForMultipleEvents, and how a queued APC
-reaches a thread that is waiting somewhere (SPEC §6.1).
+reaches a thread that is waiting somewhere (``docs/guide/spi-model.rst, "Process and upcalls"``).
 
 This is the only place that knows which threads are in an alertable wait.
 A thread blocked in an alertable wait that is not the core registry's own
