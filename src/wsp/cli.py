@@ -407,6 +407,14 @@ def sweep_configs(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[
 
 
 def run_sweep(args: argparse.Namespace) -> int:
+    """Run ``wsp sweep``: the runs of `args` (:func:`sweep_configs`) through
+    :func:`wsp.sweep.run`, with a progress bar and ``--out`` files as runs
+    finish; prints the table, ``--json`` or ``--csv``, draws ``--plot``.
+
+    Returns 1 when a run leaked or failed, 2 for a value a scenario refuses
+    or a missing extra (one line on stderr), 130 after Ctrl-C (what finished
+    printed first), else 0.
+    """
     import csv
     import os
 
