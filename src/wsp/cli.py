@@ -350,6 +350,204 @@ def add_trace_command(commands: Any) -> None:
     trace.set_defaults(run=run_trace, parser=trace)
 
 
+# ---------------------------------------------------------------------- sweep
+#: The sim options a --param may sweep (--seeds sweeps the seed; --pcap and
+#: --json are not a run's parameters).
+SWEEPABLE = ("connections", "messages", "size", "threads", "lsp", "duration", "clock",
+             "latency", "jitter", "bandwidth", "loss")
+
+
+def seeds_arg(text: str) -> list[int]:
+    """``--seeds``: ``A-B`` (inclusive), ``N``, or a comma list of either
+    (``1-3,7``), each seed at least 0."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        lo, dash, hi = part.partition("-")
+        try:
+            first = int(lo)
+            last = int(hi) if dash else first
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"not a seed, a range A-B or a comma list: {text!r}") from None
+        if first < 0 or last < first:
+            raise argparse.ArgumentTypeError(
+                f"a range must go up from 0 or more (A-B with A <= B): {part!r}")
+        seeds.extend(range(first, last + 1))
+    return seeds
+
+
+def _param_arg(sim: argparse.ArgumentParser) -> Callable[[str], tuple[str, list[Any]]]:
+    """``--param NAME=V1,V2,...``: each value parsed as the sim option
+    ``--NAME`` parses it (its type and choices, so units work); ``none`` (or
+    ``unlimited``) for an option whose default is none; for --lsp, the
+    layers of one value are joined by ``+`` (``none``: no layer)."""
+    # A copy of sim's options that raises instead of exiting: it parses one value.
+    probe = argparse.ArgumentParser(parents=[sim], add_help=False, exit_on_error=False)
+
+    def parse(text: str) -> tuple[str, list[Any]]:
+        name, eq, values = text.partition("=")
+        name = name.strip().removeprefix("--").replace("-", "_")
+        if not eq or name not in SWEEPABLE:
+            raise argparse.ArgumentTypeError(
+                f"not NAME=V1,V2,... with NAME one of {', '.join(SWEEPABLE)}: {text!r}")
+        parsed: list[Any] = []
+        for value in values.split(","):
+            value = value.strip()
+            if name == "lsp":
+                parsed.append(() if value == "none" else _layers(value.replace("+", ",")))
+                continue
+            if probe.get_default(name) is None and value in ("none", "unlimited"):
+                parsed.append(None)
+                continue
+            try:
+                known, _ = probe.parse_known_args([f"--{name}={value}"])
+            except argparse.ArgumentError as exc:
+                raise argparse.ArgumentTypeError(f"{name}={value}: {exc}") from None
+            parsed.append(getattr(known, name))
+        return name, parsed
+
+    return parse
+
+
+def _run_path(template: str, index: int, seed: int) -> str:
+    root, dot, ext = template.rpartition(".")
+    stem = f"-{index:04d}-seed{seed}"
+    return f"{root}{stem}.{ext}" if dot and "/" not in ext else f"{template}{stem}"
+
+
+def sweep_configs(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[str]]:
+    """The runs of a ``wsp sweep`` command line, in their order: for each
+    combination of the --param values (the first --param varies slowest,
+    each one's values in the order given), every seed of --seeds in order.
+    Returns (configs, the swept option names)."""
+    import itertools
+
+    from .sweep import SIM_DEFAULTS
+    base = {name: getattr(args, name) for name in SIM_DEFAULTS}
+    params: dict[str, list[Any]] = {}
+    for name, values in args.param:
+        params[name] = values                 # a later --param NAME replaces an earlier one
+    seeds = args.seeds if args.seeds is not None else [args.seed]
+    configs = []
+    for combo in itertools.product(*params.values()):
+        for seed in seeds:
+            config = {**base, **dict(zip(params, combo)), "seed": seed}
+            if args.pcap:                    # one capture per run
+                config["pcap"] = _run_path(args.pcap, len(configs), seed)
+            configs.append(config)
+    return configs, list(params)
+
+
+def run_sweep(args: argparse.Namespace) -> int:
+    """Run ``wsp sweep``: the runs of `args` (:func:`sweep_configs`) through
+    :func:`wsp.sweep.run`, with a progress bar and ``--out`` files as runs
+    finish; prints the table, ``--json`` or ``--csv``, draws ``--plot``.
+
+    Returns 1 when a run leaked or failed, 2 for a value a scenario refuses
+    or a missing extra (one line on stderr), 130 after Ctrl-C (what finished
+    printed first), else 0.
+    """
+    import csv
+    import os
+
+    from . import sweep
+    if args.json and args.csv:
+        print("wsp sweep: error: argument --csv: not allowed with --json", file=sys.stderr)
+        return 2
+    configs, swept = sweep_configs(args)
+    try:
+        for config in configs:
+            sweep.scenario_config(sweep.options(config))
+        if args.plot:
+            sweep.check_plot()
+    except (ValueError, TypeError) as exc:
+        print(f"wsp sweep: error: {exc}", file=sys.stderr)
+        return 2
+    except sweep.MissingExtra as exc:
+        print(f"wsp sweep: {exc}", file=sys.stderr)
+        return 2
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+    update, close = _progress_bar(len(configs), "run")
+
+    def progress(done: int, _total: int, index: int, report: dict[str, Any]) -> None:
+        if args.out:
+            name = f"run-{index:04d}-seed{configs[index]['seed']}.json"
+            with open(os.path.join(args.out, name), "w") as f:
+                json.dump(report, f, indent=2)
+        update(done)
+
+    interrupted = False
+    try:
+        reports: list[Any] = sweep.run(configs, executor=args.executor, jobs=args.jobs,
+                                       address=args.address, progress=progress)
+    except sweep.Interrupted as exc:
+        reports, interrupted = exc.results, True
+    except sweep.MissingExtra as exc:
+        print(f"wsp sweep: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        close()
+    aggregates = sweep.aggregate(reports)
+    if args.json:
+        print(json.dumps({"runs": reports, "aggregates": aggregates}, indent=2))
+    elif args.csv:
+        csv.writer(sys.stdout, lineterminator="\n").writerows(sweep.to_csv_rows(reports, swept))
+    else:
+        print(sweep.format_table(reports, swept, aggregates))
+    if args.plot and not interrupted:
+        sweep.plot(reports, swept, args.plot)
+    if interrupted:
+        print(f"interrupted: {aggregates['finished']} of {len(reports)} runs finished",
+              file=sys.stderr)
+        return 130
+    return 1 if aggregates["failed"] or aggregates["leaked"] else 0
+
+
+def add_sweep_command(commands: Any, sim: argparse.ArgumentParser) -> None:
+    """The ``sweep`` subcommand: every option of `sim` (its parser's, so the
+    same names, defaults and units), plus the sweep's own."""
+    sweep = commands.add_parser(
+        "sweep", parents=[sim], add_help=False,
+        help="run many seeded sim scenarios at once, on a process pool or a Ray cluster",
+        description="Runs one wsp sim scenario per (parameter combination, seed) -- for each "
+                    "combination of the --param values (the first --param varies slowest), "
+                    "every seed of --seeds in order -- and prints one row per run, then the "
+                    "distribution of the rates (count, mean, min, p50, p95, p99, max), the "
+                    "sums of the counts and the runs that leaked or failed (exit status 1 "
+                    "if any).  A run's counts depend only on its seed and parameters.",
+        epilog="example: wsp sweep --connections 8 --messages 50 --seeds 0-15 "
+               "--param latency=1ms,10ms --jobs 2")
+    sweep.add_argument("--seeds", type=seeds_arg, default=None, metavar="A-B",
+                       help="the seeds: a range A-B (inclusive), one N, or a comma list "
+                            "(1-3,7); default: --seed alone")
+    sweep.add_argument("--param", type=_param_arg(sim), action="append", default=[],
+                       metavar="NAME=V1,V2,...",
+                       help="sweep a sim option over these values, parsed as the option "
+                            "parses them (--param latency=1ms,50ms --param "
+                            "bandwidth=1MB/s,unlimited --param lsp=none,trace+fault); "
+                            "repeatable: the runs take every combination")
+    sweep.add_argument("--executor", choices=("local", "ray"), default="local",
+                       help="local: a process pool of --jobs processes (the default); "
+                            'ray: one Ray task per run (pip install "wsp[ray]")')
+    sweep.add_argument("--address", default=None,
+                       help="with --executor ray: the cluster to join (auto: the one running "
+                            "here); default: start a local Ray instance for the sweep")
+    sweep.add_argument("--jobs", type=_positive_int, default=None,
+                       help="processes of the local pool (default: the CPU count); the "
+                            "CPUs of a local Ray instance (default 2)")
+    sweep.add_argument("--csv", action="store_true",
+                       help="print one CSV row per run (its swept values, key numbers)")
+    sweep.add_argument("--out", default=None, metavar="DIR",
+                       help="write each run's report to DIR/run-INDEX-seedSEED.json as it "
+                            "finishes")
+    sweep.add_argument("--plot", default=None, metavar="FILE.png",
+                       help="draw the message rates (and simulated durations) per swept "
+                            'value to a PNG (pip install "wsp[plot]")')
+    sweep.set_defaults(run=run_sweep, parser=sweep)
+
+
 # ----------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     """The ``wsp`` command's argument parser, with its sub-commands."""
@@ -409,6 +607,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "tshark): the connections as TCP, the datagrams as UDP")
     sim.add_argument("--json", action="store_true", help="print the report as JSON")
     sim.set_defaults(run=run_sim, parser=sim)
+    add_sweep_command(commands, sim)
 
     bench = commands.add_parser(
         "bench", help="time the core and the engine against their peers",
