@@ -2,7 +2,7 @@
 
 groups (each entry against its reference in the same run, paired rounds):
 
-* ``sweep-64``  -- a 64-run sweep (connections=8, messages=50, seeds 0-63)
+* ``sweep-64``  -- a 64-run sweep (connections=16, messages=200, seeds 0-63)
   with ``jobs=2``, per run, against the same sweep with ``jobs=1``
   (target on a 2-core machine: at least 1.7x faster, i.e. a ratio of at
   most 0.59); each round starts its own pool, as ``wsp sweep`` does;
@@ -59,9 +59,9 @@ def _check(reports, n):
 def test_sweep_of_64_runs_two_jobs_against_one(benchmark):
     benchmark.group = "sweep-64"
     n = 8 if benchmark.disabled else 64
-    configs = [{"connections": 8, "messages": 50, "seed": s} for s in range(n)]
+    configs = [{"connections": 16, "messages": 200, "seed": s} for s in range(n)]
     tag(benchmark, "wsp sweep --jobs 2", "subject", n, "run",
-        f"{n} runs of connections=8 messages=50, a fresh spawn pool per sweep")
+        f"{n} runs of connections=16 messages=200, a fresh spawn pool per sweep")
     reports = paired(benchmark, lambda: sweep.run(configs, jobs=2),
                      lambda: _check(sweep.run(configs, jobs=1), n), n, "wsp sweep --jobs 1")
     _check(reports, n)
