@@ -11,9 +11,7 @@ import pytest
 import wsp
 import wsp.aio
 from wsp.sim import Network
-
-ZERO = {"sockets": 0, "events": 0, "ports": 0, "threads": 0, "overlapped_pending": 0,
-        "overlapped_undelivered": 0, "providers": 0}
+from aiokit import ZERO
 
 
 def _run(coro_fn, net):

@@ -32,12 +32,11 @@ import wsp.lsp
 import wsp.sim
 from wsp.lsp import FaultProvider, TracingProvider
 from wsp.sim import Network
+from aiokit import ZERO
 
 aiohttp = importorskip_unless_ci("aiohttp", minversion="3.9")
 web = importorskip_unless_ci("aiohttp.web")
 
-ZERO = {"sockets": 0, "events": 0, "ports": 0, "threads": 0, "overlapped_pending": 0,
-        "overlapped_undelivered": 0, "providers": 0}
 
 HOST, ADDRESS, PORT = "api.test", "10.0.0.1", 8080
 BASE = f"http://{HOST}:{PORT}"

@@ -18,9 +18,8 @@ import wsp.aio
 import wsp.lsp
 import wsp.sim
 from wsp.sim import Network
+from aiokit import ZERO, echo_streams, sock_pair
 
-ZERO = {"sockets": 0, "events": 0, "ports": 0, "threads": 0, "overlapped_pending": 0,
-        "overlapped_undelivered": 0, "providers": 0}
 
 CLOCKS = [None, "virtual"]
 
@@ -38,15 +37,6 @@ def _run(coro_fn, net):
         loop = asyncio.get_running_loop()
         return await coro_fn(loop), loop
     return wsp.aio.run(main(), network=net)
-
-
-async def _echo(reader, writer):
-    try:
-        while data := await reader.read(1000):
-            writer.write(data)
-            await writer.drain()
-    finally:
-        writer.close()
 
 
 # -- the loop itself --------------------------------------------------------------------
@@ -109,7 +99,7 @@ def test_stream_echo(clock):
     net = _network(clock)
 
     async def main(loop):
-        server = await asyncio.start_server(_echo, "10.0.0.1", 7000)
+        server = await asyncio.start_server(echo_streams, "10.0.0.1", 7000)
         reader, writer = await asyncio.wait_for(asyncio.open_connection("10.0.0.1", 7000), 5)
         assert writer.get_extra_info("peername") == ("10.0.0.1", 7000)
         got = []
@@ -298,7 +288,7 @@ def test_a_reset_connection_raises_connection_reset(clock):
     net = _network(clock)
 
     async def main(loop):
-        server = await asyncio.start_server(_echo, "10.0.0.1", 7002)
+        server = await asyncio.start_server(echo_streams, "10.0.0.1", 7002)
         reader, writer = await asyncio.wait_for(asyncio.open_connection("10.0.0.1", 7002), 5)
         writer.write(b"x")
         assert await asyncio.wait_for(reader.readexactly(1), 5) == b"x"
@@ -368,18 +358,6 @@ def test_wait_for_times_out_in_simulated_time():
     assert loop.process.resources() == ZERO
 
 
-async def _pair(loop):
-    """(listener, client, server side) of one connection made with sock_*."""
-    listener = loop.wsp_socket()
-    listener.bind(("10.0.0.1", 0))
-    listener.listen(1)
-    client = loop.wsp_socket()
-    accepting = asyncio.ensure_future(loop.sock_accept(listener))
-    await asyncio.wait_for(loop.sock_connect(client, listener.getsockname()), 5)
-    conn, _ = await asyncio.wait_for(accepting, 5)
-    return listener, client, conn
-
-
 @pytest.mark.parametrize("clock", CLOCKS)
 def test_a_cancelled_read_loses_no_bytes(clock):
     # The simulated provider has no CancelIoEx: a receive cancelled under it
@@ -388,7 +366,7 @@ def test_a_cancelled_read_loses_no_bytes(clock):
     net = _network(clock)
 
     async def main(loop):
-        listener, client, conn = await _pair(loop)
+        listener, client, conn = await sock_pair(loop)
         reading = asyncio.ensure_future(loop.sock_recv(client, 10))
         await asyncio.sleep(0.001)
         assert len(loop.process.operations(socket=client.fileno())) == 1
@@ -420,7 +398,7 @@ def test_cancelling_a_task_awaiting_a_stream_read_then_closing():
     net = _network("virtual")
 
     async def main(loop):
-        server = await asyncio.start_server(_echo, "10.0.0.1", 7005)
+        server = await asyncio.start_server(echo_streams, "10.0.0.1", 7005)
         reader, writer = await asyncio.wait_for(asyncio.open_connection("10.0.0.1", 7005), 5)
         task = asyncio.ensure_future(reader.read(10))
         await asyncio.sleep(1)
@@ -471,7 +449,7 @@ def test_closing_the_loop_with_connections_open_leaves_nothing():
     net = Network()
 
     async def main(loop):
-        await asyncio.start_server(_echo, "10.0.0.1", 7004)
+        await asyncio.start_server(echo_streams, "10.0.0.1", 7004)
         reader, writer = await asyncio.wait_for(asyncio.open_connection("10.0.0.1", 7004), 5)
         writer.write(b"hi")
         assert await asyncio.wait_for(reader.readexactly(2), 5) == b"hi"
@@ -490,7 +468,7 @@ def test_link_latency_times_a_connect_and_an_echo_in_debug_mode():
 
     async def main(loop):
         assert loop.get_debug()
-        server = await asyncio.start_server(_echo, "10.0.0.1", 80)
+        server = await asyncio.start_server(echo_streams, "10.0.0.1", 80)
         start = loop.time()
         reader, writer = await asyncio.wait_for(asyncio.open_connection("10.0.0.1", 80), 5)
         connected = loop.time() - start
@@ -521,7 +499,7 @@ def test_a_layered_stack_serves_the_loop():
     tracer = TracingProvider(wsp.sim.Provider(net))
 
     async def main():
-        server = await asyncio.start_server(_echo, "10.0.0.1", 81)
+        server = await asyncio.start_server(echo_streams, "10.0.0.1", 81)
         reader, writer = await asyncio.wait_for(asyncio.open_connection("10.0.0.1", 81), 5)
         writer.write(b"traced")
         got = await asyncio.wait_for(reader.readexactly(6), 5)
@@ -679,7 +657,7 @@ def test_sock_disconnect_ends_gracefully_and_reuse_connects_the_same_socket_agai
     net = _network(clock)
 
     async def main(loop):
-        first, client, conn = await _pair(loop)
+        first, client, conn = await sock_pair(loop)
         await asyncio.wait_for(loop.sock_sendall(client, b"last words"), 5)
         handle = client.fileno()
         await asyncio.wait_for(loop.sock_disconnect(client, reuse=True), 5)

@@ -22,21 +22,7 @@ import wsp.aio
 import wsp.sim
 from wsp.lsp import FaultProvider
 from wsp.sim import Network
-
-ZERO = {"sockets": 0, "events": 0, "ports": 0, "threads": 0, "overlapped_pending": 0,
-        "overlapped_undelivered": 0, "providers": 0}
-
-
-async def _pair(loop, port=0):
-    """(listener, client, server side) of one connection made with sock_*."""
-    listener = loop.wsp_socket()
-    listener.bind(("10.0.0.1", port))
-    listener.listen(1)
-    client = loop.wsp_socket()
-    accepting = asyncio.ensure_future(loop.sock_accept(listener))
-    await asyncio.wait_for(loop.sock_connect(client, listener.getsockname()), 5)
-    conn, _ = await asyncio.wait_for(accepting, 5)
-    return listener, client, conn
+from aiokit import ZERO, echo_streams, sock_pair
 
 
 def _close(*socks):
@@ -47,7 +33,7 @@ def _close(*socks):
 def test_a_send_after_shutdown_is_broken_pipe_and_the_peer_sees_the_end():
     async def main():
         loop = asyncio.get_running_loop()
-        listener, client, conn = await _pair(loop)
+        listener, client, conn = await sock_pair(loop)
         try:
             client.shutdown(socket.SHUT_WR)
             with pytest.raises(BrokenPipeError) as caught:
@@ -104,7 +90,7 @@ def test_an_aborted_receive_is_connection_aborted(how):
     async def main():
         loop = asyncio.get_running_loop()
         if how == "sock_recv":
-            listener, client, conn = await _pair(loop)
+            listener, client, conn = await sock_pair(loop)
             fault.add_rule("WSPRecv", "fail", code=wsp.WSAECONNABORTED, count=1)
             try:
                 with pytest.raises(ConnectionAbortedError) as caught:
@@ -210,7 +196,7 @@ def test_debug_mode_reports_nothing_left_behind(caplog):
     async def main():
         loop = asyncio.get_running_loop()
         assert loop.get_debug()
-        server = await asyncio.start_server(_echo, "10.0.0.1", 7105)
+        server = await asyncio.start_server(echo_streams, "10.0.0.1", 7105)
         reader, writer = await asyncio.wait_for(asyncio.open_connection("10.0.0.1", 7105), 5)
         writer.write(b"debug")
         assert await asyncio.wait_for(reader.readexactly(5), 5) == b"debug"
@@ -240,7 +226,7 @@ def test_debug_mode_reports_nothing_left_behind(caplog):
         inbound.close()
         outbound.close()
         # sock_* on a connection left open: the loop's close resets and releases it
-        listener, client, conn = await _pair(loop, 7108)
+        listener, client, conn = await sock_pair(loop, 7108)
         await asyncio.wait_for(loop.sock_sendall(client, b"x"), 5)
         assert await asyncio.wait_for(loop.sock_recv(conn, 1), 5) == b"x"
         _close(client, conn, listener)
@@ -258,12 +244,3 @@ def test_debug_mode_reports_nothing_left_behind(caplog):
     said = [str(w.message) for w in caught] + [r.getMessage() for r in caplog.records]
     assert not [line for line in said if any(key in line for key in _LEFT_BEHIND)], said
     assert loop.process.resources() == ZERO
-
-
-async def _echo(reader, writer):
-    try:
-        while data := await reader.read(1000):
-            writer.write(data)
-            await writer.drain()
-    finally:
-        writer.close()

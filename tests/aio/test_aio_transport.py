@@ -18,9 +18,8 @@ import wsp
 import wsp.aio
 from wsp.aio.transport import WspStreamTransport
 from wsp.sim import Network
+from aiokit import ZERO
 
-ZERO = {"sockets": 0, "events": 0, "ports": 0, "threads": 0, "overlapped_pending": 0,
-        "overlapped_undelivered": 0, "providers": 0}
 T = 5                                  # seconds any single await may take
 
 
